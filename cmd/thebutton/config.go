@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// secret is a value that must never reach a log.
+type secret string
+
+func (s secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue keeps slog from printing the secret.
+func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// config is every setting of the service. Flags take precedence over the
+// environment variables named in brackets in each flag's help.
+type config struct {
+	natsURL      string
+	natsListen   string
+	natsSync     string
+	dataDir      string
+	stream       string
+	replicas     int
+	redisURL     string
+	mysqlDSN     secret
+	discordToken secret
+	discordGuild string
+	httpAddr     string
+	logLevel     string
+	logFormat    string
+}
+
+// envDefault returns the variable's value, or def if it is unset or empty.
+func envDefault(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// registerNATS adds the flags every command that talks to JetStream needs.
+func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.natsURL, "nats-url", getenv("NATS_URL"),
+		"NATS server URL; empty starts an embedded JetStream server [NATS_URL]")
+	fs.StringVar(&c.natsListen, "nats-listen", envDefault(getenv, "NATS_LISTEN", "127.0.0.1:4333"),
+		"client address of the embedded NATS server, for the nats CLI [NATS_LISTEN]")
+	fs.StringVar(&c.natsSync, "nats-sync", envDefault(getenv, "NATS_SYNC", "default"),
+		"embedded JetStream disk sync: default (every 2m), a duration such as 1s, or always [NATS_SYNC]")
+	fs.StringVar(&c.dataDir, "data-dir", envDefault(getenv, "DATA_DIR", "data"),
+		"folder for the embedded server's store [DATA_DIR]")
+	fs.StringVar(&c.stream, "stream", envDefault(getenv, "NATS_STREAM", "BUTTON"),
+		"JetStream stream name [NATS_STREAM]")
+	fs.IntVar(&c.replicas, "replicas", envInt(getenv, "NATS_REPLICAS", 1),
+		"stream replicas (3 on a 3-node cluster) [NATS_REPLICAS]")
+	c.registerLog(fs, getenv)
+}
+
+// registerSinks adds the Redis and MySQL flags.
+func (c *config) registerSinks(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.redisURL, "redis-url", envDefault(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+		"Redis URL [REDIS_URL]")
+	dsn := envDefault(getenv, "MYSQL_DSN", "root@tcp(127.0.0.1:3306)/thebutton")
+	c.mysqlDSN = secret(dsn)
+	fs.Func("mysql-dsn", "MySQL DSN, go-sql-driver form (default root@tcp(127.0.0.1:3306)/thebutton) [MYSQL_DSN]",
+		func(v string) error { c.mysqlDSN = secret(v); return nil })
+}
+
+// registerDiscord adds the Discord flags.
+func (c *config) registerDiscord(fs *flag.FlagSet, getenv func(string) string) {
+	c.discordToken = secret(getenv("DISCORD_TOKEN"))
+	fs.Func("discord-token", "Discord bot token; empty runs without Discord [DISCORD_TOKEN]",
+		func(v string) error { c.discordToken = secret(v); return nil })
+	fs.StringVar(&c.discordGuild, "discord-guild", getenv("DISCORD_GUILD_ID"),
+		"register slash commands in this guild only (development) [DISCORD_GUILD_ID]")
+}
+
+// registerHTTP adds the web and metrics address.
+func (c *config) registerHTTP(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.httpAddr, "http", envDefault(getenv, "HTTP_ADDR", "127.0.0.1:8080"),
+		"address of the web pages, /metrics and /healthz; empty disables [HTTP_ADDR]")
+}
+
+func (c *config) registerLog(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.logLevel, "log-level", envDefault(getenv, "LOG_LEVEL", "info"),
+		"debug, info, warn or error [LOG_LEVEL]")
+	fs.StringVar(&c.logFormat, "log-format", envDefault(getenv, "LOG_FORMAT", "text"),
+		"text or json [LOG_FORMAT]")
+}
+
+func envInt(getenv func(string) string, name string, def int) int {
+	if v, err := strconv.Atoi(getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// check reports every problem of the configuration at once.
+func (c *config) check() error {
+	var errs []error
+	if c.natsURL != "" {
+		if _, err := url.Parse(c.natsURL); err != nil {
+			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
+		}
+	} else if c.natsListen != "" {
+		if _, _, err := net.SplitHostPort(c.natsListen); err != nil {
+			errs = append(errs, fmt.Errorf("NATS_LISTEN: %w", err))
+		}
+	}
+	if _, _, err := c.syncSetting(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.replicas < 1 || c.replicas > 5 {
+		errs = append(errs, fmt.Errorf("NATS_REPLICAS: %d is not between 1 and 5", c.replicas))
+	}
+	if c.redisURL != "" {
+		if u, err := url.Parse(c.redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			errs = append(errs, fmt.Errorf("REDIS_URL: %q is not a redis:// URL", c.redisURL))
+		}
+	}
+	switch c.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.logLevel))
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not text or json", c.logFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// syncSetting parses NATS_SYNC.
+func (c *config) syncSetting() (interval time.Duration, always bool, err error) {
+	switch s := strings.TrimSpace(c.natsSync); s {
+	case "", "default":
+		return 0, false, nil
+	case "always":
+		return 0, true, nil
+	default:
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, false, fmt.Errorf("NATS_SYNC: %q is not default, always or a positive duration", s)
+		}
+		return d, false, nil
+	}
+}
+
+// logger builds the one logger of the process.
+func (c *config) logger(a *app) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.logLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
+}
+
+// natsDir is where the embedded server keeps its store.
+func (c *config) natsDir() (string, error) {
+	dir, err := filepath.Abs(filepath.Join(c.dataDir, "nats"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	return dir, nil
+}

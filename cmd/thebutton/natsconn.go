@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
+)
+
+// natsConn is a connection to JetStream, to the embedded server when no
+// URL is configured, with the event store opened on it.
+type natsConn struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	store *natsstore.Store
+	srv   *embedded.Server // nil when NATS_URL names a server
+	url   string
+}
+
+// openNATS connects to NATS_URL, or starts the embedded server and
+// connects to it, and creates or updates the stream.
+func openNATS(ctx context.Context, c *config, log *slog.Logger) (*natsConn, error) {
+	n := &natsConn{url: c.natsURL}
+	opts := []nats.Option{
+		nats.Name("thebutton"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	var err error
+	if c.natsURL == "" {
+		dir, err := c.natsDir()
+		if err != nil {
+			return nil, err
+		}
+		host, portStr, _ := net.SplitHostPort(c.natsListen)
+		port, _ := strconv.Atoi(portStr) // 0: a free port
+		interval, always, _ := c.syncSetting()
+		n.srv, err = embedded.Start(embedded.Options{Dir: dir, Host: host, Port: port, SyncInterval: interval, SyncAlways: always})
+		if err != nil {
+			return nil, fmt.Errorf("%w (is another thebutton using %s? set NATS_LISTEN or NATS_URL)", err, c.natsListen)
+		}
+		n.url = n.srv.ClientURL()
+		log.Info("embedded nats started", "url", n.url, "store", dir)
+		n.nc, err = n.srv.Connect(true, opts...)
+	} else {
+		n.nc, err = nats.Connect(c.natsURL, opts...)
+	}
+	if err != nil {
+		n.close()
+		return nil, fmt.Errorf("connect to nats %s: %w", n.url, err)
+	}
+	if n.js, err = jetstream.New(n.nc); err != nil {
+		n.close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if n.store, err = natsstore.Open(ctx, n.js, natsstore.Config{Stream: c.stream, Replicas: c.replicas}); err != nil {
+		n.close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// close drains the connection and stops the embedded server.
+func (n *natsConn) close() {
+	if n.nc != nil {
+		if err := n.nc.Drain(); err != nil {
+			n.nc.Close()
+		}
+		for i := 0; i < 50 && !n.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n.srv != nil {
+		n.srv.Shutdown()
+	}
+}

@@ -1,0 +1,535 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// maxAttempts bounds how often one request re-reads and re-decides after
+// losing an optimistic race before it gives up with ErrContention.
+const maxAttempts = 12
+
+// Click is an accepted press as the presser is told about it.
+type Click struct {
+	events.ButtonClicked
+	// Duplicate is true when this interaction had been counted before:
+	// nothing new was recorded and Click is the original click.
+	Duplicate bool
+}
+
+// GameChange tells a listener that a game's state moved: started, clicked
+// (a new deadline) or ended.
+type GameChange struct {
+	Game       events.GameID
+	Active     bool
+	DeadlineMS int64
+}
+
+// Stats counts what the handler did since it started.
+type Stats struct {
+	Conflicts uint64 // appends that lost an optimistic race and were retried
+}
+
+// Handler takes commands, decides them against in-memory state caught up
+// from the store, and appends the decisions. It is safe for concurrent
+// use; requests on one game are serialised inside one handler, and
+// several handlers (in one process or many) may race on the same games:
+// the store's expected-sequence check decides who wins, the loser catches
+// up and decides again.
+type Handler struct {
+	store Store
+	clock Clock
+	log   *slog.Logger
+
+	mu        sync.RWMutex
+	games     map[events.GameID]*gameEntry
+	guilds    map[string]*guildEntry
+	listeners []func(GameChange)
+	maxGame   atomic.Int64
+
+	conflicts atomic.Uint64
+	stopWatch func()
+}
+
+type gameEntry struct {
+	mu    sync.Mutex
+	fresh bool // state holds every event up to the point the watch took over
+	g     events.Game
+}
+
+type guildEntry struct {
+	mu    sync.Mutex
+	fresh bool
+	g     events.Guild
+}
+
+// NewHandler returns a handler on store. Call Open before use.
+func NewHandler(store Store, clock Clock, log *slog.Logger) *Handler {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		store:  store,
+		clock:  clock,
+		log:    log,
+		games:  make(map[events.GameID]*gameEntry),
+		guilds: make(map[string]*guildEntry),
+	}
+}
+
+// Open starts watching the store for events appended by others, then loads
+// every game that has not ended, so the timekeeper can arm them. It
+// returns once the active games are loaded. The watch ends with ctx or
+// Close.
+func (h *Handler) Open(ctx context.Context) error {
+	stop, err := h.store.Watch(ctx, events.SubjectRoot, h.observe)
+	if err != nil {
+		return fmt.Errorf("open handler: %w", err)
+	}
+	h.stopWatch = stop
+	subjects, err := h.store.Subjects(ctx, events.GameSubjects)
+	if err != nil {
+		stop()
+		return fmt.Errorf("open handler: %w", err)
+	}
+	for subject := range subjects {
+		id, ok := events.ParseGameSubject(subject)
+		if !ok {
+			continue
+		}
+		h.raiseMaxGame(id)
+		last, err := h.store.Last(ctx, subject)
+		if err != nil {
+			stop()
+			return fmt.Errorf("open handler: %w", err)
+		}
+		if _, ended := last.Event.(events.GameEnded); ended {
+			continue // loaded on demand, if anyone asks
+		}
+		e := h.entry(id)
+		e.mu.Lock()
+		err = h.catchUp(ctx, e, subject)
+		e.mu.Unlock()
+		if err != nil {
+			stop()
+			return fmt.Errorf("open handler: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close stops the watch. Requests in flight finish on their own contexts.
+func (h *Handler) Close() {
+	if h.stopWatch != nil {
+		h.stopWatch()
+	}
+}
+
+// Stats returns the handler's counters.
+func (h *Handler) Stats() Stats { return Stats{Conflicts: h.conflicts.Load()} }
+
+// OnChange registers fn to be called after every change of a game's state
+// this handler sees. fn runs while the game is locked: it must be quick and
+// must not call back into the handler.
+func (h *Handler) OnChange(fn func(GameChange)) {
+	h.mu.Lock()
+	h.listeners = append(h.listeners, fn)
+	h.mu.Unlock()
+}
+
+// ActiveGames returns every loaded game that is active, with its deadline.
+func (h *Handler) ActiveGames() []GameChange {
+	h.mu.RLock()
+	entries := make(map[events.GameID]*gameEntry, len(h.games))
+	for id, e := range h.games {
+		entries[id] = e
+	}
+	h.mu.RUnlock()
+	var out []GameChange
+	for id, e := range entries {
+		e.mu.Lock()
+		if e.g.Active() {
+			out = append(out, GameChange{Game: id, Active: true, DeadlineMS: e.g.DeadlineMS()})
+		}
+		e.mu.Unlock()
+	}
+	return out
+}
+
+// Game returns a copy of a game's summary state (not its per-player maps),
+// caught up from the store, and whether it exists.
+func (h *Handler) Game(ctx context.Context, id events.GameID) (events.Game, bool, error) {
+	var out events.Game
+	err := h.withGame(ctx, id, func(e *gameEntry) error {
+		out = e.g
+		out.Players, out.Clickers, out.Interactions = nil, nil, nil
+		return nil
+	})
+	if errors.Is(err, errNoGame) {
+		return events.Game{}, false, nil
+	}
+	return out, err == nil, err
+}
+
+func (h *Handler) raiseMaxGame(id events.GameID) {
+	for {
+		cur := h.maxGame.Load()
+		if int64(id) <= cur || h.maxGame.CompareAndSwap(cur, int64(id)) {
+			return
+		}
+	}
+}
+
+func (h *Handler) entry(id events.GameID) *gameEntry {
+	h.mu.RLock()
+	e := h.games[id]
+	h.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e = h.games[id]; e == nil {
+		e = &gameEntry{}
+		h.games[id] = e
+	}
+	return e
+}
+
+var errNoGame = errors.New("no such game")
+
+// withGame runs fn with the game locked and caught up. A game that does
+// not exist is not kept in memory (forged ids cost nothing) and gives
+// errNoGame.
+func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameEntry) error) error {
+	e := h.entry(id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.fresh {
+		if err := h.catchUp(ctx, e, events.GameSubject(id)); err != nil {
+			return err
+		}
+	}
+	if !e.g.Exists() {
+		h.mu.Lock()
+		if h.games[id] == e {
+			delete(h.games, id)
+		}
+		h.mu.Unlock()
+		e.fresh = false
+		return errNoGame
+	}
+	return fn(e)
+}
+
+// catchUp reads what the store has after the entry's last sequence and
+// folds it in. The caller holds e.mu.
+func (h *Handler) catchUp(ctx context.Context, e *gameEntry, subject string) error {
+	recs, err := h.store.Load(ctx, subject, e.g.LastSeq)
+	if err != nil {
+		return fmt.Errorf("catch up %s: %w", subject, err)
+	}
+	for _, r := range recs {
+		h.applyGame(e, r)
+	}
+	e.fresh = true
+	return nil
+}
+
+// applyGame folds one stored message into a game entry (caller holds
+// e.mu) and tells the listeners. A message that is not a valid event is
+// stepped over; an event that does not fit the state leaves the entry
+// stale, to be caught up from the store on next use.
+func (h *Handler) applyGame(e *gameEntry, r events.Recorded) {
+	if r.Seq <= e.g.LastSeq {
+		return
+	}
+	if r.Err != nil {
+		h.log.Warn("skipping undecodable message", "subject", r.Subject, "seq", r.Seq, "err", r.Err)
+		e.g.LastSeq = r.Seq
+		return
+	}
+	if err := e.g.Apply(r.Seq, r.Event); err != nil {
+		h.log.Error("event does not fit game state", "subject", r.Subject, "seq", r.Seq, "err", err)
+		e.fresh = false
+		return
+	}
+	if !e.g.Exists() {
+		return
+	}
+	h.raiseMaxGame(e.g.Started.Game)
+	h.mu.RLock()
+	listeners := h.listeners
+	h.mu.RUnlock()
+	change := GameChange{Game: e.g.Started.Game, Active: e.g.Active(), DeadlineMS: e.g.DeadlineMS()}
+	for _, fn := range listeners {
+		fn(change)
+	}
+}
+
+// observe applies what the watch delivers: other handlers' appends (ours
+// are applied already and are skipped by sequence).
+func (h *Handler) observe(r events.Recorded) {
+	if id, ok := events.ParseGameSubject(r.Subject); ok {
+		h.raiseMaxGame(id)
+		h.mu.RLock()
+		e := h.games[id]
+		h.mu.RUnlock()
+		if e == nil {
+			if _, started := r.Event.(events.GameStarted); !started {
+				return // not in memory: loaded from the store when needed
+			}
+			e = h.entry(id)
+		}
+		e.mu.Lock()
+		if e.fresh || e.g.LastSeq == 0 {
+			h.applyGame(e, r)
+			e.fresh = e.fresh || e.g.Exists()
+		}
+		e.mu.Unlock()
+		return
+	}
+	if guild, ok := events.ParseGuildSubject(r.Subject); ok {
+		h.mu.RLock()
+		e := h.guilds[guild]
+		h.mu.RUnlock()
+		if e == nil {
+			return
+		}
+		e.mu.Lock()
+		if e.fresh {
+			h.applyGuild(e, r)
+		}
+		e.mu.Unlock()
+	}
+}
+
+func (h *Handler) applyGuild(e *guildEntry, r events.Recorded) {
+	if r.Seq <= e.g.LastSeq {
+		return
+	}
+	if r.Err != nil {
+		h.log.Warn("skipping undecodable message", "subject", r.Subject, "seq", r.Seq, "err", r.Err)
+		e.g.LastSeq = r.Seq
+		return
+	}
+	if err := e.g.Apply(r.Seq, r.Event); err != nil {
+		h.log.Error("event does not fit guild state", "subject", r.Subject, "seq", r.Seq, "err", err)
+		e.g.LastSeq = r.Seq
+	}
+}
+
+// withGuild runs fn with the guild's settings locked and caught up.
+func (h *Handler) withGuild(ctx context.Context, guild string, fn func(*guildEntry) error) error {
+	h.mu.Lock()
+	e := h.guilds[guild]
+	if e == nil {
+		e = &guildEntry{}
+		h.guilds[guild] = e
+	}
+	h.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.fresh {
+		if err := h.catchUpGuild(ctx, e, guild); err != nil {
+			return err
+		}
+	}
+	return fn(e)
+}
+
+func (h *Handler) catchUpGuild(ctx context.Context, e *guildEntry, guild string) error {
+	subject := events.GuildSubject(guild)
+	recs, err := h.store.Load(ctx, subject, e.g.LastSeq)
+	if err != nil {
+		return fmt.Errorf("catch up %s: %w", subject, err)
+	}
+	for _, r := range recs {
+		h.applyGuild(e, r)
+	}
+	e.fresh = true
+	return nil
+}
+
+// isBanned reads the guild's ban list, loading it on first use.
+func (h *Handler) isBanned(ctx context.Context, guild, user string) (bool, error) {
+	var banned bool
+	err := h.withGuild(ctx, guild, func(e *guildEntry) error {
+		banned = e.g.IsBanned(user)
+		return nil
+	})
+	return banned, err
+}
+
+// appendGame appends an event decided by decide to a game, retrying on
+// conflict: it catches up and decides again, at most maxAttempts times.
+// decide returns nil to append nothing (its outcome is final). The
+// caller holds e.mu.
+func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, decide func() (events.Event, error)) (uint64, bool, error) {
+	subject := events.GameSubject(e.g.Started.Game)
+	for range maxAttempts {
+		ev, err := decide()
+		if err != nil || ev == nil {
+			return 0, false, err
+		}
+		seq, dup, err := h.store.Append(ctx, subject, ev, e.g.LastSeq, msgID)
+		switch {
+		case errors.Is(err, events.ErrConflict):
+			h.conflicts.Add(1)
+			if err := h.catchUp(ctx, e, subject); err != nil {
+				return 0, false, err
+			}
+			continue
+		case err != nil:
+			return 0, false, err
+		case dup:
+			// Stored before (a retried write): read it back, nothing new.
+			if err := h.catchUp(ctx, e, subject); err != nil {
+				return 0, false, err
+			}
+			return seq, true, nil
+		}
+		h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: ev})
+		return seq, false, nil
+	}
+	return 0, false, ErrContention
+}
+
+// Press decides a press and, if accepted, records the click. A refusal is
+// a *Rejection; the same interaction pressed again returns the original
+// click with Duplicate set. It blocks for at most a few store round trips.
+func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
+	if rej := validatePress(p); rej != nil {
+		return Click{}, rej
+	}
+	if p.At.IsZero() {
+		p.At = h.clock.Now()
+	}
+	banned, err := h.isBanned(ctx, p.Guild, p.User)
+	if err != nil {
+		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, err)
+	}
+	var out Click
+	err = h.withGame(ctx, p.Game, func(e *gameEntry) error {
+		var click events.ButtonClicked
+		_, dup, err := h.appendGame(ctx, e, "press-"+p.Interaction, func() (events.Event, error) {
+			if n, seen := e.g.Interactions[p.Interaction]; seen {
+				out = Click{ButtonClicked: n, Duplicate: true}
+				return nil, nil
+			}
+			c, rej := DecidePress(&e.g, banned, p, e.g.Now(ms(p.At)))
+			if rej != nil {
+				return nil, rej
+			}
+			click = c
+			return c, nil
+		})
+		if err != nil || out.Duplicate {
+			return err
+		}
+		if dup {
+			prev, seen := e.g.Interactions[p.Interaction]
+			if !seen {
+				return fmt.Errorf("press on game %d: interaction %s was stored but is not in the game", p.Game, p.Interaction)
+			}
+			out = Click{ButtonClicked: prev, Duplicate: true}
+			return nil
+		}
+		out = Click{ButtonClicked: click}
+		return nil
+	})
+	if errors.Is(err, errNoGame) {
+		return Click{}, &Rejection{Reason: ReasonNoSuchGame, Game: p.Game}
+	}
+	if err != nil {
+		if _, ok := AsRejection(err); ok {
+			return Click{}, err
+		}
+		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, err)
+	}
+	return out, nil
+}
+
+// Expire ends a game at its deadline if the deadline has passed. It
+// reports whether the game is over (ended now or before) and, if not, its
+// current deadline.
+func (h *Handler) Expire(ctx context.Context, id events.GameID) (over bool, deadlineMS int64, err error) {
+	err = h.withGame(ctx, id, func(e *gameEntry) error {
+		_, _, err := h.appendGame(ctx, e, fmt.Sprintf("end-%d", id), func() (events.Event, error) {
+			end, ok := DecideExpire(&e.g, e.g.Now(ms(h.clock.Now())))
+			if !ok {
+				return nil, nil
+			}
+			return end, nil
+		})
+		over, deadlineMS = !e.g.Active(), e.g.DeadlineMS()
+		return err
+	})
+	if errors.Is(err, errNoGame) {
+		return true, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("expire game %d: %w", id, err)
+	}
+	return over, deadlineMS, nil
+}
+
+// Abort stops an active game before its deadline and returns the end.
+func (h *Handler) Abort(ctx context.Context, a Abort) (events.GameEnded, error) {
+	if a.At.IsZero() {
+		a.At = h.clock.Now()
+	}
+	if !events.ValidID(a.Guild) || !events.ValidID(a.By) {
+		return events.GameEnded{}, &Rejection{Reason: ReasonInvalid, Game: a.Game, Detail: "guild and admin must be Discord ids"}
+	}
+	var out events.GameEnded
+	err := h.withGame(ctx, a.Game, func(e *gameEntry) error {
+		_, _, err := h.appendGame(ctx, e, "", func() (events.Event, error) {
+			end, rej := DecideAbort(&e.g, a, e.g.Now(ms(a.At)))
+			if rej != nil {
+				return nil, rej
+			}
+			out = end
+			return end, nil
+		})
+		return err
+	})
+	if errors.Is(err, errNoGame) {
+		return events.GameEnded{}, &Rejection{Reason: ReasonNoSuchGame, Game: a.Game}
+	}
+	return out, err
+}
+
+// PostMessage records the Discord message that shows a game. Recording the
+// message already recorded appends nothing.
+func (h *Handler) PostMessage(ctx context.Context, m PostMessage) error {
+	if m.At.IsZero() {
+		m.At = h.clock.Now()
+	}
+	if !events.ValidID(m.Channel) || !events.ValidID(m.MessageID) {
+		return &Rejection{Reason: ReasonInvalid, Game: m.Game, Detail: "channel and message must be Discord ids"}
+	}
+	err := h.withGame(ctx, m.Game, func(e *gameEntry) error {
+		_, _, err := h.appendGame(ctx, e, "", func() (events.Event, error) {
+			if e.g.MessageChannel == m.Channel && e.g.MessageID == m.MessageID {
+				return nil, nil
+			}
+			return events.GameMessagePosted{Game: m.Game, Channel: m.Channel, MessageID: m.MessageID,
+				AtMS: e.g.Now(ms(m.At))}, nil
+		})
+		return err
+	})
+	if errors.Is(err, errNoGame) {
+		return &Rejection{Reason: ReasonNoSuchGame, Game: m.Game}
+	}
+	return err
+}

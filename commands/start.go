@@ -1,0 +1,202 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// StartGame starts a game in a button channel, numbered one above the
+// highest game known. At most one active game may occupy a channel, also
+// when starts race in several handlers: a start first claims the channel
+// (an append with the channel subject's expected sequence), then appends
+// the game's first event on the game's empty subject. A claim whose game
+// never started, or has ended, or lives in another channel, does not hold
+// the channel. A channel whose game is past its deadline is freed by
+// ending that game at its deadline first.
+func (h *Handler) StartGame(ctx context.Context, s StartGame) (events.GameStarted, error) {
+	if s.At.IsZero() {
+		s.At = h.clock.Now()
+	}
+	s, rej := validateStart(s)
+	if rej != nil {
+		return events.GameStarted{}, rej
+	}
+	chSubject := events.ChannelSubject(s.Channel)
+	for range maxAttempts {
+		claimSeq, busy, err := h.channelOccupant(ctx, s.Channel)
+		if err != nil {
+			return events.GameStarted{}, fmt.Errorf("start game: %w", err)
+		}
+		if busy != 0 {
+			over, deadline, err := h.Expire(ctx, busy)
+			if err != nil {
+				return events.GameStarted{}, fmt.Errorf("start game: %w", err)
+			}
+			if !over {
+				return events.GameStarted{}, &Rejection{Reason: ReasonChannelBusy, ActiveGame: busy, DeadlineMS: deadline}
+			}
+			continue // ended at its deadline: the channel is free now
+		}
+		started, err := h.claimAndStart(ctx, s, chSubject, claimSeq)
+		if errors.Is(err, events.ErrConflict) {
+			h.conflicts.Add(1)
+			continue
+		}
+		return started, err
+	}
+	return events.GameStarted{}, ErrContention
+}
+
+// channelOccupant returns the channel subject's last sequence and the game
+// that holds the channel, 0 if none does.
+func (h *Handler) channelOccupant(ctx context.Context, channel string) (uint64, events.GameID, error) {
+	last, err := h.store.Last(ctx, events.ChannelSubject(channel))
+	if errors.Is(err, events.ErrNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	claim, ok := last.Event.(events.ChannelClaimed)
+	if !ok {
+		return last.Seq, 0, nil // not a claim (malformed): holds nothing
+	}
+	g, exists, err := h.Game(ctx, claim.Game)
+	if err != nil {
+		return 0, 0, err
+	}
+	if exists && g.Active() && g.Started.ButtonChannel == channel {
+		return last.Seq, claim.Game, nil
+	}
+	return last.Seq, 0, nil
+}
+
+// claimAndStart claims the channel for a new game number and starts the
+// game. If another start took the number, it claims the next one. An
+// error wrapping events.ErrConflict means the channel claim was lost.
+func (h *Handler) claimAndStart(ctx context.Context, s StartGame, chSubject string, claimSeq uint64) (events.GameStarted, error) {
+	id := events.GameID(h.maxGame.Load() + 1)
+	for range maxAttempts {
+		at := ms(s.At)
+		seq, _, err := h.store.Append(ctx, chSubject, events.ChannelClaimed{
+			Channel: s.Channel, Guild: s.Guild, Game: id, AtMS: at}, claimSeq, "")
+		if err != nil {
+			return events.GameStarted{}, err
+		}
+		claimSeq = seq
+		started := events.GameStarted{
+			Game: id, Guild: s.Guild, ButtonChannel: s.Channel, ChatChannel: s.ChatChannel,
+			DurationMS: s.Duration.Milliseconds(), CooldownMS: s.Cooldown.Milliseconds(),
+			Sequential: s.Sequential, StartedBy: s.By, StarterName: s.ByName, AtMS: at,
+		}
+		subject := events.GameSubject(id)
+		seq, _, err = h.store.Append(ctx, subject, started, 0, "")
+		if errors.Is(err, events.ErrConflict) {
+			// Someone else started game #id: take the next free number.
+			h.conflicts.Add(1)
+			h.raiseMaxGame(id)
+			id = events.GameID(h.maxGame.Load() + 1)
+			continue
+		}
+		if err != nil {
+			return events.GameStarted{}, err
+		}
+		e := h.entry(id)
+		e.mu.Lock()
+		h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: started})
+		e.fresh = true
+		e.mu.Unlock()
+		return started, nil
+	}
+	return events.GameStarted{}, ErrContention
+}
+
+// SetIcon sets the guild's icon for the cross-guild ranking.
+func (h *Handler) SetIcon(ctx context.Context, c SetIcon) error {
+	if !events.ValidIcon(c.Icon) {
+		return &Rejection{Reason: ReasonInvalid, Detail: "the icon must be one of the allowed icons"}
+	}
+	return h.appendGuild(ctx, c.Guild, c.By, c.At, func(g *events.Guild, at int64) (events.Event, error) {
+		if g.Icon == c.Icon {
+			return nil, nil
+		}
+		return events.GuildIconSet{Guild: c.Guild, Icon: c.Icon, By: c.By, AtMS: at}, nil
+	})
+}
+
+// Ban puts a player on the guild's ban list. Banning a banned player
+// records nothing.
+func (h *Handler) Ban(ctx context.Context, c Ban) error {
+	if !events.ValidID(c.User) {
+		return &Rejection{Reason: ReasonInvalid, Detail: "the player must be a Discord id"}
+	}
+	return h.appendGuild(ctx, c.Guild, c.By, c.At, func(g *events.Guild, at int64) (events.Event, error) {
+		if g.IsBanned(c.User) {
+			return nil, nil
+		}
+		return events.PlayerBanned{Guild: c.Guild, User: c.User, By: c.By, Reason: clip(c.Reason, events.MaxReasonLen), AtMS: at}, nil
+	})
+}
+
+// Unban takes a player off the guild's ban list; a player who is not on it
+// is refused with ReasonNotBanned.
+func (h *Handler) Unban(ctx context.Context, c Unban) error {
+	if !events.ValidID(c.User) {
+		return &Rejection{Reason: ReasonInvalid, Detail: "the player must be a Discord id"}
+	}
+	return h.appendGuild(ctx, c.Guild, c.By, c.At, func(g *events.Guild, at int64) (events.Event, error) {
+		if !g.IsBanned(c.User) {
+			return nil, &Rejection{Reason: ReasonNotBanned}
+		}
+		return events.PlayerUnbanned{Guild: c.Guild, User: c.User, By: c.By, AtMS: at}, nil
+	})
+}
+
+// Banned returns the guild's ban list.
+func (h *Handler) Banned(ctx context.Context, guild string) ([]events.PlayerBanned, error) {
+	var out []events.PlayerBanned
+	err := h.withGuild(ctx, guild, func(e *guildEntry) error {
+		for _, b := range e.g.Banned {
+			out = append(out, b)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (h *Handler) appendGuild(ctx context.Context, guild, by string, t time.Time, decide func(*events.Guild, int64) (events.Event, error)) error {
+	if !events.ValidID(guild) || !events.ValidID(by) {
+		return &Rejection{Reason: ReasonInvalid, Detail: "guild and admin must be Discord ids"}
+	}
+	if t.IsZero() {
+		t = h.clock.Now()
+	}
+	at := ms(t)
+	subject := events.GuildSubject(guild)
+	return h.withGuild(ctx, guild, func(e *guildEntry) error {
+		for range maxAttempts {
+			ev, err := decide(&e.g, at)
+			if err != nil || ev == nil {
+				return err
+			}
+			seq, _, err := h.store.Append(ctx, subject, ev, e.g.LastSeq, "")
+			if errors.Is(err, events.ErrConflict) {
+				h.conflicts.Add(1)
+				if err := h.catchUpGuild(ctx, e, guild); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("update guild %s: %w", guild, err)
+			}
+			h.applyGuild(e, events.Recorded{Seq: seq, Subject: subject, Event: ev})
+			return nil
+		}
+		return ErrContention
+	})
+}
