@@ -13,7 +13,7 @@ import (
 
 // maxAttempts bounds how often one request re-reads and re-decides after
 // losing an optimistic race before it gives up with ErrContention.
-const maxAttempts = 12
+const maxAttempts = 32
 
 // Click is an accepted press as the presser is told about it.
 type Click struct {

@@ -1,0 +1,120 @@
+package events_test
+
+import (
+	"testing"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+func started() events.GameStarted {
+	return events.GameStarted{Game: 1, Guild: "10", ButtonChannel: "20", ChatChannel: "20",
+		DurationMS: 60_000, CooldownMS: 0, StartedBy: "30", AtMS: t0}
+}
+
+func click(n int64, user string, at int64) events.ButtonClicked {
+	return events.ButtonClicked{Game: 1, Guild: "10", Number: n, User: user, Interaction: "i" + user + string(rune('0'+n)),
+		AtMS: at, ValueMS: 1000, Band: 0, ClaimedMS: 59_000}
+}
+
+func TestFoldGame(t *testing.T) {
+	var g events.Game
+	steps := []struct {
+		seq uint64
+		e   events.Event
+	}{
+		{1, started()},
+		{4, click(1, "a", t0+10_000)},
+		{9, click(2, "b", t0+20_000)},
+		{12, events.GameMessagePosted{Game: 1, Channel: "20", MessageID: "77", AtMS: t0 + 1}},
+	}
+	for _, s := range steps {
+		if err := g.Apply(s.seq, s.e); err != nil {
+			t.Fatalf("apply seq %d: %v", s.seq, err)
+		}
+	}
+	if g.Clicks != 2 || g.LastClickMS != t0+20_000 || g.DeadlineMS() != t0+80_000 || g.LastSeq != 12 {
+		t.Errorf("state: clicks %d last %d deadline %d seq %d", g.Clicks, g.LastClickMS, g.DeadlineMS(), g.LastSeq)
+	}
+	// A message posted with an older time never moves time backwards.
+	if g.LastEventMS != t0+20_000 || g.Now(t0+5) != t0+20_000 {
+		t.Errorf("time went backwards: last event %d, Now %d", g.LastEventMS, g.Now(t0+5))
+	}
+	if g.MessageID != "77" {
+		t.Errorf("message id %q", g.MessageID)
+	}
+	// Redelivered events change nothing.
+	before := g.Clicks
+	if err := g.Apply(4, click(1, "a", t0+10_000)); err != nil || g.Clicks != before {
+		t.Errorf("redelivery changed the state: %v, clicks %d", err, g.Clicks)
+	}
+	// A gap in click numbers is refused.
+	if err := g.Apply(20, click(4, "c", t0+30_000)); err == nil {
+		t.Error("click 4 after click 2 accepted")
+	}
+	if err := g.Apply(21, events.GameEnded{Game: 1, Reason: events.EndExpired, AtMS: g.DeadlineMS()}); err != nil {
+		t.Fatal(err)
+	}
+	if g.Active() || g.Status != events.StatusEnded {
+		t.Errorf("status %s after end", g.Status)
+	}
+	if err := g.Apply(22, events.GameEnded{Game: 1, Reason: events.EndAborted, AtMS: g.DeadlineMS()}); err == nil {
+		t.Error("second end accepted")
+	}
+}
+
+func TestFoldRefusesForeignEvents(t *testing.T) {
+	var g events.Game
+	if err := g.Apply(1, click(1, "a", t0)); err == nil {
+		t.Error("click before start accepted")
+	}
+	if err := g.Apply(2, started()); err != nil {
+		t.Fatal(err)
+	}
+	other := click(1, "a", t0)
+	other.Game = 2
+	if err := g.Apply(3, other); err == nil {
+		t.Error("another game's click accepted")
+	}
+	if err := g.Apply(4, events.PlayerBanned{Guild: "10", User: "1", By: "2", AtMS: t0}); err == nil {
+		t.Error("guild event folded into a game")
+	}
+}
+
+func TestDistinctOthersSince(t *testing.T) {
+	var g events.Game
+	_ = g.Apply(1, started())
+	for i, u := range []string{"a", "b", "b", "a", "c", "b", "d"} {
+		if err := g.Apply(uint64(i+2), click(int64(i+1), u, t0+int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a's last click is number 4; after it: c, b, d.
+	n := g.Players["a"].LastNumber
+	if got := g.DistinctOthersSince("a", n, 10); got != 3 {
+		t.Errorf("distinct others since a's click = %d, want 3", got)
+	}
+	if got := g.DistinctOthersSince("a", n, 2); got != 2 {
+		t.Errorf("with limit 2 = %d, want 2", got)
+	}
+	// d clicked last: nobody since.
+	if got := g.DistinctOthersSince("d", g.Players["d"].LastNumber, 1); got != 0 {
+		t.Errorf("distinct others since the last click = %d, want 0", got)
+	}
+}
+
+func TestFoldGuild(t *testing.T) {
+	var g events.Guild
+	for i, e := range []events.Event{
+		events.GuildIconSet{Guild: "10", Icon: "🦊", By: "1", AtMS: t0},
+		events.PlayerBanned{Guild: "10", User: "5", By: "1", AtMS: t0},
+		events.PlayerBanned{Guild: "10", User: "6", By: "1", AtMS: t0},
+		events.PlayerUnbanned{Guild: "10", User: "5", By: "1", AtMS: t0},
+	} {
+		if err := g.Apply(uint64(i+1), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.Icon != "🦊" || g.IsBanned("5") || !g.IsBanned("6") {
+		t.Errorf("guild state: icon %q banned %v", g.Icon, g.Banned)
+	}
+}
