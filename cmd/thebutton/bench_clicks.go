@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
+)
+
+// clicksResult is what `bench clicks` prints. Latencies are of one press:
+// decision plus durable append, including any wait inside the handler
+// (and, open loop, from the moment the press was due).
+type clicksResult struct {
+	Players      int            `json:"players"`
+	Games        int            `json:"games"`
+	Instances    int            `json:"instances"`
+	DurationS    float64        `json:"duration_s"`
+	Rate         int            `json:"rate,omitempty"`
+	Presses      int            `json:"presses"`
+	Accepted     int            `json:"accepted"`
+	Rejected     int            `json:"rejected"`
+	RejectedBy   map[string]int `json:"rejected_by,omitempty"`
+	Errors       int            `json:"errors"`
+	Conflicts    uint64         `json:"conflicts"`
+	ClicksPerSec float64        `json:"clicks_per_sec"`
+	P50MS        float64        `json:"p50_ms"`
+	P99MS        float64        `json:"p99_ms"`
+	MaxMS        float64        `json:"max_ms"`
+	PublishP50MS float64        `json:"publish_p50_ms"`
+	PublishP99MS float64        `json:"publish_p99_ms"`
+	RulesBroken  int            `json:"rules_broken"`
+	NATS         string         `json:"nats"`
+}
+
+func runBenchClicks(ctx context.Context, a *app, args []string) error {
+	var c config
+	fs := newFlagSet(a, "bench clicks", "bench clicks --players P --games G --instances K --duration D [--rate R]")
+	players := fs.Int("players", 200, "simulated players")
+	games := fs.Int("games", 1, "games pressed at once (cooldown 0, no sequential rule)")
+	instances := fs.Int("instances", 1, "independent command handlers racing on the same games")
+	duration := fs.Duration("duration", 10*time.Second, "how long presses go on")
+	rate := fs.Int("rate", 0, "presses per second, open loop; 0 = closed loop, as fast as possible")
+	c.registerNATS(fs, a.getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var problems []error
+	if *players < 1 || *games < 1 || *instances < 1 || *duration <= 0 || *rate < 0 {
+		problems = append(problems, errors.New("players, games, instances and duration must be positive, rate not negative"))
+	}
+	if err := c.check(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return err
+	}
+	log := c.logger(a)
+	if c.natsURL == "" {
+		// A scratch store: the bench never touches the service's data.
+		dir, err := os.MkdirTemp("", "thebutton-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.dataDir, c.natsListen = dir, "127.0.0.1:0"
+	} else {
+		log.Warn("benchmarking against NATS_URL: bench games are written to its stream", "stream", c.stream)
+	}
+
+	conns := make([]*natsConn, *instances)
+	handlers := make([]*commands.Handler, *instances)
+	first, err := openNATS(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer first.close()
+	conns[0] = first
+	for i := 1; i < *instances; i++ {
+		// Own connection to the same server, own in-memory state.
+		cc := c
+		cc.natsURL = first.url
+		if conns[i], err = openNATS(ctx, &cc, log); err != nil {
+			return err
+		}
+		defer conns[i].close()
+	}
+	for i, n := range conns {
+		handlers[i] = commands.NewHandler(n.store, commands.SystemClock{}, log)
+		if err := handlers[i].Open(ctx); err != nil {
+			return err
+		}
+		defer handlers[i].Close()
+	}
+
+	ids := make([]events.GameID, *games)
+	base := rand.Int64N(1 << 40)
+	for i := range ids {
+		g, err := handlers[0].StartGame(ctx, commands.StartGame{
+			Guild: "1", Channel: fmt.Sprint(base + int64(i)), By: "2",
+			Duration: 12 * time.Hour, Cooldown: 0,
+		})
+		if err != nil {
+			return fmt.Errorf("start bench game: %w", err)
+		}
+		ids[i] = g.Game
+	}
+
+	pubP50, pubP99, err := publishFloor(ctx, first.js, *rate)
+	if err != nil {
+		return err
+	}
+
+	res := clicksResult{Players: *players, Games: *games, Instances: *instances, Rate: *rate,
+		RejectedBy: map[string]int{}, NATS: first.url, PublishP50MS: pubP50, PublishP99MS: pubP99}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var seq atomic.Int64
+	press := func(player int, due time.Time) {
+		n := seq.Add(1)
+		h := handlers[player%len(handlers)]
+		game := ids[rand.IntN(len(ids))]
+		_, err := h.Press(ctx, commands.Press{
+			Game: game, Guild: "1", User: fmt.Sprint(1000 + player),
+			Interaction: fmt.Sprintf("bench-%d-%d", base, n), At: time.Now(),
+		})
+		d := time.Since(due)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Presses++
+		switch rej, ok := commands.AsRejection(err); {
+		case err == nil:
+			res.Accepted++
+			lat = append(lat, d)
+		case ok:
+			res.Rejected++
+			res.RejectedBy[string(rej.Reason)]++
+			lat = append(lat, d)
+		case ctx.Err() == nil:
+			res.Errors++
+			if res.Errors <= 5 {
+				log.Error("press failed", "err", err)
+			}
+		}
+	}
+
+	began := time.Now()
+	end := began.Add(*duration)
+	var wg sync.WaitGroup
+	if *rate == 0 {
+		for p := range *players {
+			wg.Go(func() {
+				for ctx.Err() == nil && time.Now().Before(end) {
+					press(p, time.Now())
+				}
+			})
+		}
+	} else {
+		interval := time.Second / time.Duration(*rate)
+		for k := 0; ; k++ {
+			due := began.Add(time.Duration(k) * interval)
+			if !due.Before(end) || ctx.Err() != nil {
+				break
+			}
+			if w := time.Until(due); w > 0 {
+				time.Sleep(w)
+			}
+			wg.Go(func() { press(k%*players, time.Now()) })
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+
+	for _, h := range handlers {
+		res.Conflicts += h.Stats().Conflicts
+	}
+	res.DurationS = elapsed.Seconds()
+	res.ClicksPerSec = float64(res.Accepted) / elapsed.Seconds()
+	res.P50MS, res.P99MS, res.MaxMS = percentileMS(lat, 0.50), percentileMS(lat, 0.99), percentileMS(lat, 1)
+	for _, id := range ids {
+		recs, err := first.store.Load(ctx, events.GameSubject(id), 0)
+		if err != nil {
+			return err
+		}
+		for _, p := range commands.Audit(recs) {
+			res.RulesBroken++
+			log.Error("rule broken", "game", id, "problem", p)
+		}
+	}
+	return printJSON(a.stdout, res)
+}
+
+// publishFloor measures a bare JetStream publish on the same server: the
+// floor a press cannot beat. Open loop (rate > 0) the publishes arrive
+// like the presses, one goroutine each at that rate; closed loop they run
+// back to back. It uses a scratch stream, deleted afterwards.
+func publishFloor(ctx context.Context, js jetstream.JetStream, rate int) (p50, p99 float64, err error) {
+	name := fmt.Sprintf("BENCH_FLOOR_%d", rand.Int64N(1<<40))
+	subject := "bench_floor." + name
+	cfg := natsstore.StreamConfig(natsstore.Config{Stream: name})
+	cfg.Subjects = []string{subject}
+	cfg.DenyDelete, cfg.DenyPurge = false, false
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		return 0, 0, fmt.Errorf("publish floor: %w", err)
+	}
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), name) }()
+	payload := make([]byte, 300) // about a click event's size
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		errs []error
+		wg   sync.WaitGroup
+	)
+	publish := func(i int) {
+		t := time.Now()
+		_, err := js.Publish(ctx, subject, payload, jetstream.WithMsgID(fmt.Sprint(i)))
+		d := time.Since(t)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		lat = append(lat, d)
+	}
+	n := 2000
+	if rate > 0 {
+		n = min(n, 2*rate) // at most two seconds
+		interval := time.Second / time.Duration(rate)
+		began := time.Now()
+		for i := range n {
+			if w := time.Until(began.Add(time.Duration(i) * interval)); w > 0 {
+				time.Sleep(w)
+			}
+			wg.Go(func() { publish(i) })
+		}
+		wg.Wait()
+	} else {
+		for i := range n {
+			publish(i)
+		}
+	}
+	if len(errs) > 0 {
+		return 0, 0, fmt.Errorf("publish floor: %d publishes failed: %w", len(errs), errs[0])
+	}
+	return percentileMS(lat, 0.5), percentileMS(lat, 0.99), nil
+}
+
+// percentileMS returns the q-quantile of ds in milliseconds (q = 1: max).
+func percentileMS(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q * float64(len(s)-1))
+	return float64(s[i].Microseconds()) / 1000
+}
