@@ -74,9 +74,9 @@ func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
 func (c *config) registerSinks(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.redisURL, "redis-url", envDefault(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
 		"Redis URL [REDIS_URL]")
-	dsn := envDefault(getenv, "MYSQL_DSN", "root@tcp(127.0.0.1:3306)/thebutton")
+	dsn := envDefault(getenv, "MYSQL_DSN", "thebutton:thebutton@tcp(127.0.0.1:3306)/thebutton")
 	c.mysqlDSN = secret(dsn)
-	fs.Func("mysql-dsn", "MySQL DSN, go-sql-driver form (default root@tcp(127.0.0.1:3306)/thebutton) [MYSQL_DSN]",
+	fs.Func("mysql-dsn", "MySQL DSN, go-sql-driver form (default thebutton:thebutton@tcp(127.0.0.1:3306)/thebutton) [MYSQL_DSN]",
 		func(v string) error { c.mysqlDSN = secret(v); return nil })
 }
 
