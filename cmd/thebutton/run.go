@@ -27,12 +27,12 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	log := c.logger(a)
-	return serve(ctx, &c, log)
+	return serve(ctx, &c, c.logger(a), nil)
 }
 
-// serve runs the service until ctx ends, then shuts down in order.
-func serve(ctx context.Context, c *config, log *slog.Logger) error {
+// serve runs the service until ctx ends, then shuts down in order. extra,
+// if not nil, runs beside the service (the demo's players) until ctx ends.
+func serve(ctx context.Context, c *config, log *slog.Logger, extra func(context.Context, *commands.Handler, *slog.Logger)) error {
 	n, err := openNATS(ctx, c, log)
 	if err != nil {
 		return err
@@ -50,6 +50,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	tk := commands.NewTimekeeper(h, clock, log.With("component", "timekeeper"))
 	wg.Go(func() { _ = tk.Run(ctx) })
 
+	if extra != nil {
+		wg.Go(func() { extra(ctx, h, log) })
+	}
 	if c.discordToken == "" {
 		log.Info("DISCORD_TOKEN is not set: running without Discord (presses come from the web, bench or demo only)")
 	}
@@ -63,5 +66,6 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	case <-time.After(shutdownGrace):
 		return fmt.Errorf("shutdown: components still running after %s", shutdownGrace)
 	}
+	log.Info("stopped")
 	return nil
 }
