@@ -43,6 +43,9 @@ type config struct {
 	httpAddr     string
 	logLevel     string
 	logFormat    string
+
+	// which groups of flags were registered, so check looks only at those
+	hasNATS, hasSinks bool
 }
 
 // envDefault returns the variable's value, or def if it is unset or empty.
@@ -55,6 +58,7 @@ func envDefault(getenv func(string) string, name, def string) string {
 
 // registerNATS adds the flags every command that talks to JetStream needs.
 func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
+	c.hasNATS = true
 	fs.StringVar(&c.natsURL, "nats-url", getenv("NATS_URL"),
 		"NATS server URL; empty starts an embedded JetStream server [NATS_URL]")
 	fs.StringVar(&c.natsListen, "nats-listen", envDefault(getenv, "NATS_LISTEN", "127.0.0.1:4333"),
@@ -72,6 +76,7 @@ func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
 
 // registerSinks adds the Redis and MySQL flags.
 func (c *config) registerSinks(fs *flag.FlagSet, getenv func(string) string) {
+	c.hasSinks = true
 	fs.StringVar(&c.redisURL, "redis-url", envDefault(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
 		"Redis URL [REDIS_URL]")
 	dsn := envDefault(getenv, "MYSQL_DSN", "thebutton:thebutton@tcp(127.0.0.1:3306)/thebutton")
@@ -112,22 +117,10 @@ func envInt(getenv func(string) string, name string, def int) int {
 // check reports every problem of the configuration at once.
 func (c *config) check() error {
 	var errs []error
-	if c.natsURL != "" {
-		if _, err := url.Parse(c.natsURL); err != nil {
-			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
-		}
-	} else if c.natsListen != "" {
-		if _, _, err := net.SplitHostPort(c.natsListen); err != nil {
-			errs = append(errs, fmt.Errorf("NATS_LISTEN: %w", err))
-		}
+	if c.hasNATS {
+		errs = append(errs, c.checkNATS()...)
 	}
-	if _, _, err := c.syncSetting(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.replicas < 1 || c.replicas > 5 {
-		errs = append(errs, fmt.Errorf("NATS_REPLICAS: %d is not between 1 and 5", c.replicas))
-	}
-	if c.redisURL != "" {
+	if c.hasSinks && c.redisURL != "" {
 		if u, err := url.Parse(c.redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			errs = append(errs, fmt.Errorf("REDIS_URL: %q is not a redis:// URL", c.redisURL))
 		}
@@ -141,6 +134,24 @@ func (c *config) check() error {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not text or json", c.logFormat))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *config) checkNATS() []error {
+	var errs []error
+	if c.natsURL != "" {
+		if _, err := url.Parse(c.natsURL); err != nil {
+			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
+		}
+	} else if _, _, err := net.SplitHostPort(c.natsListen); err != nil {
+		errs = append(errs, fmt.Errorf("NATS_LISTEN: %w", err))
+	}
+	if _, _, err := c.syncSetting(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.replicas < 1 || c.replicas > 5 {
+		errs = append(errs, fmt.Errorf("NATS_REPLICAS: %d is not between 1 and 5", c.replicas))
+	}
+	return errs
 }
 
 // syncSetting parses NATS_SYNC.
