@@ -42,12 +42,14 @@ func init() {
 
 func runDemo(ctx context.Context, a *app, args []string) error {
 	var c config
+	var b botSettings
 	var d demoConfig
 	fs := newFlagSet(a, "demo", "demo [flags]")
 	c.registerNATS(fs, a.getenv)
 	c.registerSinks(fs, a.getenv)
 	c.registerDiscord(fs, a.getenv)
 	c.registerHTTP(fs, a.getenv)
+	b.registerBot(fs, a.getenv)
 	fs.DurationVar(&d.duration, "demo-clock", 3*time.Minute, "the demo game's clock")
 	fs.DurationVar(&d.cooldown, "demo-cooldown", 20*time.Second, "the demo game's cooldown")
 	fs.IntVar(&d.players, "demo-players", 12, "simulated players (at most 20)")
@@ -55,14 +57,14 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	problems := []error{c.check()}
+	problems := []error{c.check(), b.check()}
 	if d.duration < commands.MinDuration || d.cooldown < 0 || d.players < 1 || d.players > len(demoNames) || d.pause < 0 {
 		problems = append(problems, fmt.Errorf("demo: clock ≥ %s, cooldown ≥ 0, 1 to %d players, pause ≥ 0", commands.MinDuration, len(demoNames)))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return err
 	}
-	return serve(ctx, &c, c.logger(a), func(ctx context.Context, h *commands.Handler, log *slog.Logger) {
+	return serve(ctx, &c, b, a.getenv, c.logger(a), func(ctx context.Context, h observedCommands, log *slog.Logger) {
 		runDemoGames(ctx, h, d, log.With("component", "demo"))
 	})
 }
@@ -70,7 +72,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 // runDemoGames keeps a demo game going in the demo channel: it starts one
 // (or joins the active one), lets the simulated players press until it
 // runs out, pauses, and starts the next, until ctx ends.
-func runDemoGames(ctx context.Context, h *commands.Handler, d demoConfig, log *slog.Logger) {
+func runDemoGames(ctx context.Context, h observedCommands, d demoConfig, log *slog.Logger) {
 	for ctx.Err() == nil {
 		id, err := demoGame(ctx, h, d)
 		if err != nil {
@@ -103,7 +105,7 @@ func runDemoGames(ctx context.Context, h *commands.Handler, d demoConfig, log *s
 
 // demoGame starts a demo game, or returns the one already active in the
 // demo channel (after a restart).
-func demoGame(ctx context.Context, h *commands.Handler, d demoConfig) (events.GameID, error) {
+func demoGame(ctx context.Context, h observedCommands, d demoConfig) (events.GameID, error) {
 	g, err := h.StartGame(ctx, commands.StartGame{
 		Guild: demoGuild, Channel: demoChannel, By: demoAdmin, ByName: "Demo admin",
 		Duration: d.duration, Cooldown: d.cooldown,
@@ -120,7 +122,7 @@ func demoGame(ctx context.Context, h *commands.Handler, d demoConfig) (events.Ga
 // demoPlayer presses the demo game now and then. Each player has a nerve:
 // the share of the clock left at which they press; bold players wait for
 // the rare colours. Each presses a few times per game, so the game ends.
-func demoPlayer(ctx context.Context, h *commands.Handler, id events.GameID, i int, d demoConfig, log *slog.Logger) {
+func demoPlayer(ctx context.Context, h observedCommands, id events.GameID, i int, d demoConfig, log *slog.Logger) {
 	r := rand.New(rand.NewPCG(uint64(id), uint64(i)))
 	nerve := 0.03 + 0.9*r.Float64()*r.Float64() // most players are bold
 	budget := 1 + r.IntN(2)

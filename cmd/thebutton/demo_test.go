@@ -13,6 +13,7 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 )
 
 // The demo with a very short clock: presses happen, a game ends at its
@@ -21,6 +22,7 @@ func TestDemoPlaysGames(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo plays for several seconds")
 	}
+	redisURL, _, prefix := testRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer
@@ -29,6 +31,7 @@ func TestDemoPlaysGames(t *testing.T) {
 		done <- Main(ctx, []string{"demo", "--http", "", "--demo-clock", "2s", "--demo-cooldown", "500ms",
 			"--demo-players", "3", "--demo-pause", "200ms"}, &out, &out, env(map[string]string{
 			"DATA_DIR": t.TempDir(), "NATS_LISTEN": "127.0.0.1:0",
+			"REDIS_URL": redisURL, "REDIS_PREFIX": prefix, "MYSQL_DSN": mysqltest.DSN(t),
 		}))
 	}()
 	deadline := time.Now().Add(90 * time.Second)

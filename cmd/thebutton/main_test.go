@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
@@ -103,6 +105,8 @@ func TestBenchClicksPrintsJSON(t *testing.T) {
 // cancel; the store survives a restart.
 func TestRunStartsAndStops(t *testing.T) {
 	dir := t.TempDir()
+	redisURL, _, prefix := testRedis(t)
+	dsn := mysqltest.DSN(t)
 	for round := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stderr syncBuffer
@@ -110,6 +114,7 @@ func TestRunStartsAndStops(t *testing.T) {
 		go func() {
 			done <- Main(ctx, []string{"run", "--http", ""}, &stderr, &stderr, env(map[string]string{
 				"DATA_DIR": dir, "NATS_LISTEN": "127.0.0.1:0", "LOG_LEVEL": "info",
+				"REDIS_URL": redisURL, "REDIS_PREFIX": prefix, "MYSQL_DSN": dsn,
 			}))
 		}()
 		deadline := time.Now().Add(20 * time.Second)

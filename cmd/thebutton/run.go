@@ -2,42 +2,122 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/metrics"
+	"github.com/thebutton-game/thebutton/projector/mysqlproj"
 )
 
 // shutdownGrace bounds the whole shutdown: stop intake, drain consumers,
 // close sinks, drain NATS.
 const shutdownGrace = 10 * time.Second
 
+// readyMaxLag is how many events a projection may be behind and still
+// count as caught up for /readyz.
+const readyMaxLag = 0
+
 func runRun(ctx context.Context, a *app, args []string) error {
 	var c config
+	var b botSettings
 	fs := newFlagSet(a, "run", "run [flags]")
 	c.registerNATS(fs, a.getenv)
 	c.registerSinks(fs, a.getenv)
 	c.registerDiscord(fs, a.getenv)
 	c.registerHTTP(fs, a.getenv)
+	b.registerBot(fs, a.getenv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := c.check(); err != nil {
+	if err := errors.Join(c.check(), b.check()); err != nil {
 		return err
 	}
-	return serve(ctx, &c, c.logger(a), nil)
+	return serve(ctx, &c, b, a.getenv, c.logger(a), nil)
 }
 
-// serve runs the service until ctx ends, then shuts down in order. extra,
-// if not nil, runs beside the service (the demo's players) until ctx ends.
-func serve(ctx context.Context, c *config, log *slog.Logger, extra func(context.Context, *commands.Handler, *slog.Logger)) error {
+// observedCommands counts and times every press the bot hands over.
+type observedCommands struct {
+	*commands.Handler
+	m *metrics.Metrics
+}
+
+func (o observedCommands) Press(ctx context.Context, p commands.Press) (commands.Click, error) {
+	t := time.Now()
+	c, err := o.Handler.Press(ctx, p)
+	o.m.ObservePress(pressOutcome(c, err), time.Since(t))
+	return c, err
+}
+
+func pressOutcome(c commands.Click, err error) string {
+	if rej, ok := commands.AsRejection(err); ok {
+		return string(rej.Reason)
+	}
+	switch {
+	case errors.Is(err, commands.ErrContention):
+		return metrics.OutcomeContention
+	case err != nil:
+		return metrics.OutcomeError
+	case c.Duplicate:
+		return metrics.OutcomeDuplicate
+	}
+	return metrics.OutcomeAccepted
+}
+
+// observer reports the projectors to the metrics and to readiness.
+type observer struct {
+	m     *metrics.Metrics
+	ready *metrics.Readiness
+}
+
+func (o observer) ProjectorApplied(projection string, n int, lag time.Duration, lagEvents uint64) {
+	o.m.ProjectorApplied(projection, n, lag, lagEvents)
+	o.ready.SetProjectorLag(projection, lagEvents)
+}
+
+func (o observer) SetProjectorLag(projection string, lag time.Duration, lagEvents uint64) {
+	o.m.SetProjectorLag(projection, lag, lagEvents)
+	o.ready.SetProjectorLag(projection, lagEvents)
+}
+
+func (o observer) ProjectorRetry(projection, op string) { o.m.ProjectorRetry(projection, op) }
+func (o observer) DeadLetter(projection string)         { o.m.DeadLetter(projection) }
+
+// serve runs the service until ctx ends: command handler, timekeeper,
+// projectors, web pages with /metrics, /healthz and /readyz, and the
+// Discord bot when a token is set. extra, if not nil, runs beside them
+// (the demo's players). Shutdown goes in order within shutdownGrace: stop
+// intake (bot, web, timekeeper, extra), drain the projectors, close the
+// sinks, drain NATS.
+func serve(ctx context.Context, c *config, b botSettings, getenv func(string) string, log *slog.Logger,
+	extra func(context.Context, observedCommands, *slog.Logger)) error {
+	m := metrics.New()
+	m.InitProjections(targetRedis, targetMySQL)
+	ready := metrics.NewReadiness(readyMaxLag, targetRedis, targetMySQL)
+
 	n, err := openNATS(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer n.close()
+	m.SetNATSConnected(true)
+	ready.SetNATS(true)
+	n.nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
+		m.SetNATSConnected(false)
+		ready.SetNATS(false)
+		log.Warn("nats disconnected", "err", err)
+	})
+	n.nc.SetReconnectHandler(func(nc *nats.Conn) {
+		m.SetNATSConnected(true)
+		ready.SetNATS(true)
+		log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+	})
 
 	clock := commands.SystemClock{}
 	h := commands.NewHandler(n.store, clock, log.With("component", "commands"))
@@ -45,24 +125,86 @@ func serve(ctx context.Context, c *config, log *slog.Logger, extra func(context.
 		return err
 	}
 	defer h.Close()
+	m.AddConflictSource(func() uint64 { return h.Stats().Conflicts })
 
-	var wg sync.WaitGroup
+	// The projectors drain after intake has stopped: their context ends
+	// only when serve says so.
+	pctx, stopProjectors := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProjectors()
+	ps := projSettingsFromEnv(getenv)
+	waitProjectors, err := startProjectorsWith(pctx, c, ps, n, log, observer{m, ready})
+	if err != nil {
+		return err
+	}
+
+	rdb, err := openRedis(c.redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	probeDB, err := mysqlproj.Connect(ctx, string(c.mysqlDSN), log)
+	if err != nil {
+		log.Warn("mysql not reachable yet; the projector waits for it", "err", err)
+	}
+	probes := []metrics.Probe{{Sink: metrics.SinkRedis, Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}}
+	if probeDB != nil {
+		defer probeDB.Close()
+		probes = append(probes, metrics.Probe{Sink: metrics.SinkMySQL, Check: probeDB.PingContext})
+	}
+
+	var intake sync.WaitGroup
+	var intakeErrs []error
+	var mu sync.Mutex
+	fail := func(err error) {
+		if err != nil {
+			mu.Lock()
+			intakeErrs = append(intakeErrs, err)
+			mu.Unlock()
+		}
+	}
+	intake.Go(func() { _ = m.RunProbes(ctx, log.With("component", "probes"), 10*time.Second, probes...) })
 	tk := commands.NewTimekeeper(h, clock, log.With("component", "timekeeper"))
-	wg.Go(func() { _ = tk.Run(ctx) })
+	intake.Go(func() { _ = tk.Run(ctx) })
+
+	if c.httpAddr != "" {
+		health := metrics.Handler(m, ready.Ready)
+		w := newWeb(rdb, ps.redisPrefix, b.publicURL,
+			map[string]http.Handler{"/metrics": health, "/healthz": health, "/readyz": health}, log.With("component", "web"))
+		waitWeb, err := serveWeb(ctx, c.httpAddr, w, log.With("component", "web"))
+		if err != nil {
+			return err
+		}
+		intake.Go(func() { fail(waitWeb()) })
+	}
+
+	lease := ps.lease()
+	waitBot, err := startBot(ctx, c, b, n, h, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
+	if err != nil {
+		return err
+	}
+	intake.Go(func() { fail(waitBot()) })
 
 	if extra != nil {
-		wg.Go(func() { extra(ctx, h, log) })
+		intake.Go(func() { extra(ctx, observedCommands{Handler: h, m: m}, log) })
 	}
-	if c.discordToken == "" {
-		log.Info("DISCORD_TOKEN is not set: running without Discord (presses come from the web, bench or demo only)")
-	}
-	log.Info("thebutton running", "nats", n.url, "stream", c.stream, "active_games", len(h.ActiveGames()))
+	log.Info("thebutton running", "nats", n.url, "stream", c.stream, "active_games", len(h.ActiveGames()), "http", c.httpAddr)
 	<-ctx.Done()
+
 	log.Info("shutting down", "grace", shutdownGrace)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	done := make(chan error, 1)
+	go func() {
+		intake.Wait()
+		stopProjectors()
+		perr := waitProjectors()
+		mu.Lock()
+		defer mu.Unlock()
+		done <- errors.Join(append(intakeErrs, perr)...)
+	}()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	case <-time.After(shutdownGrace):
 		return fmt.Errorf("shutdown: components still running after %s", shutdownGrace)
 	}
