@@ -16,6 +16,14 @@ import (
 )
 
 // Sink is one projection's storage. The loop calls it from one goroutine.
+//
+// The loop keeps its own record of the checkpoint between batches (it
+// re-reads Position at start, after a failed Apply and about every
+// second). A sink whose storage can lose data behind the loop's back
+// (Redis flushed or restarted without persistence) must therefore refuse,
+// with an error, a batch that does not follow its checkpoint once it has
+// lost it; the loop then reads Position, finds it lower, and applies the
+// stream again from there.
 type Sink interface {
 	// Name is the projection's identity, such as "redis" or "mysql". The
 	// durable consumer is named "projector-" + Name(); names are

@@ -111,7 +111,9 @@ func serve(ctx context.Context, c *config, b botSettings, getenv func(string) st
 	n.nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
 		m.SetNATSConnected(false)
 		ready.SetNATS(false)
-		log.Warn("nats disconnected", "err", err)
+		if err != nil { // nil: our own drain at shutdown
+			log.Warn("nats disconnected", "err", err)
+		}
 	})
 	n.nc.SetReconnectHandler(func(nc *nats.Conn) {
 		m.SetNATSConnected(true)
