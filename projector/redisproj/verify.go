@@ -1,0 +1,443 @@
+package redisproj
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// value is the content of one key, expected or read.
+type value struct {
+	kind string // "string", "hash", "zset" or "list"
+	str  string
+	hash map[string]string
+	zset map[string]float64
+	list []string
+}
+
+func (v *value) empty() bool {
+	switch v.kind {
+	case "hash":
+		return len(v.hash) == 0
+	case "zset":
+		return len(v.zset) == 0
+	case "list":
+		return len(v.list) == 0
+	}
+	return false
+}
+
+func (v *value) size() string {
+	switch v.kind {
+	case "hash":
+		return fmt.Sprintf("hash of %d fields", len(v.hash))
+	case "zset":
+		return fmt.Sprintf("sorted set of %d members", len(v.zset))
+	case "list":
+		return fmt.Sprintf("list of %d items", len(v.list))
+	}
+	return fmt.Sprintf("string %q", v.str)
+}
+
+// Verify compares every key of the projection with what applying all (the
+// whole stream, in order) must have produced, by a fold written in Go
+// independently of the Lua scripts, and returns one line per difference.
+// It reads the whole projection: run it on a projection that is not
+// moving (or expect differences for what moved).
+func (s *Sink) Verify(ctx context.Context, all []events.Recorded) ([]string, error) {
+	want := expect(s.k, inOrder(all))
+	got, err := s.dump(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verify redis projection: %w", err)
+	}
+	return diff(want, got), nil
+}
+
+// dump reads every key of the projection.
+func (s *Sink) dump(ctx context.Context) (map[string]*value, error) {
+	var names []string
+	if err := s.scan(ctx, func(_ redis.UniversalClient, batch []string) error {
+		names = append(names, batch...)
+		return nil
+	}); err != nil {
+		return nil, translate("list keys", err)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	out := make(map[string]*value, len(names))
+	for chunk := range slices.Chunk(names, 500) {
+		pipe := s.rdb.Pipeline()
+		types := make([]*redis.StatusCmd, len(chunk))
+		for i, k := range chunk {
+			types[i] = pipe.Type(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, translate("read key types", err)
+		}
+		pipe = s.rdb.Pipeline()
+		reads := make([]redis.Cmder, len(chunk))
+		for i, k := range chunk {
+			switch types[i].Val() {
+			case "string":
+				reads[i] = pipe.Get(ctx, k)
+			case "hash":
+				reads[i] = pipe.HGetAll(ctx, k)
+			case "zset":
+				reads[i] = pipe.ZRangeWithScores(ctx, k, 0, -1)
+			case "list":
+				reads[i] = pipe.LRange(ctx, k, 0, -1)
+			case "none":
+			default:
+				out[k] = &value{kind: types[i].Val()}
+			}
+		}
+		if err := execErr(ctx, pipe); err != nil {
+			return nil, translate("read keys", err)
+		}
+		for i, k := range chunk {
+			switch c := reads[i].(type) {
+			case *redis.StringCmd:
+				if c.Err() == nil {
+					out[k] = &value{kind: "string", str: c.Val()}
+				}
+			case *redis.MapStringStringCmd:
+				out[k] = &value{kind: "hash", hash: c.Val()}
+			case *redis.ZSliceCmd:
+				z := make(map[string]float64, len(c.Val()))
+				for _, m := range c.Val() {
+					z[m.Member.(string)] = m.Score
+				}
+				out[k] = &value{kind: "zset", zset: z}
+			case *redis.StringSliceCmd:
+				out[k] = &value{kind: "list", list: c.Val()}
+			}
+		}
+	}
+	return out, nil
+}
+
+// diff lists the differences between the expected and the read keys.
+func diff(want, got map[string]*value) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		w, g := want[k], got[k]
+		if w.empty() {
+			continue
+		}
+		if g == nil || g.empty() {
+			out = append(out, fmt.Sprintf("%s: missing, the stream gives %s", k, w.size()))
+			continue
+		}
+		if g.kind != w.kind {
+			out = append(out, fmt.Sprintf("%s: is a %s, the stream gives a %s", k, g.kind, w.kind))
+			continue
+		}
+		switch w.kind {
+		case "string":
+			if g.str != w.str {
+				out = append(out, fmt.Sprintf("%s: %q, the stream gives %q", k, g.str, w.str))
+			}
+		case "hash":
+			for _, f := range slices.Sorted(maps.Keys(union(w.hash, g.hash))) {
+				wv, wok := w.hash[f]
+				gv, gok := g.hash[f]
+				if wok != gok || wv != gv {
+					out = append(out, fmt.Sprintf("%s field %s: %s, the stream gives %s", k, f, show(gv, gok), show(wv, wok)))
+				}
+			}
+		case "zset":
+			for _, m := range slices.Sorted(maps.Keys(union(w.zset, g.zset))) {
+				wv, wok := w.zset[m]
+				gv, gok := g.zset[m]
+				if wok != gok || wv != gv {
+					out = append(out, fmt.Sprintf("%s member %s: %s, the stream gives %s", k, m,
+						show(strconv.FormatFloat(gv, 'f', -1, 64), gok), show(strconv.FormatFloat(wv, 'f', -1, 64), wok)))
+				}
+			}
+		case "list":
+			if len(g.list) != len(w.list) {
+				out = append(out, fmt.Sprintf("%s: %d items, the stream gives %d", k, len(g.list), len(w.list)))
+			}
+			for i := range min(len(g.list), len(w.list)) {
+				if g.list[i] != w.list[i] {
+					out = append(out, fmt.Sprintf("%s item %d: %q, the stream gives %q", k, i, g.list[i], w.list[i]))
+					break
+				}
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if w := want[k]; (w == nil || w.empty()) && !got[k].empty() {
+			out = append(out, fmt.Sprintf("%s: not produced by the stream, holds %s", k, got[k].size()))
+		}
+	}
+	return out
+}
+
+func union[V any](a, b map[string]V) map[string]V {
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]V{}
+	}
+	maps.Copy(out, b)
+	return out
+}
+
+func show(v string, ok bool) string {
+	if !ok {
+		return "absent"
+	}
+	return strconv.Quote(v)
+}
+
+// The model: what Apply must have written, computed again from the fold of
+// each game (events.Game) and of the cross-game events, key by key. It
+// shares only the key names and record formats with Apply.
+
+type modelGame struct {
+	fold    events.Game
+	ck      uint64
+	upd     map[string]string
+	claimed int64
+	n, t, u [6]int64
+	players map[string]*playerRec
+	recs    map[string][]string // user → click records
+	c       []string
+	low     map[string]float64
+	edge    map[string]float64
+	hours   map[int64]int64
+}
+
+type modelQuest struct {
+	claimed, clicks int64
+	users           map[string]*questRec
+}
+
+func expect(k keys, all []events.Recorded) map[string]*value {
+	out := map[string]*value{}
+	games := map[events.GameID]*modelGame{}
+	var (
+		gck     uint64
+		gs      = map[string]float64{}
+		active  = map[string]float64{}
+		guildGs = map[string]map[string]float64{}
+		chans   = map[string]string{}
+		icons   = map[string]string{}
+		bans    = map[string]map[string]string{}
+		recent  []string
+		low     = map[string]float64{}
+		quests  = map[string]*modelQuest{}
+		pgames  = map[string]float64{}
+	)
+	for _, r := range all {
+		if id, ok := gameEvent(r); ok {
+			g := games[id]
+			if g == nil {
+				g = &modelGame{upd: map[string]string{}, players: map[string]*playerRec{}, recs: map[string][]string{},
+					low: map[string]float64{}, edge: map[string]float64{}, hours: map[int64]int64{}}
+				games[id] = g
+			}
+			_, starting := r.Event.(events.GameStarted)
+			if !g.fold.Exists() && !starting {
+				continue // the game does not exist: nothing written
+			}
+			g.ck = r.Seq
+			if err := g.fold.Apply(r.Seq, r.Event); err != nil {
+				continue // refused by the fold: only the checkpoint moves
+			}
+			switch e := r.Event.(type) {
+			case events.GameStarted:
+				gck = r.Seq
+				maps.Copy(g.upd, map[string]string{
+					"game": id.String(), "guild": e.Guild, "bch": e.ButtonChannel, "cch": e.ChatChannel,
+					"dur": itoa(e.DurationMS), "cd": itoa(e.CooldownMS), "seqn": itoa(int64(e.Sequential)),
+					"by": e.StartedBy, "byname": e.StarterName, "start": itoa(e.AtMS), "sseq": utoa(r.Seq),
+				})
+				gid := id.String()
+				gs[gid] = float64(e.AtMS)
+				active[gid] = float64(e.AtMS)
+				if guildGs[e.Guild] == nil {
+					guildGs[e.Guild] = map[string]float64{}
+				}
+				guildGs[e.Guild][gid] = float64(e.AtMS)
+			case events.ButtonClicked:
+				gck = r.Seq
+				rec := encodeClick(r.Seq, e)
+				g.upd["last"] = rec
+				p := g.players[e.User]
+				if p == nil {
+					p = &playerRec{firstAt: e.AtMS}
+					g.players[e.User] = p
+				}
+				p.clicks++
+				if p.b[e.Band] == 0 {
+					g.u[e.Band]++
+				}
+				p.b[e.Band]++
+				g.n[e.Band]++
+				g.t[e.Band] += e.ClaimedMS
+				g.claimed += e.ClaimedMS
+				if p.clicks == 1 || e.ValueMS < p.best {
+					p.best, p.bestN, p.bestB = e.ValueMS, e.Number, int64(e.Band)
+				}
+				p.lastAt, p.lastN = e.AtMS, e.Number
+				p.claimed += e.ClaimedMS
+				p.mmr += e.MMRMilli
+				if e.UserName != "" {
+					p.name = e.UserName
+				}
+				g.recs[e.User] = append(g.recs[e.User], rec)
+				g.c = append(g.c, rec)
+				g.low[pad(e.Number)] = float64(e.ValueMS)
+				g.hours[e.AtMS/3600000]++
+				dur := msDur(g.fold.DurationMS())
+				if dist, _, _ := NearestEdge(msDur(e.ValueMS), dur); dist <= EdgeWindow(dur) {
+					g.edge[pad(e.Number)] = float64(dist.Milliseconds())
+				}
+
+				recent = append(recent, rec)
+				low[rec] = float64(e.ValueMS)
+				qk := e.Guild + ":" + monthKey(e.AtMS)
+				q := quests[qk]
+				if q == nil {
+					q = &modelQuest{users: map[string]*questRec{}}
+					quests[qk] = q
+				}
+				qu := q.users[e.User]
+				if qu == nil {
+					qu = &questRec{}
+					q.users[e.User] = qu
+				}
+				qu.claimed += e.ClaimedMS
+				qu.clicks++
+				qu.b[e.Band]++
+				if e.UserName != "" {
+					qu.name = e.UserName
+				}
+				q.claimed += e.ClaimedMS
+				q.clicks++
+				pgames[e.User+":"+pad(int64(id))] = 0
+			case events.GameEnded:
+				gck = r.Seq
+				maps.Copy(g.upd, map[string]string{
+					"end_reason": string(e.Reason), "end_at": itoa(e.AtMS), "end_by": e.By, "end_why": e.Why, "eseq": utoa(r.Seq),
+				})
+				delete(active, id.String())
+			case events.GameMessagePosted:
+				g.upd["msg_ch"], g.upd["msg_id"] = e.Channel, e.MessageID
+			}
+			continue
+		}
+		if !crossGameEvent(r) {
+			continue
+		}
+		gck = r.Seq
+		switch e := r.Event.(type) {
+		case events.ChannelClaimed:
+			chans[e.Channel] = e.Game.String()
+		case events.GuildIconSet:
+			icons[e.Guild] = e.Icon
+		case events.PlayerBanned:
+			if bans[e.Guild] == nil {
+				bans[e.Guild] = map[string]string{}
+			}
+			bans[e.Guild][e.User] = encodeBan(e)
+		case events.PlayerUnbanned:
+			delete(bans[e.Guild], e.User)
+		}
+	}
+
+	put := func(key string, v *value) { out[key] = v }
+	for id, g := range games {
+		if !g.fold.Exists() {
+			continue
+		}
+		h := maps.Clone(g.upd)
+		h["ck"] = utoa(g.ck)
+		h["status"] = string(g.fold.Status)
+		h["last_at"] = itoa(g.fold.LastClickMS)
+		h["clicks"] = itoa(g.fold.Clicks)
+		h["players"] = itoa(int64(len(g.players)))
+		h["claimed"] = itoa(g.claimed)
+		for b := range 6 {
+			h["n"+strconv.Itoa(b)] = itoa(g.n[b])
+			h["t"+strconv.Itoa(b)] = itoa(g.t[b])
+			h["u"+strconv.Itoa(b)] = itoa(g.u[b])
+		}
+		put(k.game(id), &value{kind: "hash", hash: h})
+		put(k.clicks(id), &value{kind: "list", list: g.c})
+		put(k.low(id), &value{kind: "zset", zset: lowest(g.low, LowestCap)})
+		put(k.edge(id), &value{kind: "zset", zset: g.edge})
+		hours := map[string]string{}
+		for hr, n := range g.hours {
+			hours[itoa(hr)] = itoa(n)
+		}
+		put(k.hours(id), &value{kind: "hash", hash: hours})
+		pl := map[string]string{}
+		for u, p := range g.players {
+			pl[u] = p.String()
+			var index strings.Builder
+			for _, rec := range g.recs[u] {
+				c, err := decodeClick(rec)
+				if err != nil {
+					panic(err) // the model encoded it
+				}
+				index.WriteString(pcEntry(c.Number, int(c.Band)))
+			}
+			put(k.playerClicks(id, u), &value{kind: "string", str: index.String()})
+		}
+		put(k.players(id), &value{kind: "hash", hash: pl})
+	}
+
+	if n := len(all); n > 0 {
+		put(k.pos(), &value{kind: "string", str: utoa(all[n-1].Seq)})
+	}
+	if gck > 0 {
+		put(k.meta(), &value{kind: "hash", hash: map[string]string{"ck": utoa(gck)}})
+	}
+	put(k.games(), &value{kind: "zset", zset: gs})
+	put(k.active(), &value{kind: "zset", zset: active})
+	for guild, z := range guildGs {
+		put(k.guildGames(guild), &value{kind: "zset", zset: z})
+	}
+	put(k.channels(), &value{kind: "hash", hash: chans})
+	put(k.icons(), &value{kind: "hash", hash: icons})
+	for guild, h := range bans {
+		put(k.bans(guild), &value{kind: "hash", hash: h})
+	}
+	slices.Reverse(recent)
+	put(k.recent(), &value{kind: "list", list: recent[:min(len(recent), RecentCap)]})
+	put(k.globalLow(), &value{kind: "zset", zset: lowest(low, LowestCap)})
+	for qk, q := range quests {
+		guild, month, _ := strings.Cut(qk, ":")
+		h := map[string]string{"_claimed": itoa(q.claimed), "_clicks": itoa(q.clicks)}
+		for u, qu := range q.users {
+			h[u] = qu.String()
+		}
+		put(k.quest(guild, month), &value{kind: "hash", hash: h})
+	}
+	put(k.playerGames(), &value{kind: "zset", zset: pgames})
+	return out
+}
+
+// lowest keeps the n lowest members of a sorted set, in Redis's order
+// (score, then member).
+func lowest(z map[string]float64, n int) map[string]float64 {
+	ms := slices.SortedFunc(maps.Keys(z), func(a, b string) int { return cmp.Or(cmp.Compare(z[a], z[b]), strings.Compare(a, b)) })
+	out := make(map[string]float64, min(n, len(ms)))
+	for _, m := range ms[:min(n, len(ms))] {
+		out[m] = z[m]
+	}
+	return out
+}
+
+func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
+func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
