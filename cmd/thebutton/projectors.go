@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/projector"
+	"github.com/thebutton-game/thebutton/projector/mysqlproj"
+	"github.com/thebutton-game/thebutton/projector/redisproj"
+)
+
+// Projection names, as the sinks name themselves.
+const (
+	targetRedis = "redis"
+	targetMySQL = "mysql"
+)
+
+// projSettings are the read-side settings beyond config: the Redis key
+// prefix, the lease and which projections run.
+type projSettings struct {
+	redisPrefix string
+	leaseTTL    time.Duration
+	holder      string
+	targets     []string
+}
+
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+// projSettingsFromEnv reads the settings from the environment only (for
+// `thebutton run`, whose flags live in config).
+func projSettingsFromEnv(getenv func(string) string) projSettings {
+	return projSettings{
+		redisPrefix: getenv("REDIS_PREFIX"),
+		leaseTTL:    envDuration(getenv, "PROJECTOR_LEASE_TTL", 10*time.Second),
+		holder:      getenv("PROJECTOR_ID"),
+		targets:     []string{targetRedis, targetMySQL},
+	}
+}
+
+// register adds the flags of the settings; withTargets adds --only.
+func (p *projSettings) register(fs *flag.FlagSet, getenv func(string) string, targetsFlag string) {
+	*p = projSettingsFromEnv(getenv)
+	fs.StringVar(&p.redisPrefix, "redis-prefix", p.redisPrefix,
+		"prefix of every Redis key of the projection, to share one Redis (tests, benches) [REDIS_PREFIX]")
+	fs.DurationVar(&p.leaseTTL, "lease-ttl", p.leaseTTL,
+		"a projection's lease lapses after this without renewal: a standby takes over [PROJECTOR_LEASE_TTL]")
+	fs.StringVar(&p.holder, "projector-id", p.holder,
+		"this member's name in the projection leases; default host-pid-random [PROJECTOR_ID]")
+	if targetsFlag != "" {
+		fs.Func(targetsFlag, "projections, comma separated: redis, mysql (default both)", func(v string) error {
+			t, err := parseTargets(v)
+			p.targets = t
+			return err
+		})
+	}
+}
+
+func parseTargets(v string) ([]string, error) {
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		switch t = strings.TrimSpace(t); t {
+		case targetRedis, targetMySQL:
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		case "":
+		default:
+			return nil, fmt.Errorf("%q is not redis or mysql", t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no projection named")
+	}
+	return out, nil
+}
+
+func (p projSettings) check() error {
+	if p.leaseTTL < 100*time.Millisecond {
+		return fmt.Errorf("PROJECTOR_LEASE_TTL: %s is shorter than 100ms", p.leaseTTL)
+	}
+	return nil
+}
+
+func (p projSettings) lease() projector.LeaseOptions {
+	return projector.LeaseOptions{TTL: p.leaseTTL, Holder: p.holder}
+}
+
+// openRedis returns a client for REDIS_URL. It does not wait for Redis:
+// the projector retries until Redis answers.
+func openRedis(url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return redis.NewClient(opts), nil
+}
+
+// openMySQL opens the MySQL history (migrating it) and pings it.
+func openMySQL(ctx context.Context, dsn secret, log *slog.Logger) (*mysqlproj.Sink, error) {
+	s, err := mysqlproj.Open(ctx, string(dsn), log.With("component", "mysql"))
+	if err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	return s, nil
+}
+
+// openMySQLPatiently opens the MySQL history, retrying with back-off until
+// it succeeds or ctx ends: the service starts while MySQL is down and the
+// history catches up once it is back.
+func openMySQLPatiently(ctx context.Context, dsn secret, log *slog.Logger) (*mysqlproj.Sink, error) {
+	delay := 250 * time.Millisecond
+	var lastLogged time.Time
+	for {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s, err := openMySQL(octx, dsn, log)
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if time.Since(lastLogged) >= 10*time.Second {
+			log.Error("mysql unavailable, the history waits for it", "next_in", delay, "err", err)
+			lastLogged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// projectorObserver receives what the projectors measure;
+// *metrics.Metrics implements it.
+type projectorObserver interface {
+	ProjectorApplied(projection string, n int, lag time.Duration, lagEvents uint64)
+	SetProjectorLag(projection string, lag time.Duration, lagEvents uint64)
+	ProjectorRetry(projection, op string)
+	DeadLetter(projection string)
+}
+
+// lagSampleEvery is how often the lag is sampled besides each batch, so
+// that a projector that stalls shows a growing lag.
+const lagSampleEvery = 5 * time.Second
+
+// startProjectors runs the Redis and MySQL projectors of the stream until
+// ctx ends. Neither needs its store to be up at start: each waits for its
+// own. wait blocks until both stopped and their connections are closed,
+// and returns what went wrong. Settings beyond config come from the
+// environment (REDIS_PREFIX, PROJECTOR_LEASE_TTL, PROJECTOR_ID).
+func startProjectors(ctx context.Context, c *config, n *natsConn, log *slog.Logger) (wait func() error, err error) {
+	return startProjectorsWith(ctx, c, projSettingsFromEnv(os.Getenv), n, log, nil)
+}
+
+// startProjectorsObserved is startProjectors reporting to obs (metrics).
+func startProjectorsObserved(ctx context.Context, c *config, n *natsConn, log *slog.Logger, obs projectorObserver) (wait func() error, err error) {
+	return startProjectorsWith(ctx, c, projSettingsFromEnv(os.Getenv), n, log, obs)
+}
+
+// observe sets the hooks of o to report to obs.
+func observe(o *projector.Options, name string, obs projectorObserver) {
+	if obs == nil {
+		return
+	}
+	o.OnApplied = func(n int, lag time.Duration, pending uint64) { obs.ProjectorApplied(name, n, lag, pending) }
+	o.OnRetry = func(op string, _ error) { obs.ProjectorRetry(name, op) }
+	o.OnDeadLetter = func(events.Recorded) { obs.DeadLetter(name) }
+}
+
+// sampleLag reports sink's lag every lagSampleEvery until ctx ends: the
+// stream messages after its checkpoint, and the age of the first of them.
+func sampleLag(ctx context.Context, n *natsConn, sink projector.Sink, obs projectorObserver) {
+	t := time.NewTicker(lagSampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pos, err := sink.Position(ctx)
+		if err != nil {
+			continue
+		}
+		info, err := n.store.Stream().Info(ctx)
+		if err != nil {
+			continue
+		}
+		var lag time.Duration
+		var behind uint64
+		if last := info.State.LastSeq; last > pos {
+			behind = last - pos
+			if m, err := n.store.Stream().GetMsg(ctx, pos+1); err == nil {
+				lag = time.Since(m.Time)
+			}
+		}
+		obs.SetProjectorLag(sink.Name(), lag, behind)
+	}
+}
+
+func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *natsConn, log *slog.Logger, obs projectorObserver) (wait func() error, err error) {
+	if err := ps.check(); err != nil {
+		return nil, err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	opts := func(name string) projector.Options {
+		o := projector.Options{
+			Log:        log.With("component", "projector"),
+			Lease:      ps.lease(),
+			DeadLetter: projector.DeadLetterOptions{Replicas: c.replicas},
+		}
+		observe(&o, name, obs)
+		return o
+	}
+	run := func(p *projector.Projector, sink projector.Sink) {
+		if obs != nil {
+			wg.Go(func() { sampleLag(ctx, n, sink, obs) })
+		}
+		if err := p.Run(ctx); err != nil {
+			fail(fmt.Errorf("%s projector: %w", sink.Name(), err))
+		}
+	}
+	var closers []func()
+	if slices.Contains(ps.targets, targetRedis) {
+		rdb, err := openRedis(c.redisURL)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { _ = rdb.Close() })
+		sink := redisproj.New(rdb, redisproj.Options{Prefix: ps.redisPrefix, Log: log.With("component", "redis")})
+		p := projector.New(n.js, c.stream, sink, opts(targetRedis))
+		wg.Go(func() { run(p, sink) })
+	}
+	if slices.Contains(ps.targets, targetMySQL) {
+		var (
+			smu  sync.Mutex
+			sink *mysqlproj.Sink
+		)
+		closers = append(closers, func() {
+			smu.Lock()
+			defer smu.Unlock()
+			if sink != nil {
+				_ = sink.Close()
+			}
+		})
+		wg.Go(func() {
+			s, err := openMySQLPatiently(ctx, c.mysqlDSN, log)
+			if err != nil {
+				if ctx.Err() == nil {
+					fail(err)
+				}
+				return
+			}
+			smu.Lock()
+			sink = s
+			smu.Unlock()
+			run(projector.New(n.js, c.stream, s, opts(targetMySQL)), s)
+		})
+	}
+	log.Info("projectors started", "projections", strings.Join(ps.targets, ","), "redis_prefix", ps.redisPrefix)
+	return func() error {
+		wg.Wait()
+		for _, c := range closers {
+			c()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return errors.Join(errs...)
+	}, nil
+}
+
+func init() {
+	extraSubcommands = append(extraSubcommands, subcommand{"project",
+		"run only the projectors (Redis and MySQL) of a running stream", runProject})
+}
+
+// runProject is `thebutton project`: the projectors alone, until SIGTERM.
+func runProject(ctx context.Context, a *app, args []string) error {
+	var c config
+	var ps projSettings
+	fs := newFlagSet(a, "project", "project [flags]")
+	c.registerNATS(fs, a.getenv)
+	c.registerSinks(fs, a.getenv)
+	ps.register(fs, a.getenv, "only")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := errors.Join(c.check(), ps.check()); err != nil {
+		return err
+	}
+	log := c.logger(a)
+	n, err := openNATS(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	wait, err := startProjectorsWith(ctx, &c, ps, n, log, nil)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "grace", shutdownGrace)
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	select {
+	case err := <-done:
+		log.Info("stopped")
+		return err
+	case <-time.After(shutdownGrace):
+		return fmt.Errorf("shutdown: projectors still running after %s", shutdownGrace)
+	}
+}

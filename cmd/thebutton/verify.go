@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/thebutton-game/thebutton/projector"
+)
+
+func init() {
+	extraSubcommands = append(extraSubcommands, subcommand{"verify",
+		"compare the projections with a fold of the stream; exit 1 on any difference", runVerify})
+}
+
+// runVerify is `thebutton verify`.
+func runVerify(ctx context.Context, a *app, args []string) error {
+	var (
+		c    config
+		ps   projSettings
+		wait time.Duration
+	)
+	fs := newFlagSet(a, "verify", "verify [flags]\n\n"+
+		"Reads the whole stream, waits (--wait) for each projection to catch up, pauses its projector\n"+
+		"(takes its lease) and compares the projection with the stream up to its checkpoint. Prints\n"+
+		"every difference; a projection behind the stream is a difference too.")
+	c.registerNATS(fs, a.getenv)
+	c.registerSinks(fs, a.getenv)
+	ps.register(fs, a.getenv, "target")
+	fs.DurationVar(&wait, "wait", 30*time.Second, "how long to wait for each projection to reach the stream's end")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := errors.Join(c.check(), ps.check()); err != nil {
+		return err
+	}
+	log := c.logger(a)
+	n, err := openNATS(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	var sinks []projector.Sink
+	for _, t := range ps.targets {
+		sink, closeSink, err := openSink(ctx, &c, ps, t, log)
+		if err != nil {
+			return err
+		}
+		defer closeSink()
+		sinks = append(sinks, sink)
+	}
+	start := time.Now()
+	diffs, err := projector.Verify(ctx, n.js, c.stream, sinks, projector.VerifyOptions{Log: log, Wait: wait, Lease: ps.lease()})
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs {
+		fmt.Fprintln(a.stdout, d.String())
+	}
+	last := uint64(0)
+	if info, err := n.store.Stream().Info(ctx); err == nil {
+		last = info.State.LastSeq
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%d differences between the stream (last sequence %d) and %s", len(diffs), last, strings.Join(ps.targets, ", "))
+	}
+	fmt.Fprintf(a.stdout, "verify: %s match the stream (last sequence %d), checked in %s\n",
+		strings.Join(ps.targets, " and "), last, time.Since(start).Round(time.Millisecond))
+	return nil
+}

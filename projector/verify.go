@@ -1,0 +1,142 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	Log *slog.Logger
+	// Wait is how long to wait for each projection to reach the stream's
+	// end before comparing (0: compare at once).
+	Wait  time.Duration
+	Lease LeaseOptions
+}
+
+// Difference is one way a projection differs from the stream.
+type Difference struct {
+	Projection string
+	Text       string
+}
+
+func (d Difference) String() string { return d.Projection + ": " + d.Text }
+
+// Verify compares every sink with the stream. For each, it waits up to
+// Wait for the sink to catch up, takes the projection's lease (a running
+// projector stands by meanwhile, so the sink holds still), reads the
+// sink's checkpoint and hands the sink's Verify every message up to it.
+// A checkpoint behind the stream's end is itself a difference. A sink
+// that is not a Verifier is an error. It reads the stream once and keeps
+// it in memory.
+func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []Sink, o VerifyOptions) ([]Difference, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	o.Lease = o.Lease.withDefaults()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("verify: stream %s: %w", stream, err)
+	}
+	last, err := lastSeq(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	for _, sink := range sinks {
+		if _, ok := sink.(Verifier); !ok {
+			return nil, fmt.Errorf("verify: projection %s cannot verify itself", sink.Name())
+		}
+	}
+	deadline := time.Now().Add(o.Wait)
+	for _, sink := range sinks {
+		if err := waitFor(ctx, sink, last, deadline); err != nil {
+			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
+		}
+	}
+	var kv jetstream.KeyValue
+	if !o.Lease.Disabled {
+		if kv, err = openBucket(ctx, js, o.Lease); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	all, err := ReadAll(ctx, s, last)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	var diffs []Difference
+	for _, sink := range sinks {
+		d, more, err := verifyOne(ctx, s, kv, sink, all, last, o)
+		all = more
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
+		}
+		diffs = append(diffs, d...)
+	}
+	return diffs, nil
+}
+
+// waitFor polls the sink's checkpoint until it reaches seq or the deadline
+// passes. Read errors end the wait, not the verification.
+func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) error {
+	for time.Now().Before(deadline) {
+		pos, err := sink.Position(ctx)
+		if err == nil && pos >= seq {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func verifyOne(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, sink Sink, all []events.Recorded, last uint64, o VerifyOptions) ([]Difference, []events.Recorded, error) {
+	name := sink.Name()
+	l := disabledLease()
+	if kv != nil {
+		var err error
+		if l, err = acquireLease(ctx, kv, name, RoleVerify, o.Lease, true, o.Log.With("projection", name)); err != nil {
+			return nil, all, err
+		}
+	}
+	defer l.release()
+	pos, err := sink.Position(ctx)
+	if err != nil {
+		return nil, all, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if n := len(all); pos > last {
+		from := uint64(1)
+		if n > 0 {
+			from = all[n-1].Seq + 1
+		}
+		err := readRange(ctx, s, from, pos, 4096, func(chunk []events.Recorded) error {
+			all = append(all, chunk...)
+			return nil
+		})
+		if err != nil {
+			return nil, all, err
+		}
+	}
+	upto := sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })
+	lines, err := sink.(Verifier).Verify(ctx, all[:upto])
+	if err != nil {
+		return nil, all, err
+	}
+	var diffs []Difference
+	if pos < last {
+		diffs = append(diffs, Difference{name, fmt.Sprintf("checkpoint %d is behind the stream's last sequence %d: %d messages not applied", pos, last, last-pos)})
+	}
+	for _, line := range lines {
+		diffs = append(diffs, Difference{name, line})
+	}
+	return diffs, all, nil
+}
