@@ -41,15 +41,10 @@ func init() {
 }
 
 func runDemo(ctx context.Context, a *app, args []string) error {
-	var c config
-	var b botSettings
+	var s serviceFlags
 	var d demoConfig
 	fs := newFlagSet(a, "demo", "demo [flags]")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	c.registerDiscord(fs, a.getenv)
-	c.registerHTTP(fs, a.getenv)
-	b.registerBot(fs, a.getenv)
+	s.register(fs, a.getenv)
 	fs.DurationVar(&d.duration, "demo-clock", 3*time.Minute, "the demo game's clock")
 	fs.DurationVar(&d.cooldown, "demo-cooldown", 20*time.Second, "the demo game's cooldown")
 	fs.IntVar(&d.players, "demo-players", 12, "simulated players (at most 20)")
@@ -57,14 +52,14 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	problems := []error{c.check(), b.check()}
+	problems := []error{s.check()}
 	if d.duration < commands.MinDuration || d.cooldown < 0 || d.players < 1 || d.players > len(demoNames) || d.pause < 0 {
 		problems = append(problems, fmt.Errorf("demo: clock ≥ %s, cooldown ≥ 0, 1 to %d players, pause ≥ 0", commands.MinDuration, len(demoNames)))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return err
 	}
-	return serve(ctx, &c, b, a.getenv, c.logger(a), func(ctx context.Context, h observedCommands, log *slog.Logger) {
+	return serve(ctx, &s, s.c.logger(a), func(ctx context.Context, h observedCommands, log *slog.Logger) {
 		runDemoGames(ctx, h, d, log.With("component", "demo"))
 	})
 }

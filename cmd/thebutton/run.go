@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,21 +26,36 @@ const shutdownGrace = 10 * time.Second
 const readyMaxLag = 0
 
 func runRun(ctx context.Context, a *app, args []string) error {
-	var c config
-	var b botSettings
+	var s serviceFlags
 	fs := newFlagSet(a, "run", "run [flags]")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	c.registerDiscord(fs, a.getenv)
-	c.registerHTTP(fs, a.getenv)
-	b.registerBot(fs, a.getenv)
+	s.register(fs, a.getenv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := errors.Join(c.check(), b.check()); err != nil {
+	if err := s.check(); err != nil {
 		return err
 	}
-	return serve(ctx, &c, b, a.getenv, c.logger(a), nil)
+	return serve(ctx, &s, s.c.logger(a), nil)
+}
+
+// serviceFlags are the settings of the whole service (run, demo).
+type serviceFlags struct {
+	c  config
+	ps projSettings
+	b  botSettings
+}
+
+func (s *serviceFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	s.c.registerNATS(fs, getenv)
+	s.c.registerSinks(fs, getenv)
+	s.c.registerDiscord(fs, getenv)
+	s.c.registerHTTP(fs, getenv)
+	s.ps.register(fs, getenv, "")
+	s.b.registerBot(fs, getenv)
+}
+
+func (s *serviceFlags) check() error {
+	return errors.Join(s.c.check(), s.ps.check(), s.b.check())
 }
 
 // observedCommands counts and times every press the bot hands over.
@@ -95,8 +111,9 @@ func (o observer) DeadLetter(projection string)         { o.m.DeadLetter(project
 // (the demo's players). Shutdown goes in order within shutdownGrace: stop
 // intake (bot, web, timekeeper, extra), drain the projectors, close the
 // sinks, drain NATS.
-func serve(ctx context.Context, c *config, b botSettings, getenv func(string) string, log *slog.Logger,
+func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	extra func(context.Context, observedCommands, *slog.Logger)) error {
+	c, ps, b := &s.c, s.ps, s.b
 	m := metrics.New()
 	m.InitProjections(targetRedis, targetMySQL)
 	ready := metrics.NewReadiness(readyMaxLag, targetRedis, targetMySQL)
@@ -133,7 +150,6 @@ func serve(ctx context.Context, c *config, b botSettings, getenv func(string) st
 	// only when serve says so.
 	pctx, stopProjectors := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopProjectors()
-	ps := projSettingsFromEnv(getenv)
 	waitProjectors, err := startProjectorsWith(pctx, c, ps, n, log, observer{m, ready})
 	if err != nil {
 		return err
