@@ -46,6 +46,10 @@ type config struct {
 
 	// which groups of flags were registered, so check looks only at those
 	hasNATS, hasSinks bool
+	// preferRunning makes an operator tool without NATS_URL connect to a
+	// service already listening on NATS_LISTEN before it starts an
+	// embedded server of its own on the data directory.
+	preferRunning bool
 }
 
 // envDefault returns the variable's value, or def if it is unset or empty.

@@ -41,6 +41,16 @@ func openNATS(ctx context.Context, c *config, log *slog.Logger) (*natsConn, erro
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	var err error
+	if c.natsURL == "" && c.preferRunning {
+		// An operator tool next to a running service: use the service's
+		// embedded server rather than opening its store a second time.
+		url := "nats://" + c.natsListen
+		if nc, err := nats.Connect(url, append(opts, nats.Timeout(time.Second), nats.MaxReconnects(0))...); err == nil {
+			nc.Close()
+			c.natsURL, n.url = url, url
+			log.Info("using the running service's embedded nats", "url", url)
+		}
+	}
 	if c.natsURL == "" {
 		dir, err := c.natsDir()
 		if err != nil {

@@ -56,6 +56,7 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 		return errUsage
 	}
 	log := c.logger(a)
+	c.preferRunning = true
 	n, err := openNATS(ctx, &c, log)
 	if err != nil {
 		return err

@@ -48,6 +48,7 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := c.logger(a)
+	c.preferRunning = true
 	n, err := openNATS(ctx, &c, log)
 	if err != nil {
 		return err
