@@ -196,7 +196,7 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	}
 
 	lease := ps.lease()
-	waitBot, err := startBot(ctx, c, b, n, h, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
+	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/discordbot"
+	"github.com/thebutton-game/thebutton/discordbot/redisviews"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/metrics"
+	"github.com/thebutton-game/thebutton/projector"
+	"github.com/thebutton-game/thebutton/projector/redismarks"
+	"github.com/thebutton-game/thebutton/projector/redisproj"
+)
+
+// botSettings are the Discord bot's settings beyond config (DISCORD_TOKEN
+// and DISCORD_GUILD_ID live in config.registerDiscord).
+type botSettings struct {
+	legacy    bool
+	publicURL string
+}
+
+// registerBot adds the bot's flags.
+func (b *botSettings) registerBot(fs *flag.FlagSet, getenv func(string) string) {
+	legacy, _ := strconv.ParseBool(getenv("LEGACY_TEXT_COMMANDS"))
+	fs.BoolVar(&b.legacy, "legacy-text-commands", legacy,
+		"answer the original bare-word text commands too; needs the privileged Message Content intent [LEGACY_TEXT_COMMANDS]")
+	fs.StringVar(&b.publicURL, "public-url", getenv("PUBLIC_URL"),
+		"base URL of the web pages, for /card links (empty: no links) [PUBLIC_URL]")
+}
+
+// check reports the settings' problems.
+func (b botSettings) check() error {
+	if b.publicURL != "" {
+		u, err := url.Parse(b.publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("PUBLIC_URL: %q is not an http(s) URL", b.publicURL)
+		}
+	}
+	return nil
+}
+
+// reactorLeaseTTL is the least lease of the discord-effects reactor: one
+// attempt of a batch may take half of it, and a batch waits for Discord's
+// rate limits.
+const reactorLeaseTTL = time.Minute
+
+// startBot starts the Discord bot when DISCORD_TOKEN is set: the gateway
+// session with the slash commands (and the legacy text commands if asked),
+// the game-message updater, and the discord-effects reactor run by the
+// projector loop as the durable consumer "projector-discord". Without a
+// token it says so and returns a wait that does nothing.
+//
+// The bot reads the Redis views written under redisPrefix and keeps its
+// done-marks beside them. wait blocks until ctx ends, then stops the
+// reactor and closes the bot within grace; call it once.
+func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h discordbot.Commands, m *metrics.Metrics,
+	rdb redis.UniversalClient, redisPrefix string, lease projector.LeaseOptions, grace time.Duration,
+	log *slog.Logger) (wait func() error, err error) {
+	if c.discordToken == "" {
+		log.Info("DISCORD_TOKEN is not set: the Discord bot does not run")
+		return func() error { return nil }, nil
+	}
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	blog := log.With("component", "discordbot")
+	views := redisviews.New(redisproj.NewReader(rdb, redisPrefix))
+	marks := redismarks.New(rdb, redismarks.Options{Prefix: redisPrefix + "discord:" + c.stream + ":"})
+	bot, err := discordbot.New(discordbot.Config{
+		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
+		HTTPClient: &http.Client{Transport: m.DiscordTransport(nil), Timeout: 30 * time.Second},
+		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender,
+	}, h, views, marks)
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bot.Open(octx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	lease.TTL = max(lease.TTL, reactorLeaseTTL)
+	p := projector.New(n.js, c.stream, bot.Reactor(), projector.Options{
+		Log: log.With("component", "reactor"), BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: lease,
+		OnRetry:      func(op string, _ error) { m.ProjectorRetry("discord", op) },
+		OnDeadLetter: func(events.Recorded) { m.DeadLetter("discord") },
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.Run(ctx) })
+	log.Info("discord bot running", "legacy_text_commands", b.legacy, "dev_guild", c.discordGuild)
+	return func() error {
+		<-ctx.Done()
+		wg.Wait() // the reactor stops with ctx
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		defer cancel()
+		if err := bot.Close(cctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("discord bot: %w", err)
+		}
+		return nil
+	}, nil
+}

@@ -1,0 +1,172 @@
+package discordbot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// reply is what the bot answers to an interaction (or a text command).
+type reply struct {
+	content    string
+	embeds     []*discordgo.MessageEmbed
+	components []discordgo.MessageComponent
+	files      []file
+	ephemeral  bool
+}
+
+// file is an attachment of a reply.
+type file struct {
+	name, contentType string
+	data              []byte
+}
+
+func (r reply) discordFiles() []*discordgo.File {
+	var out []*discordgo.File
+	for _, f := range r.files {
+		out = append(out, &discordgo.File{Name: f.name, ContentType: f.contentType, Reader: bytes.NewReader(f.data)})
+	}
+	return out
+}
+
+func (r reply) flags() discordgo.MessageFlags {
+	if r.ephemeral {
+		return discordgo.MessageFlagsEphemeral
+	}
+	return 0
+}
+
+func (r reply) data() *discordgo.InteractionResponseData {
+	comps := r.components
+	if comps == nil {
+		comps = []discordgo.MessageComponent{}
+	}
+	embeds := r.embeds
+	if embeds == nil {
+		embeds = []*discordgo.MessageEmbed{}
+	}
+	return &discordgo.InteractionResponseData{
+		Content: r.content, Embeds: embeds, Components: comps, Files: r.discordFiles(), Flags: r.flags(),
+		AllowedMentions: &discordgo.MessageAllowedMentions{},
+	}
+}
+
+func (r reply) webhookEdit() *discordgo.WebhookEdit {
+	content := r.content
+	embeds := r.embeds
+	if embeds == nil {
+		embeds = []*discordgo.MessageEmbed{}
+	}
+	comps := r.components
+	if comps == nil {
+		comps = []discordgo.MessageComponent{}
+	}
+	return &discordgo.WebhookEdit{Content: &content, Embeds: &embeds, Components: &comps, Files: r.discordFiles(),
+		AllowedMentions: &discordgo.MessageAllowedMentions{}}
+}
+
+// answerTimeout bounds producing an answer: past it the player is told
+// something went wrong.
+const answerTimeout = 20 * time.Second
+
+// answer runs produce and sends its reply to the interaction: directly
+// (callback type 4, or 7 when update is set) when it is ready within the
+// press budget, otherwise a deferred callback (5 or 6) at once and the
+// reply as an edit of the original answer when it is ready. ephemeral
+// decides the visibility of a deferred answer. answer returns when the
+// reply is sent (or failed); the produce goroutine is waited for.
+func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, ephemeral, update bool, produce func(ctx context.Context) reply) {
+	pctx, cancel := context.WithTimeout(b.ctx, answerTimeout)
+	defer cancel()
+	done := make(chan reply, 1)
+	go func() { done <- produce(pctx) }()
+
+	budget := b.cfg.PressBudget - time.Since(start)
+	timer := time.NewTimer(max(budget, 0))
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		b.sendAnswer(ic, start, r, update)
+		return
+	case <-timer.C:
+	}
+	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
+	if update {
+		typ = discordgo.InteractionResponseDeferredMessageUpdate
+	}
+	var flags discordgo.MessageFlags
+	if ephemeral {
+		flags = discordgo.MessageFlagsEphemeral
+	}
+	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(start))
+	err := b.rest.respond(cctx, ic, &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}})
+	ccancel()
+	if err != nil {
+		b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
+	}
+	r := <-done
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(b.ctx), 10*time.Second)
+	defer ecancel()
+	if err := b.rest.editOriginal(ectx, ic, r.webhookEdit()); err != nil {
+		b.log.Warn("deferred answer failed", "interaction", ic.ID, "err", err)
+	}
+}
+
+// callbackTimeout leaves the callback what remains of Discord's 3 s (at
+// least 500 ms, so a slow network still gets a chance).
+func callbackTimeout(start time.Time) time.Duration {
+	return max(3*time.Second-time.Since(start), 500*time.Millisecond)
+}
+
+func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, r reply, update bool) {
+	typ := discordgo.InteractionResponseChannelMessageWithSource
+	if update {
+		typ = discordgo.InteractionResponseUpdateMessage
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(start))
+	defer cancel()
+	err := b.rest.respond(ctx, ic, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
+	var apiErr *APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &apiErr) && apiErr.Code == CodeUnknownInteraction:
+		b.log.Warn("interaction answered too late", "interaction", ic.ID, "after", time.Since(start))
+	default:
+		b.log.Warn("interaction answer failed", "interaction", ic.ID, "err", err)
+	}
+}
+
+// onInteraction receives every interaction. discordgo calls it in its own
+// goroutine; the bot tracks it so Close can wait for it.
+func (b *Bot) onInteraction(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
+	start := time.Now() // the press's one time stamp
+	if !b.track() {
+		return
+	}
+	defer b.inflight.Done()
+	ic := ev.Interaction
+	switch ic.Type {
+	case discordgo.InteractionMessageComponent:
+		b.onComponent(ic, start)
+	case discordgo.InteractionApplicationCommand:
+		b.onCommand(ic, start)
+	}
+}
+
+// onComponent handles a button: a game's button or a paging button.
+func (b *Bot) onComponent(ic *discordgo.Interaction, start time.Time) {
+	id := ic.MessageComponentData().CustomID
+	if game, err := ParsePressID(id); err == nil {
+		b.press(ic, start, game)
+		return
+	}
+	if ref, err := parsePageID(id); err == nil {
+		b.answer(ic, start, true, true, func(ctx context.Context) reply { return b.page(ctx, ic, ref) })
+		return
+	}
+	b.log.Warn("refused unknown custom id", "interaction", ic.ID, "guild", ic.GuildID, "len", len(id))
+	b.sendAnswer(ic, start, reply{content: textForged, ephemeral: true}, false)
+}

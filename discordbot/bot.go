@@ -1,0 +1,322 @@
+package discordbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/imaging"
+)
+
+// Commands is the write side the bot issues presses and admin commands
+// through. *commands.Handler implements it; it must be safe for concurrent
+// use. Refusals are *commands.Rejection errors.
+type Commands interface {
+	Press(ctx context.Context, p commands.Press) (commands.Click, error)
+	StartGame(ctx context.Context, s commands.StartGame) (events.GameStarted, error)
+	Abort(ctx context.Context, a commands.Abort) (events.GameEnded, error)
+	PostMessage(ctx context.Context, m commands.PostMessage) error
+	SetIcon(ctx context.Context, c commands.SetIcon) error
+	Ban(ctx context.Context, c commands.Ban) error
+	Unban(ctx context.Context, c commands.Unban) error
+	Banned(ctx context.Context, guild string) ([]events.PlayerBanned, error)
+	// Game returns a game's summary state (without per-player maps) and
+	// whether it exists.
+	Game(ctx context.Context, id events.GameID) (events.Game, bool, error)
+}
+
+// Config configures the bot. Only Token is required.
+type Config struct {
+	// Token is the bot token, without the "Bot " prefix.
+	Token string
+	// HTTPClient carries every REST call and the gateway lookup; nil uses
+	// discordgo's default client. Tests point it at discordtest.
+	HTTPClient *http.Client
+	// DevGuild registers the slash commands in this guild only (they show
+	// at once); empty registers them globally.
+	DevGuild string
+	// Legacy turns on the original bare-word text commands. They need the
+	// privileged Message Content intent.
+	Legacy bool
+	// PublicURL is the base URL of the web pages (/card links to
+	// PublicURL/players/<user id>); empty hides the link.
+	PublicURL string
+	// PressBudget is how long a press (or command) may take before its
+	// answer is deferred (default 1.5 s; Discord allows 3 s).
+	PressBudget time.Duration
+	// RESTRate and RESTBurst are the global limiter of every REST call
+	// except interaction answers (default 40/s, burst 5: at most 45 calls
+	// in any second; Discord allows 50/s).
+	RESTRate  float64
+	RESTBurst int
+	// OnEdit, if set, is told the result of every game-message refresh
+	// that called Discord: "ok" or "failed". OnRender, if set, is told how
+	// long each image took ("timer", "chart", "end"). Both must be quick
+	// and safe for concurrent use (metrics).
+	OnEdit   func(result string)
+	OnRender func(kind string, d time.Duration)
+	// EditInterval is the least time between two edits of game messages
+	// in one channel (default 2 s).
+	EditInterval time.Duration
+	// MaxEffectAge is how old a click or an end may be and still be
+	// announced in the chat channel (default 15 min): a reactor catching
+	// up over old history does not flood channels.
+	MaxEffectAge time.Duration
+	// Log receives the bot's logs (default: discarded).
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.PressBudget <= 0 {
+		c.PressBudget = 1500 * time.Millisecond
+	}
+	if c.RESTRate <= 0 {
+		c.RESTRate = 40
+	}
+	if c.RESTBurst <= 0 {
+		c.RESTBurst = 5
+	}
+	if c.EditInterval <= 0 {
+		c.EditInterval = 2 * time.Second
+	}
+	if c.MaxEffectAge <= 0 {
+		c.MaxEffectAge = 15 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Intents returns the gateway intents the bot asks for: guilds only, plus
+// guild messages and message content when legacy text commands are on.
+func Intents(legacy bool) discordgo.Intent {
+	i := discordgo.IntentsGuilds
+	if legacy {
+		i |= discordgo.IntentsGuildMessages | discordgo.IntentsMessageContent
+	}
+	return i
+}
+
+// Bot is the Discord bot. Create it with New, start it with Open, stop it
+// with Close. Its reactor (Reactor) is run by the caller's consumer loop.
+// A Bot is safe for concurrent use.
+type Bot struct {
+	cfg      Config
+	cmds     Commands
+	views    Views
+	log      *slog.Logger
+	s        *discordgo.Session
+	rest     *rest
+	renderer *imaging.Renderer
+	notices  *notices
+	updater  *Updater
+	reactor  *Reactor
+
+	ctx    context.Context // ends with Close: every handler's parent
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	appID    string
+	inflight sync.WaitGroup // interaction and message handlers
+	remove   []func()
+	upDone   chan struct{}
+}
+
+// New returns a bot. It connects nothing yet; the reactor may be used at
+// once (it needs only the REST API).
+func New(cfg Config, cmds Commands, views Views, marks Marks) (*Bot, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("discordbot: no token")
+	}
+	if cmds == nil || views == nil || marks == nil {
+		return nil, errors.New("discordbot: commands, views and marks are required")
+	}
+	cfg = cfg.withDefaults()
+	s, err := discordgo.New("Bot " + cfg.Token)
+	if err != nil {
+		return nil, fmt.Errorf("discordbot: session: %w", err)
+	}
+	if cfg.HTTPClient != nil {
+		s.Client = cfg.HTTPClient
+	} else {
+		// Many interaction answers at once: keep enough idle connections.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		s.Client = &http.Client{Timeout: 20 * time.Second, Transport: t}
+	}
+	// Rate limits are handled by rest, with contexts: discordgo must not
+	// sleep on a 429 itself.
+	s.ShouldRetryOnRateLimit = false
+	s.MaxRestRetries = 0
+	s.Identify.Intents = Intents(cfg.Legacy)
+	s.State.TrackMembers = false
+	s.State.TrackPresences = false
+	s.State.TrackVoice = false
+	s.State.TrackEmojis = false
+	s.State.TrackThreads = false
+	s.State.TrackStickers = false
+	s.State.TrackThreadMembers = false
+
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bot{
+		cfg: cfg, cmds: cmds, views: views, log: cfg.Log, s: s,
+		rest:     newREST(s, cfg.RESTRate, cfg.RESTBurst, cfg.Log),
+		renderer: imaging.NewRenderer(0),
+		ctx:      ctx, cancel: cancel,
+	}
+	b.notices = newNotices(b)
+	b.updater = newUpdater(b)
+	b.reactor = newReactor(b, marks)
+	return b, nil
+}
+
+// Reactor returns the discord-effects reactor, a projector sink named
+// "discord".
+func (b *Bot) Reactor() *Reactor { return b.reactor }
+
+// Updater returns the game-message updater.
+func (b *Bot) Updater() *Updater { return b.updater }
+
+// Open connects to the gateway, registers the slash commands (one bulk
+// overwrite, guild-scoped when DevGuild is set) and starts the updater.
+// It returns once the session is ready.
+func (b *Bot) Open(ctx context.Context) error {
+	b.remove = append(b.remove,
+		b.s.AddHandler(b.onInteraction),
+		b.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+			b.log.Info("discord session ready", "user", r.User.Username, "guilds", len(r.Guilds))
+		}),
+	)
+	if b.cfg.Legacy {
+		b.remove = append(b.remove, b.s.AddHandler(b.onMessage))
+	}
+	if err := b.s.Open(); err != nil {
+		return fmt.Errorf("discordbot: open gateway: %w", err)
+	}
+	app := ""
+	if st := b.s.State; st != nil {
+		st.RLock()
+		if st.Application != nil {
+			app = st.Application.ID
+		}
+		if app == "" && st.User != nil {
+			app = st.User.ID
+		}
+		st.RUnlock()
+	}
+	if app == "" {
+		_ = b.s.Close()
+		return errors.New("discordbot: READY carried no application id")
+	}
+	b.mu.Lock()
+	b.appID = app
+	b.mu.Unlock()
+	cmds, err := b.rest.overwriteCommands(ctx, app, b.cfg.DevGuild, slashCommands())
+	if err != nil {
+		_ = b.s.Close()
+		return fmt.Errorf("discordbot: register slash commands: %w", err)
+	}
+	scope := "global"
+	if b.cfg.DevGuild != "" {
+		scope = "guild " + b.cfg.DevGuild
+	}
+	b.log.Info("slash commands registered", "count", len(cmds), "scope", scope, "legacy_text", b.cfg.Legacy)
+	b.upDone = make(chan struct{})
+	go func() {
+		defer close(b.upDone)
+		b.updater.run(b.ctx)
+	}()
+	return nil
+}
+
+// track registers a handler in flight; false once the bot is closing.
+func (b *Bot) track() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.inflight.Add(1)
+	return true
+}
+
+// Close stops taking interactions, waits (until ctx ends) for the ones in
+// flight and the updater, and closes the gateway session. Slash commands
+// stay registered.
+func (b *Bot) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	for _, rm := range b.remove {
+		rm()
+	}
+	done := make(chan struct{})
+	go func() {
+		b.inflight.Wait()
+		if b.upDone != nil {
+			b.cancel()
+			<-b.upDone
+		}
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("discordbot: close: handlers still running: %w", ctx.Err())
+	}
+	b.cancel()
+	if cerr := b.s.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("discordbot: close session: %w", cerr)
+	}
+	return err
+}
+
+// userOf returns who started an interaction.
+func userOf(i *discordgo.Interaction) (id, name string) {
+	u := i.User
+	nick := ""
+	if i.Member != nil {
+		u = i.Member.User
+		nick = i.Member.Nick
+	}
+	if u == nil {
+		return "", ""
+	}
+	switch {
+	case nick != "":
+		name = nick
+	case u.GlobalName != "":
+		name = u.GlobalName
+	default:
+		name = u.Username
+	}
+	return u.ID, name
+}
+
+func (b *Bot) edited(result string) {
+	if b.cfg.OnEdit != nil {
+		b.cfg.OnEdit(result)
+	}
+}
+
+// rendered reports the time since start of an image of the given kind.
+func (b *Bot) rendered(kind string, start time.Time) {
+	if b.cfg.OnRender != nil {
+		b.cfg.OnRender(kind, time.Since(start))
+	}
+}

@@ -1,0 +1,214 @@
+package discordbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// parseSpan reads a duration typed by an admin: "12h", "90m", "1h30m",
+// "45s", or a bare number of hours.
+func parseSpan(s string) (time.Duration, error) {
+	s = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f < 0 || f > 24*365 {
+			return 0, errors.New("out of range")
+		}
+		return time.Duration(f * float64(time.Hour)).Round(time.Second), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration like 12h or 90m", s)
+	}
+	return d, nil
+}
+
+// rejectionText tells an admin why the write side refused.
+func rejectionText(err error) string {
+	rej, ok := commands.AsRejection(err)
+	if !ok {
+		if errors.Is(err, commands.ErrContention) {
+			return "The game is very busy right now and nothing was changed. Please try again."
+		}
+		return "Something went wrong and nothing may have been changed. Please try again in a moment."
+	}
+	switch rej.Reason {
+	case commands.ReasonChannelBusy:
+		return fmt.Sprintf("Game #%d is already running in this channel (its clock runs out %s). Stop it with `/button abort` first.",
+			rej.ActiveGame, stamp(rej.DeadlineMS, 'R'))
+	case commands.ReasonNoSuchGame:
+		return "That game does not exist."
+	case commands.ReasonGameOver:
+		return "That game is already over."
+	case commands.ReasonNotBanned:
+		return "That player is not on the ban list."
+	case commands.ReasonInvalid:
+		return "That did not work: " + rej.Detail + "."
+	}
+	return "Refused: " + rej.Error() + "."
+}
+
+func (b *Bot) cmdButton(ctx context.Context, req request) reply {
+	switch req.Sub {
+	case "start":
+		return b.adminStart(ctx, req)
+	case "repost":
+		return b.adminRepost(ctx, req)
+	case "abort":
+		return b.adminAbort(ctx, req)
+	case "icon":
+		return b.adminIcon(ctx, req)
+	case "ban":
+		user, name := req.user("user")
+		err := b.cmds.Ban(ctx, commands.Ban{Guild: req.Guild, User: user, By: req.User, Reason: req.str("reason")})
+		if err != nil {
+			return reply{content: rejectionText(err), ephemeral: true}
+		}
+		return reply{content: fmt.Sprintf("🚫 %s (%s) is on the ban list: their presses are refused.", safeName(name), mention(user)), ephemeral: true}
+	case "unban":
+		user, name := req.user("user")
+		if err := b.cmds.Unban(ctx, commands.Unban{Guild: req.Guild, User: user, By: req.User}); err != nil {
+			return reply{content: rejectionText(err), ephemeral: true}
+		}
+		return reply{content: fmt.Sprintf("✅ %s (%s) may press again.", safeName(name), mention(user)), ephemeral: true}
+	case "banlist":
+		list, err := b.cmds.Banned(ctx, req.Guild)
+		if err != nil {
+			return reply{content: rejectionText(err), ephemeral: true}
+		}
+		if len(list) == 0 {
+			return reply{content: "The ban list is empty.", ephemeral: true}
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].AtMS < list[j].AtMS })
+		var lines []string
+		for _, p := range list {
+			l := fmt.Sprintf("• %s — by %s %s", mention(p.User), mention(p.By), stamp(p.AtMS, 'R'))
+			if p.Reason != "" {
+				l += ": " + truncate(p.Reason, 100)
+			}
+			lines = append(lines, l)
+		}
+		return reply{content: truncate("**Ban list**\n"+strings.Join(lines, "\n"), 2000), ephemeral: true}
+	}
+	return reply{content: "Unknown admin command.", ephemeral: true}
+}
+
+func (b *Bot) adminStart(ctx context.Context, req request) reply {
+	s := commands.StartGame{Guild: req.Guild, Channel: req.Channel, By: req.User, ByName: req.UserName,
+		Cooldown: -1, At: req.Start}
+	var problems []string
+	if v := req.str("duration"); v != "" {
+		d, err := parseSpan(v)
+		if err != nil {
+			problems = append(problems, "duration: "+err.Error())
+		}
+		s.Duration = d
+	}
+	if v := req.str("cooldown"); v != "" {
+		d, err := parseSpan(v)
+		if err != nil {
+			problems = append(problems, "cooldown: "+err.Error())
+		}
+		s.Cooldown = d
+	}
+	if n, ok := req.num("sequential"); ok {
+		s.Sequential = int(n)
+	}
+	if ch := req.str("chat"); ch != "" {
+		if !events.ValidID(ch) {
+			problems = append(problems, "chat: not a channel")
+		}
+		s.ChatChannel = ch
+	}
+	if len(problems) > 0 {
+		return reply{content: "Nothing was started: " + strings.Join(problems, "; ") + ".", ephemeral: true}
+	}
+	g, err := b.cmds.StartGame(ctx, s)
+	if err != nil {
+		return reply{content: rejectionText(err), ephemeral: true}
+	}
+	msg := fmt.Sprintf("▶️ Game #%d started: a %s clock, %s cooldown", g.Game, clock(g.DurationMS), spelled(g.CooldownMS))
+	if g.Sequential > 0 {
+		msg += fmt.Sprintf(", %s between two presses of a player", pluralPlayers(g.Sequential, "other player"))
+	}
+	if g.ChatChannel != g.ButtonChannel {
+		msg += fmt.Sprintf(", presses announced in <#%s>", g.ChatChannel)
+	}
+	return reply{content: msg + ". The game message follows in a moment.", ephemeral: true}
+}
+
+// activeHere returns the active game whose button channel is the
+// request's channel.
+func (b *Bot) activeHere(ctx context.Context, req request) (Game, reply, bool) {
+	games, err := b.views.ActiveGames(ctx, req.Guild)
+	if err != nil {
+		return Game{}, b.failure(req, err), false
+	}
+	for _, g := range games {
+		if g.ButtonChannel == req.Channel {
+			return g, reply{}, true
+		}
+	}
+	return Game{}, reply{content: "There is no running game in this channel.", ephemeral: true}, false
+}
+
+func (b *Bot) adminRepost(ctx context.Context, req request) reply {
+	g, r, ok := b.activeHere(ctx, req)
+	if !ok {
+		return r
+	}
+	state, exists, err := b.cmds.Game(ctx, g.ID)
+	if err != nil || !exists || !state.Active() {
+		return reply{content: "There is no running game in this channel.", ephemeral: true}
+	}
+	now := time.Now()
+	g.Deadline = time.UnixMilli(state.DeadlineMS())
+	id, err := b.postGameMessage(ctx, g.ButtonChannel, b.liveFromGame(g, now))
+	if err != nil {
+		b.log.Warn("repost failed", "game", g.ID, "err", err)
+		if id == "" {
+			return reply{content: "I could not post the game message here: " + describe(err) + ".", ephemeral: true}
+		}
+	}
+	if old := state.MessageID; old != "" && old != id {
+		if err := b.rest.remove(ctx, state.MessageChannel, old); err != nil && codeOf(err) != CodeUnknownMessage {
+			b.log.Warn("old game message not removed", "game", g.ID, "message", old, "err", err)
+		}
+	}
+	b.updater.Track(g.ID)
+	return reply{content: fmt.Sprintf("🔁 The message of game #%d was posted again.", g.ID), ephemeral: true}
+}
+
+func (b *Bot) adminAbort(ctx context.Context, req request) reply {
+	g, r, ok := b.activeHere(ctx, req)
+	if !ok {
+		return r
+	}
+	end, err := b.cmds.Abort(ctx, commands.Abort{Game: g.ID, Guild: req.Guild, By: req.User, Reason: req.str("reason"), At: req.Start})
+	if err != nil {
+		return reply{content: rejectionText(err), ephemeral: true}
+	}
+	return reply{content: fmt.Sprintf("🛑 Game #%d was stopped %s. Its summary replaces the game message in a moment.",
+		end.Game, stamp(end.AtMS, 'R')), ephemeral: true}
+}
+
+func (b *Bot) adminIcon(ctx context.Context, req request) reply {
+	icon := strings.TrimSpace(req.str("emoji"))
+	if !events.ValidIcon(icon) {
+		return reply{content: "Choose one of these icons: " + strings.Join(events.Icons, " "), ephemeral: true}
+	}
+	if err := b.cmds.SetIcon(ctx, commands.SetIcon{Guild: req.Guild, Icon: icon, By: req.User, At: req.Start}); err != nil {
+		return reply{content: rejectionText(err), ephemeral: true}
+	}
+	return reply{content: fmt.Sprintf("%s is now this server's icon in `/buttonrank`.", icon), ephemeral: true}
+}

@@ -1,0 +1,19 @@
+// Package discordbot is The Button on Discord: the gateway session, the
+// press handler, the slash commands and the optional legacy text
+// commands, the discord-effects reactor (roles, the game message,
+// announcements, end summaries) and the game-message updater.
+//
+// It owns everything the bot says and how it talks to Discord: one global
+// limiter below Discord's 50 requests/s for every REST call except
+// interaction callbacks, rate-limit waits that always end with their
+// context, and the translation of Discord's errors into the package's
+// *APIError.
+//
+// It decides nothing itself: presses and admin commands go to the write
+// side through the Commands interface (implemented by *commands.Handler),
+// what players see is read through the Views interface (implemented by the
+// Redis projection's reader), and the reactor's done-marks live behind the
+// Marks interface (implemented by projector/redismarks). It must not import
+// nats.go, go-redis, database/sql or any projector package; a test checks
+// this with go list -deps.
+package discordbot

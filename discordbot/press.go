@@ -1,0 +1,104 @@
+package discordbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// Texts of refusals that carry no numbers.
+const (
+	textForged    = "That button is not one of The Button's, so nothing was recorded."
+	textNoGuild   = "The Button can only be pressed inside a server."
+	textBusy      = "The button is very busy right now and your press was not recorded. Please press again."
+	textFailed    = "Something went wrong on our side and your press may not have been recorded. Please try again in a moment."
+	textNoSuch    = "This button belongs to a game that does not exist. Nothing was recorded."
+	textWrongPlay = "This button belongs to a game of another server: presses only count in the game's own server. Nothing was recorded."
+	textBanned    = "You are on this server's ban list for The Button, so your press was not recorded. Ask a server admin if you think this is a mistake."
+)
+
+// press decides a press of a game's button and answers the presser
+// (ephemeral) within Discord's window.
+func (b *Bot) press(ic *discordgo.Interaction, start time.Time, game events.GameID) {
+	user, name := userOf(ic)
+	if ic.GuildID == "" || user == "" {
+		b.sendAnswer(ic, start, reply{content: textNoGuild, ephemeral: true}, false)
+		return
+	}
+	b.answer(ic, start, true, false, func(ctx context.Context) reply {
+		click, err := b.cmds.Press(ctx, commands.Press{
+			Game: game, Guild: ic.GuildID, User: user, UserName: name, Interaction: ic.ID, At: start,
+		})
+		if err == nil {
+			if !click.Duplicate {
+				b.updater.Touch(game, start)
+			}
+			return reply{content: pressAccepted(click), ephemeral: true}
+		}
+		rej, ok := commands.AsRejection(err)
+		if !ok {
+			if errors.Is(err, commands.ErrContention) {
+				return reply{content: textBusy, ephemeral: true}
+			}
+			b.log.Error("press failed", "game", game, "guild", ic.GuildID, "user", user, "interaction", ic.ID, "err", err)
+			return reply{content: textFailed, ephemeral: true}
+		}
+		aborted := false
+		if rej.Reason == commands.ReasonGameOver {
+			if g, ok, err := b.cmds.Game(ctx, game); err == nil && ok && g.Status == events.StatusAborted {
+				aborted = true
+			}
+		}
+		return reply{content: pressRefused(rej, start, aborted), ephemeral: true}
+	})
+}
+
+// pressAccepted is what the presser sees of an accepted click.
+func pressAccepted(c commands.Click) string {
+	band := events.Band(c.Band)
+	again := ""
+	if c.Duplicate {
+		again = " (this press had already been counted)"
+	}
+	return fmt.Sprintf("%s **%s click!** You pressed game #%d with **%s** left and put **%s** back on the clock%s.",
+		band.Emoji(), band, c.Game, clock(c.ValueMS), clock(c.ClaimedMS), again)
+}
+
+// pressRefused is what the presser sees of a refusal, with the numbers
+// they need.
+func pressRefused(r *commands.Rejection, at time.Time, aborted bool) string {
+	switch r.Reason {
+	case commands.ReasonNoSuchGame:
+		return textNoSuch
+	case commands.ReasonWrongGuild:
+		return textWrongPlay
+	case commands.ReasonGameOver:
+		if aborted {
+			return fmt.Sprintf("Game #%d was stopped by an admin %s, so presses no longer count.", r.Game, stamp(r.DeadlineMS, 'R'))
+		}
+		return fmt.Sprintf("Game over: the clock of game #%d ran out %s (at %s). Presses at or after zero do not count.",
+			r.Game, stamp(r.DeadlineMS, 'R'), stamp(r.DeadlineMS, 'T'))
+	case commands.ReasonBanned:
+		return textBanned
+	case commands.ReasonCooldown:
+		return fmt.Sprintf("You are cooling down: **%s** left. You can press again %s (at %s).",
+			spelled(r.WaitMS), stamp(r.ReadyAtMS, 'R'), stamp(r.ReadyAtMS, 'T'))
+	case commands.ReasonSequential:
+		return fmt.Sprintf("Not yet: **%s** still need to press before you can again (this game asks for %s between two of your presses).",
+			pluralPlayers(r.PlayersNeeded, "more player"), pluralPlayers(r.Required, "other player"))
+	}
+	return "Your press was not recorded: " + r.Error() + "."
+}
+
+func pluralPlayers(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

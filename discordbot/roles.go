@@ -1,0 +1,155 @@
+package discordbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// roleCacheFor is how long the ids of a guild's colour roles are trusted.
+const roleCacheFor = 10 * time.Minute
+
+// roleCache holds the ids of each guild's six colour roles.
+type roleCache struct {
+	mu     sync.Mutex
+	guilds map[string]guildRoles
+}
+
+type guildRoles struct {
+	ids [6]string
+	err error // why some role is missing (a refusal an admin must fix)
+	at  time.Time
+}
+
+// problemCacheFor is how long a refusal to create roles is remembered, so
+// that clicks do not ask Discord again and again meanwhile.
+const problemCacheFor = time.Minute
+
+func (c *roleCache) get(guild string) ([6]string, error, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.guilds[guild]
+	limit := roleCacheFor
+	if g.err != nil {
+		limit = problemCacheFor
+	}
+	if !ok || time.Since(g.at) > limit {
+		return [6]string{}, nil, false
+	}
+	return g.ids, g.err, true
+}
+
+func (c *roleCache) put(guild string, ids [6]string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.guilds == nil {
+		c.guilds = make(map[string]guildRoles)
+	}
+	c.guilds[guild] = guildRoles{ids: ids, err: err, at: time.Now()}
+}
+
+func (c *roleCache) forget(guild string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.guilds, guild)
+}
+
+// errRoles wraps the problems met while setting up the colour roles.
+var errRoles = errors.New("colour roles")
+
+// ensureRoles makes sure the six colour roles exist in guild, creating the
+// missing ones and, when recolor is set, giving the existing ones their
+// colour (GAME-RULES §6). It returns the ids it has. Refusals an admin can
+// fix come back joined in a permanent error wrapping errRoles and the
+// *APIError; transient failures stop it and are returned as they are.
+func (b *Bot) ensureRoles(ctx context.Context, guild string, recolor bool) ([6]string, error) {
+	var ids [6]string
+	roles, err := b.rest.roles(ctx, guild)
+	if err != nil {
+		return ids, err
+	}
+	byName := make(map[string]*discordgo.Role)
+	for _, r := range roles {
+		if r.Managed {
+			continue
+		}
+		if old, ok := byName[r.Name]; !ok || r.Position < old.Position {
+			byName[r.Name] = r
+		}
+	}
+	var problems []error
+	for _, band := range events.Bands {
+		color := band.RGB()
+		if r, ok := byName[band.String()]; ok {
+			ids[band] = r.ID
+			if recolor && r.Color != color {
+				err := b.rest.editRole(ctx, guild, r.ID, &discordgo.RoleParams{Color: &color})
+				if err != nil && !permanent(err) {
+					return ids, err
+				}
+				if err != nil {
+					problems = append(problems, fmt.Errorf("recolour role %s: %w", band, err))
+				}
+			}
+			continue
+		}
+		none, no := int64(0), false
+		r, err := b.rest.createRole(ctx, guild, &discordgo.RoleParams{Name: band.String(), Color: &color,
+			Permissions: &none, Hoist: &no, Mentionable: &no})
+		if err != nil && !permanent(err) {
+			return ids, err
+		}
+		if err != nil {
+			problems = append(problems, fmt.Errorf("create role %s: %w", band, err))
+			continue
+		}
+		ids[band] = r.ID
+	}
+	var problem error
+	if len(problems) > 0 {
+		problem = fmt.Errorf("%w: %w", errRoles, errors.Join(problems...))
+	}
+	b.reactor.roles.put(guild, ids, problem)
+	return ids, problem
+}
+
+// grantRole gives user the role of band in guild, setting up the roles if
+// they are not known. A permanent failure is reported for the admin.
+func (b *Bot) grantRole(ctx context.Context, guild, user string, band events.Band) error {
+	for attempt := 0; attempt < 2; attempt++ {
+		ids, problem, ok := b.reactor.roles.get(guild)
+		if ok && ids[band] == "" && problem != nil {
+			return problem // refused a moment ago: the admin has been told
+		}
+		if !ok || ids[band] == "" {
+			var err error
+			ids, err = b.ensureRoles(ctx, guild, false)
+			if err != nil && !permanent(err) {
+				return err
+			}
+			if ids[band] == "" {
+				return err
+			}
+		}
+		err := b.rest.grantRole(ctx, guild, user, ids[band])
+		if codeOf(err) == CodeUnknownRole && attempt == 0 {
+			b.reactor.roles.forget(guild) // deleted by someone: set up again
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+// rolesHelp is what an admin is told when roles cannot be managed.
+func rolesHelp(err error) string {
+	return fmt.Sprintf("I could not manage the colour roles in this server (%s). "+
+		"Give The Button the **Manage Roles** permission and drag its role **above** the six colour roles "+
+		"(Red, Orange, Yellow, Green, Blue, Purple) in Server Settings → Roles. The game itself is not affected.", describe(err))
+}

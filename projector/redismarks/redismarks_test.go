@@ -1,0 +1,157 @@
+package redismarks_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/projector/redismarks"
+)
+
+// redisClient connects to the machine's Redis, skipping loudly when it is
+// absent and failing under CI=true.
+func redisClient(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	addr := os.Getenv("REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis at %s is required under CI: %v", addr, err)
+		}
+		t.Skipf("SKIPPING: no redis at %s (%v); set REDIS_ADDR or start redis", addr, err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func prefix(t *testing.T) string {
+	return fmt.Sprintf("test:marks:%s:%d:", t.Name(), time.Now().UnixNano())
+}
+
+func cleanup(t *testing.T, rdb redis.UniversalClient, p string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, p+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+}
+
+func TestClaimOnce(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	cleanup(t, rdb, p)
+	m := redismarks.New(rdb, redismarks.Options{Prefix: p})
+	ctx := context.Background()
+
+	first, err := m.Claim(ctx, "7:announce")
+	if err != nil || !first {
+		t.Fatalf("first claim = %v, %v; want true, nil", first, err)
+	}
+	again, err := m.Claim(ctx, "7:announce")
+	if err != nil || again {
+		t.Fatalf("second claim = %v, %v; want false, nil", again, err)
+	}
+	other, err := m.Claim(ctx, "7:role")
+	if err != nil || !other {
+		t.Fatalf("claim of another effect = %v, %v; want true, nil", other, err)
+	}
+	if err := m.Release(ctx, "7:announce"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Claim(ctx, "7:announce")
+	if err != nil || !after {
+		t.Fatalf("claim after release = %v, %v; want true, nil", after, err)
+	}
+	ttl := rdb.TTL(ctx, p+"mark:7:role").Val()
+	if ttl <= 29*24*time.Hour {
+		t.Errorf("mark TTL = %v, want about %v", ttl, redismarks.DefaultTTL)
+	}
+}
+
+func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	cleanup(t, rdb, p)
+	ctx := context.Background()
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		m := redismarks.New(rdb, redismarks.Options{Prefix: p})
+		wg.Go(func() {
+			ok, err := m.Claim(ctx, "42:summary")
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d claims won, want exactly 1", wins.Load())
+	}
+}
+
+func TestPositionOnlyGrows(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	cleanup(t, rdb, p)
+	m := redismarks.New(rdb, redismarks.Options{Prefix: p})
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		set  uint64
+		want uint64
+	}{
+		{"first", 10, 10},
+		{"higher", 25, 25},
+		{"lower is ignored", 12, 25},
+		{"equal", 25, 25},
+	}
+	if pos, err := m.Position(ctx); err != nil || pos != 0 {
+		t.Fatalf("empty position = %d, %v; want 0, nil", pos, err)
+	}
+	for _, tt := range tests {
+		if err := m.SetPosition(ctx, tt.set); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if pos, err := m.Position(ctx); err != nil || pos != tt.want {
+			t.Errorf("%s: position = %d, %v; want %d", tt.name, pos, err, tt.want)
+		}
+	}
+	if err := m.ResetPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pos, _ := m.Position(ctx); pos != 0 {
+		t.Errorf("position after reset = %d, want 0", pos)
+	}
+}
+
+func TestUnreachableRedisIsUnavailable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	m := redismarks.New(rdb, redismarks.Options{Prefix: "x:"})
+	ctx := context.Background()
+	if _, err := m.Claim(ctx, "1:x"); !errors.Is(err, redismarks.ErrUnavailable) {
+		t.Errorf("Claim error = %v, want ErrUnavailable", err)
+	}
+	if _, err := m.Position(ctx); !errors.Is(err, redismarks.ErrUnavailable) {
+		t.Errorf("Position error = %v, want ErrUnavailable", err)
+	}
+}
