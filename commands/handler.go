@@ -330,13 +330,17 @@ func (h *Handler) applyGuild(e *guildEntry, r events.Recorded) {
 
 // withGuild runs fn with the guild's settings locked and caught up.
 func (h *Handler) withGuild(ctx context.Context, guild string, fn func(*guildEntry) error) error {
-	h.mu.Lock()
+	h.mu.RLock()
 	e := h.guilds[guild]
+	h.mu.RUnlock()
 	if e == nil {
-		e = &guildEntry{}
-		h.guilds[guild] = e
+		h.mu.Lock()
+		if e = h.guilds[guild]; e == nil {
+			e = &guildEntry{}
+			h.guilds[guild] = e
+		}
+		h.mu.Unlock()
 	}
-	h.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.fresh {
