@@ -202,6 +202,12 @@ func (s *Server) funcs() template.FuncMap {
 		"index6":    func(a [6]int64, b int) int64 { return a[b] },
 		"emptyGame": func() Game { return Game{Status: string(events.StatusActive)} },
 		"inc":       func(i int) int { return i + 1 },
+		"plural": func(n int64, one, many string) string {
+			if n == 1 {
+				return one
+			}
+			return many
+		},
 		"table": func(cs []Click, showGame, ranked bool) clickTable {
 			return clickTable{Clicks: cs, ShowGame: showGame, Ranked: ranked}
 		},
