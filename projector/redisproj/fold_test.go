@@ -413,4 +413,3 @@ func userClicks(clicks []Click, user string) []Click {
 	}
 	return out
 }
-
