@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,13 +43,35 @@ func TestRaceManyInstances(t *testing.T) {
 	var mu sync.Mutex
 	accepted := map[string]events.GameID{}
 	refusals := map[commands.Reason]int{}
-	stop := time.Now().Add(3 * time.Second)
+	// Presses go on for 3 s and, on a slow machine, until game 4 has been
+	// over for 300 ms, so that its end is raced too (at most 15 s).
+	began := time.Now()
+	var over4 atomic.Int64 // unix ms when game 4 was seen over
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for watchCtx.Err() == nil {
+			if g, ok, err := hs[0].Game(watchCtx, ids[3]); err == nil && ok && !g.Active() {
+				over4.Store(time.Now().UnixMilli())
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	going := func() bool {
+		now := time.Now()
+		if now.Sub(began) > 15*time.Second {
+			return false
+		}
+		at := over4.Load()
+		return now.Sub(began) < 3*time.Second || at == 0 || now.UnixMilli() < at+300
+	}
 	var wg sync.WaitGroup
 	for i := range 200 {
 		h := hs[i%2]
 		user := fmt.Sprint(1000 + i)
 		wg.Go(func() {
-			for n := 0; time.Now().Before(stop); n++ {
+			for n := 0; going(); n++ {
 				game := ids[n%len(ids)]
 				inter := fmt.Sprintf("%s-%d", user, n)
 				c, err := h.Press(ctx, commands.Press{Game: game, Guild: "10", User: user, Interaction: inter})
