@@ -12,11 +12,13 @@ import (
 // StartGame starts a game in a button channel, numbered one above the
 // highest game known. At most one active game may occupy a channel, also
 // when starts race in several handlers: a start first claims the channel
-// (an append with the channel subject's expected sequence), then appends
-// the game's first event on the game's empty subject. A claim whose game
-// never started, or has ended, or lives in another channel, does not hold
-// the channel. A channel whose game is past its deadline is freed by
-// ending that game at its deadline first.
+// (an append with the channel subject's expected sequence) with the game's
+// opening event inside the claim, then appends that event on the game's
+// empty subject. Whoever finds a claim whose game does not exist yet
+// completes that start itself, so two starts can never both pass one
+// channel. A claim whose game number went to another channel, or whose game
+// has ended, does not hold the channel. A channel whose game is past its
+// deadline is freed by ending that game at its deadline first.
 func (h *Handler) StartGame(ctx context.Context, s StartGame) (events.GameStarted, error) {
 	if s.At.IsZero() {
 		s.At = h.clock.Now()
@@ -25,7 +27,6 @@ func (h *Handler) StartGame(ctx context.Context, s StartGame) (events.GameStarte
 	if rej != nil {
 		return events.GameStarted{}, rej
 	}
-	chSubject := events.ChannelSubject(s.Channel)
 	for range maxAttempts {
 		claimSeq, busy, err := h.channelOccupant(ctx, s.Channel)
 		if err != nil {
@@ -41,7 +42,7 @@ func (h *Handler) StartGame(ctx context.Context, s StartGame) (events.GameStarte
 			}
 			continue // ended at its deadline: the channel is free now
 		}
-		started, err := h.claimAndStart(ctx, s, chSubject, claimSeq)
+		started, err := h.claimAndStart(ctx, s, claimSeq)
 		if errors.Is(err, events.ErrConflict) {
 			h.conflicts.Add(1)
 			continue
@@ -52,7 +53,8 @@ func (h *Handler) StartGame(ctx context.Context, s StartGame) (events.GameStarte
 }
 
 // channelOccupant returns the channel subject's last sequence and the game
-// that holds the channel, 0 if none does.
+// that holds the channel, 0 if none does. A claim whose game has not
+// started yet is completed here first.
 func (h *Handler) channelOccupant(ctx context.Context, channel string) (uint64, events.GameID, error) {
 	last, err := h.store.Last(ctx, events.ChannelSubject(channel))
 	if errors.Is(err, events.ErrNotFound) {
@@ -69,6 +71,15 @@ func (h *Handler) channelOccupant(ctx context.Context, channel string) (uint64, 
 	if err != nil {
 		return 0, 0, err
 	}
+	if !exists && claim.Start != nil {
+		// A start in progress (or whose starter died): finish it.
+		if _, err := h.appendStart(ctx, *claim.Start); err != nil && !errors.Is(err, events.ErrConflict) {
+			return 0, 0, err
+		}
+		if g, exists, err = h.Game(ctx, claim.Game); err != nil {
+			return 0, 0, err
+		}
+	}
 	if exists && g.Active() && g.Started.ButtonChannel == channel {
 		return last.Seq, claim.Game, nil
 	}
@@ -76,43 +87,62 @@ func (h *Handler) channelOccupant(ctx context.Context, channel string) (uint64, 
 }
 
 // claimAndStart claims the channel for a new game number and starts the
-// game. If another start took the number, it claims the next one. An
-// error wrapping events.ErrConflict means the channel claim was lost.
-func (h *Handler) claimAndStart(ctx context.Context, s StartGame, chSubject string, claimSeq uint64) (events.GameStarted, error) {
+// game. If another channel's start took the number, it claims the next
+// one. An error wrapping events.ErrConflict means the channel claim was
+// lost.
+func (h *Handler) claimAndStart(ctx context.Context, s StartGame, claimSeq uint64) (events.GameStarted, error) {
 	id := events.GameID(h.maxGame.Load() + 1)
 	for range maxAttempts {
 		at := ms(s.At)
-		seq, _, err := h.store.Append(ctx, chSubject, events.ChannelClaimed{
-			Channel: s.Channel, Guild: s.Guild, Game: id, AtMS: at}, claimSeq, "")
-		if err != nil {
-			return events.GameStarted{}, err
-		}
-		claimSeq = seq
 		started := events.GameStarted{
 			Game: id, Guild: s.Guild, ButtonChannel: s.Channel, ChatChannel: s.ChatChannel,
 			DurationMS: s.Duration.Milliseconds(), CooldownMS: s.Cooldown.Milliseconds(),
 			Sequential: s.Sequential, StartedBy: s.By, StarterName: s.ByName, AtMS: at,
 		}
-		subject := events.GameSubject(id)
-		seq, _, err = h.store.Append(ctx, subject, started, 0, "")
-		if errors.Is(err, events.ErrConflict) {
-			// Someone else started game #id: take the next free number.
-			h.conflicts.Add(1)
-			h.raiseMaxGame(id)
-			id = events.GameID(h.maxGame.Load() + 1)
-			continue
-		}
+		seq, _, err := h.store.Append(ctx, events.ChannelSubject(s.Channel), events.ChannelClaimed{
+			Channel: s.Channel, Guild: s.Guild, Game: id, AtMS: at, Start: &started}, claimSeq, "")
 		if err != nil {
 			return events.GameStarted{}, err
 		}
-		e := h.entry(id)
-		e.mu.Lock()
-		h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: started})
-		e.fresh = true
-		e.mu.Unlock()
-		return started, nil
+		claimSeq = seq
+		ok, err := h.appendStart(ctx, started)
+		if err != nil && !errors.Is(err, events.ErrConflict) {
+			return events.GameStarted{}, err
+		}
+		if ok {
+			return started, nil
+		}
+		// Game #id exists: our own start completed by a rival who found our
+		// claim, or another channel's game that took the number.
+		g, exists, err := h.Game(ctx, id)
+		if err != nil {
+			return events.GameStarted{}, err
+		}
+		if exists && g.Started == started {
+			return started, nil
+		}
+		h.conflicts.Add(1)
+		h.raiseMaxGame(id)
+		id = events.GameID(h.maxGame.Load() + 1)
 	}
 	return events.GameStarted{}, ErrContention
+}
+
+// appendStart appends a game's opening event on its empty subject. It
+// reports false with an error wrapping events.ErrConflict if the subject
+// is not empty.
+func (h *Handler) appendStart(ctx context.Context, started events.GameStarted) (bool, error) {
+	subject := events.GameSubject(started.Game)
+	seq, _, err := h.store.Append(ctx, subject, started, 0, "")
+	if err != nil {
+		return false, err
+	}
+	e := h.entry(started.Game)
+	e.mu.Lock()
+	h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: started})
+	e.fresh = true
+	e.mu.Unlock()
+	return true, nil
 }
 
 // SetIcon sets the guild's icon for the cross-guild ranking.

@@ -21,6 +21,8 @@ func sampleEvents() []events.Event {
 		events.GameEnded{Game: 7, Reason: events.EndAborted, AtMS: t0 + 1, By: "300", Why: "testing"},
 		events.GameMessagePosted{Game: 7, Channel: "200", MessageID: "555", AtMS: t0},
 		events.ChannelClaimed{Channel: "200", Guild: "100", Game: 7, AtMS: t0},
+		events.ChannelClaimed{Channel: "200", Guild: "100", Game: 7, AtMS: t0, Start: &events.GameStarted{Game: 7, Guild: "100",
+			ButtonChannel: "200", ChatChannel: "201", DurationMS: 12 * hour, StartedBy: "300", AtMS: t0}},
 		events.GuildIconSet{Guild: "100", Icon: "🐉", By: "300", AtMS: t0},
 		events.PlayerBanned{Guild: "100", User: "301", By: "300", Reason: "spam", AtMS: t0},
 		events.PlayerUnbanned{Guild: "100", User: "301", By: "300", AtMS: t0},
@@ -76,6 +78,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"bad reason", `{"type":"game.ended","v":1,"data":{"game":3,"reason":"bored","at_ms":42}}`, events.ErrMalformed},
 		{"band out of range", `{"type":"game.button_clicked","v":1,"data":{"game":1,"guild":"1","number":1,"user":"2","interaction":"i","at_ms":5,"value_ms":1,"band":6}}`, events.ErrMalformed},
 		{"id not a snowflake", `{"type":"channel.claimed","v":1,"data":{"channel":"a.b","guild":"1","game":1,"at_ms":5}}`, events.ErrMalformed},
+		{"claim whose start is another game's", `{"type":"channel.claimed","v":1,"data":{"channel":"2","guild":"1","game":1,"at_ms":5,"start":{"game":2,"guild":"1","button_channel":"2","chat_channel":"2","duration_ms":1000,"cooldown_ms":0,"sequential":0,"started_by":"3","at_ms":5}}}`, events.ErrMalformed},
 		{"icon not allowed", `{"type":"guild.icon_set","v":1,"data":{"guild":"1","icon":"x","by":"2","at_ms":5}}`, events.ErrMalformed},
 	}
 	for _, tt := range tests {

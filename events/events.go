@@ -192,11 +192,15 @@ type GameMessagePosted struct {
 
 // ChannelClaimed points a button channel at the game that occupies it. A
 // claim counts only while that game exists in this channel and is active.
+// Start, when present, is the game's opening event as the claimer will
+// append it: anyone who finds the claim before the game exists completes
+// the start with it, so a claim is never overtaken half-way.
 type ChannelClaimed struct {
-	Channel string `json:"channel"`
-	Guild   string `json:"guild"`
-	Game    GameID `json:"game"`
-	AtMS    int64  `json:"at_ms"`
+	Channel string       `json:"channel"`
+	Guild   string       `json:"guild"`
+	Game    GameID       `json:"game"`
+	AtMS    int64        `json:"at_ms"`
+	Start   *GameStarted `json:"start,omitempty"`
 }
 
 // GuildIconSet sets the guild's emoji for the cross-guild ranking.
@@ -308,7 +312,14 @@ func (e GameMessagePosted) validate() error {
 }
 
 func (e ChannelClaimed) validate() error {
-	return errors.Join(checkID("channel", e.Channel), checkID("guild", e.Guild), checkGame(e.Game), checkTime(e.AtMS))
+	var start error
+	if e.Start != nil {
+		start = e.Start.validate()
+		if start == nil && (e.Start.Game != e.Game || e.Start.ButtonChannel != e.Channel || e.Start.Guild != e.Guild) {
+			start = malformed("the claim's start is for game %d in channel %s", e.Start.Game, e.Start.ButtonChannel)
+		}
+	}
+	return errors.Join(checkID("channel", e.Channel), checkID("guild", e.Guild), checkGame(e.Game), checkTime(e.AtMS), start)
 }
 
 func (e GuildIconSet) validate() error {
