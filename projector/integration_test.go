@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
@@ -42,44 +44,11 @@ func unavailable(t testing.TB, format string, args ...any) {
 	t.Skipf("SKIPPED: %s (under CI=true this fails)", msg)
 }
 
-// sharedRedis connects to the machine's Redis (REDIS_TEST_URL, default
-// redis://127.0.0.1:6379/0). Tests only touch keys under their own prefix.
-func sharedRedis(t testing.TB) *redis.Client {
-	t.Helper()
-	url := os.Getenv("REDIS_TEST_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("REDIS_TEST_URL: %v", err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		unavailable(t, "NO REDIS at %s: %v", opts.Addr, err)
-	}
-	return rdb
-}
-
 // redisSink is a Redis projection under a prefix of its own, deleted when
 // the test ends.
 func redisSink(t testing.TB, rdb *redis.Client) *redisproj.Sink {
 	t.Helper()
-	prefix := fmt.Sprintf("test:%s:%d:", t.Name(), rand.Int64())
-	t.Cleanup(func() {
-		ctx := context.Background()
-		it := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for it.Next(ctx) {
-			keys = append(keys, it.Val())
-		}
-		if len(keys) > 0 {
-			_ = rdb.Unlink(ctx, keys...).Err()
-		}
-	})
+	prefix := redistest.Prefix(t, rdb, "projector")
 	return redisproj.New(rdb, redisproj.Options{Prefix: prefix, Log: testLog(t)})
 }
 
@@ -296,7 +265,7 @@ func verifyClean(t *testing.T, js jetstream.JetStream, sinks ...projector.Sink) 
 // messages are applied again directly, repeated and shuffled. Nothing
 // changes: verify is clean.
 func TestRealSinksRedeliveredAndOutOfOrder(t *testing.T) {
-	rs := redisSink(t, sharedRedis(t))
+	rs := redisSink(t, redistest.Client(t))
 	ms := mysqlSink(t, mysqltest.DSN(t))
 	w := newWorld(t, 4)
 	o := integrationOptions(t)
@@ -370,7 +339,7 @@ func TestMySQLUnreachable30s(t *testing.T) {
 	}
 	dsn, stopDB, startDB := mysqltest.StartServer(t)
 	ms := mysqlSink(t, dsn)
-	rs := redisSink(t, sharedRedis(t))
+	rs := redisSink(t, redistest.Client(t))
 	w := newWorld(t, 4)
 	o := integrationOptions(t)
 	var retries atomic.Int64
@@ -466,7 +435,7 @@ func TestRedisFlushedWhileRunning(t *testing.T) {
 // on a game subject, as `nats pub` would (a plain NATS publish): both
 // projections dead-letter it and go on; presses on that game go on too.
 func TestMalformedMessageDeadLettered(t *testing.T) {
-	rs := redisSink(t, sharedRedis(t))
+	rs := redisSink(t, redistest.Client(t))
 	ms := mysqlSink(t, mysqltest.DSN(t))
 	w := newWorld(t, 2)
 	var dead atomic.Int64
@@ -529,7 +498,7 @@ func TestMalformedMessageDeadLettered(t *testing.T) {
 // without releasing), and checks the other took over and the projections
 // are right.
 func TestRealSinksTwoLeasedMembers(t *testing.T) {
-	rs := redisSink(t, sharedRedis(t))
+	rs := redisSink(t, redistest.Client(t))
 	ms := mysqlSink(t, mysqltest.DSN(t))
 	w := newWorld(t, 3)
 	o := integrationOptions(t)
@@ -559,7 +528,7 @@ func TestRealSinksTwoLeasedMembers(t *testing.T) {
 // projectors run and presses flow: the projectors stand by during the
 // replay and go on after it; verify is clean.
 func TestReplayRealSinksWhileRunning(t *testing.T) {
-	rs := redisSink(t, sharedRedis(t))
+	rs := redisSink(t, redistest.Client(t))
 	ms := mysqlSink(t, mysqltest.DSN(t))
 	w := newWorld(t, 3)
 	o := integrationOptions(t)

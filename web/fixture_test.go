@@ -2,13 +2,12 @@ package web_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 
 	"github.com/redis/go-redis/v9"
 
@@ -20,62 +19,6 @@ import (
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
 )
-
-// mustRedis connects to REDIS_URL (default redis://127.0.0.1:6379/0). If
-// Redis does not answer, the test is skipped with a loud message, or fails
-// when CI=true.
-func mustRedis(tb testing.TB) *redis.Client {
-	tb.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Fatalf("REDIS_URL %q: %v", url, err)
-	}
-	c := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("Redis at %s is required under CI=true: %v", url, err)
-		}
-		tb.Skipf("!!! SKIPPED: no Redis at %s (%v); set REDIS_URL, or CI=true to make this a failure !!!", url, err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// testPrefix returns a Redis key prefix no other test uses; its keys are
-// deleted when the test ends.
-func testPrefix(tb testing.TB, c *redis.Client) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "test:web:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		var keys []string
-		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for it.Next(ctx) {
-			keys = append(keys, it.Val())
-		}
-		if err := it.Err(); err != nil {
-			tb.Errorf("clean up %s: %v", prefix, err)
-			return
-		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			if err := c.Unlink(ctx, keys[:n]...).Err(); err != nil {
-				tb.Errorf("clean up %s: %v", prefix, err)
-				return
-			}
-			keys = keys[n:]
-		}
-	})
-	return prefix
-}
 
 // world is the write side on an embedded JetStream and the Redis
 // projection of its stream, as the pages read it.
@@ -98,7 +41,7 @@ type world struct {
 // with clock, and a projection on a fresh Redis prefix.
 func newWorld(t testing.TB, clock commands.Clock) *world {
 	t.Helper()
-	rdb := mustRedis(t)
+	rdb := redistest.Client(t)
 	ctx := context.Background()
 	srv := natstest.Server(t, "")
 	_, js := natstest.Connect(t, srv)
@@ -111,7 +54,7 @@ func newWorld(t testing.TB, clock commands.Clock) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	prefix := testPrefix(t, rdb)
+	prefix := redistest.Prefix(t, rdb, "web")
 	return &world{
 		t: t, ctx: ctx, clock: clock, store: store, h: h, rdb: rdb, prefix: prefix,
 		sink:   redisproj.New(rdb, redisproj.Options{Prefix: prefix}),

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
@@ -373,7 +375,7 @@ func TestMount(t *testing.T) {
 func TestUnavailableRedis(t *testing.T) {
 	refused := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 500 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
 	t.Cleanup(func() { _ = refused.Close() })
-	closed := mustRedis(t)
+	closed := redistest.Client(t)
 	closed = redis.NewClient(closed.Options())
 	_ = closed.Close()
 	for name, rdb := range map[string]*redis.Client{"refused": refused, "closed client": closed} {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/commands"
@@ -43,32 +45,12 @@ func missing(t testing.TB, format string, args ...any) {
 	t.Skipf("SKIPPED: %s (under CI=true this fails)", msg)
 }
 
-// testRedis returns the URL of the machine's Redis (REDIS_TEST_URL,
-// default redis://127.0.0.1:6379/0), a client, and a key prefix of the
-// test's own whose keys are deleted when the test ends.
+// testRedis returns the URL of the machine's Redis, a client, and a key
+// prefix of the test's own whose keys are deleted when the test ends.
 func testRedis(t *testing.T) (url string, rdb *redis.Client, prefix string) {
 	t.Helper()
-	url = os.Getenv("REDIS_TEST_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	rdb, err := openRedis(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		missing(t, "NO REDIS at %s: %v", url, err)
-	}
-	prefix = fmt.Sprintf("test:%s:%d:", t.Name(), rand.Int64())
-	t.Cleanup(func() {
-		if err := deleteRedisPrefix(context.Background(), rdb, prefix); err != nil {
-			t.Errorf("delete test keys: %v", err)
-		}
-	})
-	return url, rdb, prefix
+	rdb = redistest.Client(t)
+	return redistest.URL(), rdb, redistest.Prefix(t, rdb, "cmd")
 }
 
 // stage is an embedded JetStream reachable over TCP, with games started by

@@ -2,13 +2,11 @@ package redisproj_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/commands/commandstest"
@@ -25,9 +23,8 @@ import (
 // own fold of each game.
 func TestHandlerStream(t *testing.T) {
 	ctx := context.Background()
-	rdb := redisOrSkip(t)
-	prefix := fmt.Sprintf("test:redisproj:handler:%d:", time.Now().UnixNano())
-	t.Cleanup(func() { dropKeys(t, rdb, prefix) })
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb, "redisproj")
 
 	srv := natstest.Server(t, "")
 	_, js := natstest.Connect(t, srv)
@@ -182,40 +179,4 @@ func TestHandlerStream(t *testing.T) {
 func isRejection(err error) bool {
 	_, ok := commands.AsRejection(err)
 	return ok
-}
-
-func redisOrSkip(t *testing.T) *redis.Client {
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required under CI=true: %v", url, err)
-		}
-		t.Skipf("!!! SKIPPED: no Redis at %s (%v); set REDIS_URL, or CI=true to make this a failure !!!", url, err)
-	}
-	return c
-}
-
-func dropKeys(t *testing.T, c *redis.Client, prefix string) {
-	ctx := context.Background()
-	it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for it.Next(ctx) {
-		if err := c.Unlink(ctx, it.Val()).Err(); err != nil && !errors.Is(err, redis.Nil) {
-			t.Errorf("clean up: %v", err)
-			return
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Errorf("clean up: %v", err)
-	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
@@ -339,7 +341,7 @@ func TestFlushedRedis(t *testing.T) {
 	sink, _, c := mustSink(t)
 	half := len(s.recs) / 2
 	applyInBatches(t, sink, s.recs[:half], 1, 20)
-	dropPrefix(t, c, sink.k.prefix) // what FLUSHALL would do to our keys
+	redistest.Drop(t, c, sink.k.prefix) // what FLUSHALL would do to our keys
 
 	err := sink.Apply(ctx, s.recs[half:half+20])
 	if !errors.Is(err, ErrFlushed) {
@@ -401,7 +403,7 @@ func TestScriptCacheMiss(t *testing.T) {
 	ctx := context.Background()
 	s := scenario(t)
 	sink, r, _ := mustSink(t)
-	nonce := testPrefix(t)
+	nonce := sink.k.prefix // unique to this test
 	sink.apply = newLuaScript(applyLua + "\n-- " + nonce)
 	sink.position = newLuaScript(positionLua + "\n-- " + nonce)
 	applyInBatches(t, sink, s.recs, 1, 10)
