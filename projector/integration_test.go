@@ -30,6 +30,7 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/internal/testproxy"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj"
@@ -393,7 +394,7 @@ func TestMySQLHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newHangProxy(t, cfg.Addr)
+	proxy := testproxy.New(t, cfg.Addr)
 	cfg.Addr = proxy.Addr()
 	ms := mysqlSink(t, cfg.FormatDSN())
 	rs := redisSink(t, redistest.Client(t))
