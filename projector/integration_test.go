@@ -386,7 +386,8 @@ func TestRealSinksRedeliveredAndOutOfOrder(t *testing.T) {
 // presses still flow, and verify is clean.
 //
 // The outage lasts until at least 2,000 events were stored during it and
-// two attempts timed out (about 10 s at 200 presses/s), bounded by 90 s.
+// two attempts timed out (about 10 s at 200 presses/s), bounded by 90 s:
+// its length follows events, not a wall-clock window.
 func TestMySQLHangs(t *testing.T) {
 	dsn := mysqltest.DSN(t)
 	direct := mysqlSink(t, dsn) // reads the checkpoint past the proxy
@@ -426,6 +427,7 @@ func TestMySQLHangs(t *testing.T) {
 		func() string { return fmt.Sprintf("history at %d before the outage, want 200 events", position(direct)) })
 
 	proxy.Hang()
+	hungAt := time.Now()
 	t.Log("mysql proxy hangs")
 	from := w.lastSeq()
 	var frozen uint64 // the history's checkpoint once an attempt has timed out
@@ -452,6 +454,7 @@ func TestMySQLHangs(t *testing.T) {
 		t.Errorf("the history moved from %d to %d while MySQL hung: the outage did not hang", frozen, got)
 	}
 	during := w.lastSeq()
+	t.Logf("the hang lasted %s: %d events stored, %d attempts timed out", time.Since(hungAt).Round(time.Millisecond), during-from, timeouts.Load())
 	proxy.Resume()
 	t.Log("mysql proxy forwards again")
 	// Presses go on until the history has caught up past the outage.
@@ -461,6 +464,7 @@ func TestMySQLHangs(t *testing.T) {
 	stats.wait()
 	stats.checkAllAccepted(t, 2200)
 	waitCaughtUp(t, w.env, 60*time.Second, rs, ms)
+	t.Logf("caught up %s after the hang", time.Since(hungAt).Round(time.Millisecond))
 	verifyClean(t, w.js, rs, ms)
 }
 
@@ -700,7 +704,7 @@ func TestReplayRealSinksWhileRunning(t *testing.T) {
 		}
 	}
 	// The projectors go on after the replays, while presses flow.
-	after := w.lastSeq() + 100
+	after := w.lastSeq() + 200
 	waitPosition(t, rs, after)
 	waitPosition(t, ms, after)
 	stop()

@@ -235,6 +235,10 @@ func checkExact(t *testing.T, sink *memSink, from, to uint64) {
 	}
 }
 
+// fastOptions are much shorter than production's (back-off 50 ms to 5 s,
+// resync 1 s, lease 10 s): these tests stop, fail and cut the loop on
+// purpose, dozens of times, against an in-memory sink, and must finish in
+// seconds. The integration tests run real sinks at production settings.
 func fastOptions(t testing.TB) projector.Options {
 	return projector.Options{
 		Log:        testLog(t),
