@@ -424,7 +424,9 @@ func TestMySQLHangs(t *testing.T) {
 		return pos
 	}
 	eventually(t, 30*time.Second, func() bool { return position(direct) >= 200 },
-		func() string { return fmt.Sprintf("history at %d before the outage, want 200 events", position(direct)) })
+		func() string {
+			return fmt.Sprintf("history at %d before the outage, want 200 events", position(direct))
+		})
 
 	proxy.Hang()
 	hungAt := time.Now()
@@ -459,7 +461,9 @@ func TestMySQLHangs(t *testing.T) {
 	t.Log("mysql proxy forwards again")
 	// Presses go on until the history has caught up past the outage.
 	eventually(t, 60*time.Second, func() bool { return position(direct) >= during },
-		func() string { return fmt.Sprintf("history at %d after the outage, stream was at %d", position(direct), during) })
+		func() string {
+			return fmt.Sprintf("history at %d after the outage, stream was at %d", position(direct), during)
+		})
 	stop()
 	stats.wait()
 	stats.checkAllAccepted(t, 2200)
