@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/thebutton-game/thebutton/internal/testproxy"
+	"github.com/thebutton-game/thebutton/internal/testwait"
+	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
+)
+
+// `run` started while MySQL hangs (a proxy that accepts connections and
+// never answers, as behind a firewall that drops packets) still starts:
+// it serves /healthz, answers /readyz with 503 while the history cannot
+// be written, and becomes ready once MySQL answers again.
+func TestRunStartsWhileMySQLHangs(t *testing.T) {
+	redisURL, _, prefix := testRedis(t)
+	cfg, err := mysql.ParseDSN(mysqltest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testproxy.New(t, cfg.Addr)
+	proxy.Hang()
+	cfg.Addr = proxy.Addr()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--http", addr}, &out, &out, env(map[string]string{
+			"DATA_DIR": t.TempDir(), "NATS_LISTEN": "127.0.0.1:0", "REDIS_URL": redisURL, "REDIS_PREFIX": prefix,
+			"MYSQL_DSN": cfg.FormatDSN(),
+		}))
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	status := func(path string) int {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Start-up gives up on a hanging MySQL after a few seconds; 30 s is
+	// the margin for a loaded machine.
+	testwait.For(t, 30*time.Second, func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("run exited with %d:\n%s", code, out.String())
+		default:
+		}
+		return strings.Contains(out.String(), "thebutton running") && status("/healthz") == http.StatusOK
+	}, func() string { return "run not serving while MySQL hangs:\n" + out.String() })
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz answered %d while MySQL hangs, want 503", got)
+	}
+	proxy.Resume()
+	testwait.For(t, 60*time.Second, func() bool { return status("/readyz") == http.StatusOK },
+		func() string { return fmt.Sprintf("not ready after MySQL answered again:\n%s", out.String()) })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exited with %d:\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+}
