@@ -383,7 +383,9 @@ func TestRealSinksRedeliveredAndOutOfOrder(t *testing.T) {
 // settings: no press is refused, the MySQL projector's attempts are cut at
 // their timeout and retried, its checkpoint does not move, Redis stays
 // current; when the proxy forwards again the history catches up while
-// presses still flow, and verify is clean.
+// presses still flow, and verify is clean. (cmd/thebutton's
+// TestRunStartsWhileMySQLHangs presses through the bot of a whole `run`
+// while MySQL hangs.)
 //
 // The outage lasts until at least 2,000 events were stored during it and
 // two attempts timed out (about 10 s at 200 presses/s), bounded by 90 s:

@@ -15,13 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bwmarrin/discordgo"
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/thebutton-game/thebutton/discordbot"
-	"github.com/thebutton-game/thebutton/discordbot/discordtest"
-	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/internal/testproxy"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
@@ -35,9 +31,8 @@ import (
 // through the bot, a page, /metrics and /readyz, and a shutdown; no line
 // of its log holds a secret.
 //
-// The fake Discord is reached through http.DefaultTransport, which the
-// bot's HTTP client wraps; the test swaps it, so it must not run in
-// parallel with others.
+// The fake Discord is reached through http.DefaultTransport (see
+// botWorld): the test must not run in parallel with others.
 func TestRunLogsNoSecret(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts a private MariaDB and redis-server")
@@ -48,15 +43,7 @@ func TestRunLogsNoSecret(t *testing.T) {
 	secrets := map[string]string{"DISCORD_TOKEN": token, "the Redis password": redisPass, "the MySQL password": mysqlPass}
 
 	// Discord.
-	fake := discordtest.New(t, discordtest.Options{Token: token})
-	guild, chans := fake.AddGuild("Secret Guild", 0, "button-game")
-	const permAdmin = int64(discordgo.PermissionManageGuild | discordgo.PermissionSendMessages | discordgo.PermissionViewChannel)
-	const permPlayer = int64(discordgo.PermissionSendMessages | discordgo.PermissionViewChannel)
-	admin := fake.AddMember(guild, "", "Ada Admin", permAdmin)
-	player := fake.AddMember(guild, "", "Pat Player", permPlayer)
-	orig := http.DefaultTransport
-	http.DefaultTransport = fake.Transport()
-	t.Cleanup(func() { http.DefaultTransport = orig })
+	bots := newBotWorld(t, token, 1)
 
 	// Redis with a password.
 	redisAddr := redisWithPassword(t, redisPass)
@@ -122,32 +109,8 @@ func TestRunLogsNoSecret(t *testing.T) {
 	proxy.Resume()
 
 	// A game started and pressed through the bot.
-	i := fake.Slash(guild, chans[0], admin, "button",
-		discordtest.Option{Name: "start", Type: discordgo.ApplicationCommandOptionSubCommand})
-	a, err := i.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var game events.GameID
-	if at := strings.Index(a.Content, "#"); at < 0 {
-		t.Fatalf("start answered %q, want a game number", a.Content)
-	} else if _, err := fmt.Sscanf(a.Content[at:], "#%d", &game); err != nil {
-		t.Fatalf("no game number in %q", a.Content)
-	}
-	var msg string
-	testwait.For(t, 30*time.Second, func() bool {
-		for _, m := range fake.Messages(chans[0]) {
-			if m.AuthorID == fake.BotID && strings.Contains(string(m.Components), discordbot.PressID(game)) {
-				msg = m.ID
-			}
-		}
-		return msg != ""
-	}, testwait.Say("the game message was never posted"))
-	pressed, err := fake.Press(guild, chans[0], player, discordbot.PressID(game), msg).Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("press answered %q", pressed.Content)
+	game, msg := bots.startGame(ctx)
+	t.Logf("press answered %q", bots.press(ctx, bots.players[0], game, msg))
 
 	// Pages, metrics and readiness: ready once MySQL holds everything.
 	client := &http.Client{Timeout: 5 * time.Second}
