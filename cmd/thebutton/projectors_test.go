@@ -271,7 +271,7 @@ loop:
 		select {
 		case res = <-pressed:
 			break loop
-		case <-time.After(time.Duration(rng.IntN(600)) * time.Millisecond):
+		case <-time.After(time.Duration(150+rng.IntN(1200)) * time.Millisecond): // the old pace: about 10 lives
 		}
 		if time.Now().After(deadline) {
 			stopPresses()
