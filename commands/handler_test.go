@@ -15,6 +15,7 @@ import (
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 )
 
 // env is one embedded JetStream server with a store on it.
@@ -79,13 +80,7 @@ func history(t *testing.T, store *natsstore.Store, subject string) []events.Reco
 // waitFor polls cond until it holds or 10 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, cond, testwait.Say("timed out waiting for "+what))
 }
 
 func start(t *testing.T, h *commands.Handler, s commands.StartGame) events.GameStarted {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 )
 
 // Two handler instances, 100 goroutines each, press the same games; one
@@ -50,12 +51,11 @@ func TestRaceManyInstances(t *testing.T) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go func() {
-		for watchCtx.Err() == nil {
-			if g, ok, err := hs[0].Game(watchCtx, ids[3]); err == nil && ok && !g.Active() {
-				over4.Store(time.Now().UnixMilli())
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+		if testwait.Until(15*time.Second, func() bool {
+			g, ok, err := hs[0].Game(watchCtx, ids[3])
+			return watchCtx.Err() != nil || (err == nil && ok && !g.Active())
+		}) && watchCtx.Err() == nil {
+			over4.Store(time.Now().UnixMilli())
 		}
 	}()
 	going := func() bool {

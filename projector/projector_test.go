@@ -20,6 +20,7 @@ import (
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector"
 )
 
@@ -157,13 +158,60 @@ func run(t *testing.T, p *projector.Projector) (stop func()) {
 // never holds.
 func eventually(t *testing.T, d time.Duration, cond func() bool, what func() string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, what())
+	testwait.For(t, d, cond, what)
+}
+
+// every calls fn every interval until ctx ends: a steady load generator.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		fn()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// logWatch is a slog handler that remembers the messages logged through
+// it, so that a test can wait for a component to reach a state it logs.
+type logWatch struct {
+	slog.Handler
+	mu   *sync.Mutex
+	msgs map[string]int
+}
+
+func newLogWatch(t testing.TB) *logWatch {
+	return &logWatch{Handler: testLog(t).Handler(), mu: &sync.Mutex{}, msgs: map[string]int{}}
+}
+
+func (w *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+
+func (w *logWatch) Handle(ctx context.Context, r slog.Record) error {
+	w.mu.Lock()
+	w.msgs[r.Message]++
+	w.mu.Unlock()
+	if !w.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return w.Handler.Handle(ctx, r)
+}
+
+func (w *logWatch) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logWatch{Handler: w.Handler.WithAttrs(as), mu: w.mu, msgs: w.msgs}
+}
+
+func (w *logWatch) WithGroup(name string) slog.Handler {
+	return &logWatch{Handler: w.Handler.WithGroup(name), mu: w.mu, msgs: w.msgs}
+}
+
+// seen reports whether msg was logged.
+func (w *logWatch) seen(msg string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.msgs[msg] > 0
 }
 
 func seqs(from, to uint64) []uint64 {
@@ -187,6 +235,10 @@ func checkExact(t *testing.T, sink *memSink, from, to uint64) {
 	}
 }
 
+// fastOptions are much shorter than production's (back-off 50 ms to 5 s,
+// resync 1 s, lease 10 s): these tests stop, fail and cut the loop on
+// purpose, dozens of times, against an in-memory sink, and must finish in
+// seconds. The integration tests run real sinks at production settings.
 func fastOptions(t testing.TB) projector.Options {
 	return projector.Options{
 		Log:        testLog(t),
@@ -273,12 +325,7 @@ func TestProjectorRedeliveredAndOutOfOrder(t *testing.T) {
 	}
 	pubCtx, stopPub := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for pubCtx.Err() == nil {
-			e.publish(10)
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
+	wg.Go(func() { every(pubCtx, 2*time.Millisecond, func() { e.publish(10) }) })
 	var held, naked int
 	for i := 0; i < 400 && (held < 30 || naked < 30); i++ {
 		batch, err := cons.Fetch(3, jetstream.FetchMaxWait(100*time.Millisecond))
@@ -333,12 +380,17 @@ func TestProjectorWaitsForSinkThatIsDown(t *testing.T) {
 
 	sink.setFailing(func([]events.Recorded) error { return errDown })
 	second := e.publish(100)
-	time.Sleep(1500 * time.Millisecond) // longer than back-off cap and resync
+	// 20 failed attempts: with back-off between 5 and 50 ms and a resync
+	// every 100 ms, the projector has met its back-off cap and resynced
+	// meanwhile.
+	down := time.Now()
+	eventually(t, 10*time.Second, func() bool { return retries.Load() >= 20 },
+		func() string { return fmt.Sprintf("%d retries while the sink was down, want 20", retries.Load()) })
+	if took := time.Since(down); took < o.Resync {
+		t.Errorf("20 attempts within %s: the projector does not back off", took)
+	}
 	if got := sink.position(); got != first {
 		t.Fatalf("checkpoint moved to %d while the sink was down", got)
-	}
-	if retries.Load() == 0 {
-		t.Fatal("no retry reported while the sink was down")
 	}
 	sink.setFailing(nil)
 	last := e.publish(100)
@@ -493,13 +545,16 @@ func TestProjectorLeaseOneActiveMember(t *testing.T) {
 	oa.Lease.Holder, ob.Lease.Holder = "member-a", "member-b"
 	oa.OnApplied = func(n int, _ time.Duration, _ uint64) { aApplied.Add(int64(n)) }
 	ob.OnApplied = func(n int, _ time.Duration, _ uint64) { bApplied.Add(int64(n)) }
+	logB := newLogWatch(t)
+	ob.Log = slog.New(logB)
 	ncA, jsA := e.connect()
 	_, jsB := e.connect()
 	stopA := run(t, projector.New(jsA, natsstore.DefaultStream, sink, oa))
 	first := e.publish(100)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
 	run(t, projector.New(jsB, natsstore.DefaultStream, sink, ob))
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, func() bool { return logB.seen("standing by: another member holds the lease") },
+		func() string { return "b never stood by" })
 	second := e.publish(100)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == second }, func() string { return "second part not applied" })
 	if aApplied.Load() != int64(second) || bApplied.Load() != 0 {
@@ -681,12 +736,7 @@ func TestReplayWhileProjectorRuns(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for ctx.Err() == nil {
-			e.publish(20)
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
+	wg.Go(func() { every(ctx, 5*time.Millisecond, func() { e.publish(20) }) })
 	res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{
 		Log: testLog(t), Lease: o.Lease, BatchSize: 300,
 	})

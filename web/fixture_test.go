@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
 )
@@ -117,20 +119,15 @@ func (w *world) waitApplied(within time.Duration) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	deadline := time.Now().Add(within)
-	for {
-		pos, err := w.reader.Position(w.ctx)
+	var pos uint64
+	testwait.For(w.t, within, func() bool {
+		var err error
+		pos, err = w.reader.Position(w.ctx)
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		if pos >= info.State.LastSeq {
-			return
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("projection at %d, stream at %d after %s", pos, info.State.LastSeq, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return pos >= info.State.LastSeq
+	}, func() string { return fmt.Sprintf("projection at %d, stream at %d", pos, info.State.LastSeq) })
 }
 
 func (w *world) start(guild, channel string, d, cooldown time.Duration) events.GameID {

@@ -4,11 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 )
 
@@ -102,36 +111,97 @@ func TestBenchClicksPrintsJSON(t *testing.T) {
 }
 
 // `run` with the embedded server starts, serves, and stops cleanly on
-// cancel; the store survives a restart.
+// cancel; the store survives a restart: a game started and pressed
+// through the first run's NATS server is there after the second start,
+// with every click, the stream as long as it was, and the game counted
+// active at start-up.
 func TestRunStartsAndStops(t *testing.T) {
 	dir := t.TempDir()
 	redisURL, _, prefix := testRedis(t)
 	dsn := mysqltest.DSN(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsAddr := ln.Addr().String()
+	ln.Close()
+	var (
+		game      events.GameID
+		clicks    int64
+		streamLen uint64
+	)
 	for round := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stderr syncBuffer
 		done := make(chan int, 1)
 		go func() {
 			done <- Main(ctx, []string{"run", "--http", ""}, &stderr, &stderr, env(map[string]string{
-				"DATA_DIR": dir, "NATS_LISTEN": "127.0.0.1:0", "LOG_LEVEL": "info",
+				"DATA_DIR": dir, "NATS_LISTEN": natsAddr, "LOG_LEVEL": "info",
 				"REDIS_URL": redisURL, "REDIS_PREFIX": prefix, "MYSQL_DSN": dsn,
 			}))
 		}()
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(stderr.String(), "thebutton running") {
-			if time.Now().After(deadline) {
-				cancel()
-				t.Fatalf("round %d: not running after 20s:\n%s", round, stderr.String())
-			}
+		testwait.For(t, 20*time.Second, func() bool {
 			select {
 			case code := <-done:
 				t.Fatalf("round %d: exited early with %d:\n%s", round, code, stderr.String())
-			case <-time.After(20 * time.Millisecond):
+			default:
 			}
-		}
+			return strings.Contains(stderr.String(), "thebutton running")
+		}, func() string { cancel(); return fmt.Sprintf("round %d: not running:\n%s", round, stderr.String()) })
 		if !strings.Contains(stderr.String(), "DISCORD_TOKEN is not set") {
 			t.Errorf("run without a token does not say so:\n%s", stderr.String())
 		}
+
+		nc, err := nats.Connect("nats://" + natsAddr)
+		if err != nil {
+			t.Fatalf("round %d: connect to the embedded server: %v", round, err)
+		}
+		js, _ := jetstream.New(nc)
+		store, err := natsstore.Open(ctx, js, natsstore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := commands.NewHandler(store, nil, nil)
+		if err := h.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		switch round {
+		case 0: // write what must survive
+			g, err := h.StartGame(ctx, commands.StartGame{Guild: "1", Channel: "2", By: "3", Duration: time.Hour, Cooldown: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			game = g.Game
+			for i := range 25 {
+				if _, err := h.Press(ctx, commands.Press{Game: game, Guild: "1", User: fmt.Sprint(100 + i), Interaction: fmt.Sprint("s", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clicks = 25
+		case 1: // read it back
+			if !strings.Contains(stderr.String(), "active_games=1") {
+				t.Errorf("the second run did not start with the game of the first active:\n%s", stderr.String())
+			}
+			g, ok, err := h.Game(ctx, game)
+			if err != nil || !ok {
+				t.Fatalf("game %d after the restart: found %v, err %v", game, ok, err)
+			}
+			if g.Clicks != clicks || !g.Active() {
+				t.Errorf("game %d after the restart: %d clicks, active %v; want %d clicks, active", game, g.Clicks, g.Active(), clicks)
+			}
+		}
+		info, err := store.Stream().Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			streamLen = info.State.LastSeq
+		} else if info.State.LastSeq != streamLen || info.State.Msgs != streamLen {
+			t.Errorf("stream after the restart: last sequence %d, %d messages; want %d of each", info.State.LastSeq, info.State.Msgs, streamLen)
+		}
+		h.Close()
+		nc.Close()
+
 		cancel()
 		select {
 		case code := <-done:

@@ -21,6 +21,10 @@ import (
 // close sinks, drain NATS.
 const shutdownGrace = 10 * time.Second
 
+// mysqlConnectTimeout bounds start-up's wait for MySQL; the projector
+// keeps trying in the background.
+const mysqlConnectTimeout = 5 * time.Second
+
 // readyMaxLag is how many events a projection may be behind and still
 // count as caught up for /readyz.
 const readyMaxLag = 0
@@ -160,7 +164,10 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 		return err
 	}
 	defer rdb.Close()
-	probeDB, err := mysqlproj.Connect(ctx, string(c.mysqlDSN), log)
+	// Bounded: a MySQL that hangs must not keep the service from starting.
+	cctx, cancelConnect := context.WithTimeout(ctx, mysqlConnectTimeout)
+	probeDB, err := mysqlproj.Connect(cctx, string(c.mysqlDSN), log)
+	cancelConnect()
 	if err != nil {
 		log.Warn("mysql not reachable yet; the projector waits for it", "err", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 )
 
@@ -117,13 +118,10 @@ func TestApplyTheCommandHandlersStream(t *testing.T) {
 	}
 
 	var msgs []events.Recorded
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testwait.For(t, 10*time.Second, func() bool {
 		msgs = readStream(t, js, natsstore.DefaultStream)
-		if last := msgs[len(msgs)-1]; errors.Is(last.Err, events.ErrMalformed) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.Is(msgs[len(msgs)-1].Err, events.ErrMalformed)
+	}, testwait.Say("the malformed message published is not the stream's last"))
 
 	t.Logf("%d messages; clicks accepted %v, presses refused %d", len(msgs), accepted, refused)
 	for _, size := range []int{1000, 37} {
