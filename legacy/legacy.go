@@ -47,7 +47,7 @@ const (
 	KindClickAfterEnd       = "click_after_end"       // a click later than the game's end_time
 	KindClickBeforeStart    = "click_before_start"    // a click earlier than the game's start_time
 	KindClassifier          = "classifier_disagreement"
-	KindValueNotClock       = "value_not_clock"  // timer_value differs from duration − (click − previous click)
+	KindValueNotClock       = "value_not_clock"    // timer_value differs from duration − (click − previous click)
 	KindValueOutOfRange     = "value_out_of_range" // timer_value above the duration (claimed 0) or negative (imported as 0)
 	KindCooldownBroken      = "cooldown_broken"
 	KindSequentialBroken    = "sequential_broken"

@@ -146,6 +146,7 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 	}
 
 	users := map[string]bool{}
+	truncated := map[string]bool{}
 	guilds := map[string]bool{}
 	taken := map[events.GameID]string{}
 	build := func(label string, src *source, id events.GameID, st events.GameStarted, end *time.Time, startRow events.Imported, startMsg string) {
@@ -264,7 +265,10 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 				a.add(KindUserWithoutRow, "button_clicks %d: user %s has no users row", c.ID, user)
 			}
 			if cut, was := clip(name, events.MaxNameLen); was {
-				a.add(KindNameTruncated, "user %s: name of %d bytes", user, len(name))
+				if !truncated[user] {
+					a.add(KindNameTruncated, "user %s: name of %d bytes", user, len(name))
+				}
+				truncated[user] = true
 				name = cut
 			}
 			n++

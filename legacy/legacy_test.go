@@ -1,0 +1,274 @@
+package legacy_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+	"github.com/thebutton-game/thebutton/legacy"
+	"github.com/thebutton-game/thebutton/legacy/legacytest"
+	"github.com/thebutton-game/thebutton/projector"
+	"github.com/thebutton-game/thebutton/projector/mysqlproj"
+	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
+)
+
+// fixture is a source database filled with legacytest.Standard and an
+// empty stream.
+type fixture struct {
+	now   time.Time
+	dsn   string
+	src   *sql.DB
+	js    jetstream.JetStream
+	store *natsstore.Store
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{now: time.Now().UTC().Truncate(time.Second), dsn: mysqltest.DSN(t)}
+	src, _, err := legacy.OpenSource(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	f.src = src
+	if err := legacytest.Fill(ctx, src, legacytest.Standard(), f.now); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Server(t, "")
+	_, f.js = natstest.Connect(t, srv)
+	if f.store, err = natsstore.Open(ctx, f.js, natsstore.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) run() legacy.Run {
+	return legacy.Run{
+		Options: legacy.Options{OldLayout: legacy.OldLayout{Game: legacytest.OldGame,
+			Guild: legacytest.OldGuild, Channel: legacytest.OldChannel}},
+		Now: func() time.Time { return f.now },
+	}
+}
+
+func (f *fixture) lastSeq(t *testing.T) uint64 {
+	t.Helper()
+	info, err := f.store.Stream().Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// ourGame maps a fixture game to its number here.
+func ourGame(g legacytest.Game) events.GameID {
+	if g.ID == 0 {
+		return legacytest.OldGame
+	}
+	return events.GameID(g.ID)
+}
+
+func TestImportMatchesTheOriginalsQueries(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	rep, err := legacy.Import(ctx, f.src, f.store, f.run())
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, rep)
+	}
+	t.Logf("%s", rep)
+	if rep.Games != 5 || rep.Live != 1 || rep.Clicks != 2000 || rep.Guilds != 3 || rep.Skipped != 1 {
+		t.Errorf("report: %d games, %d live, %d clicks, %d guilds, %d skipped; want 5, 1, 2000, 3, 1 (the icon)",
+			rep.Games, rep.Live, rep.Clicks, rep.Guilds, rep.Skipped)
+	}
+	for _, kind := range []string{
+		legacy.KindUnknownTable, legacy.KindUnknownColumn, legacy.KindOldLayout, legacy.KindStartInferred,
+		legacy.KindUserWithoutRow, legacy.KindNameTruncated, legacy.KindEndTimeNotDeadline, legacy.KindEndNotRecorded,
+		legacy.KindClickAfterDeadline, legacy.KindClassifier, legacy.KindValueNotClock, legacy.KindCooldownBroken,
+		legacy.KindSequentialBroken, legacy.KindSameSecond, legacy.KindOutOfOrder, legacy.KindIconNotAllowed,
+	} {
+		if rep.Anomalies.Count[kind] == 0 {
+			t.Errorf("anomaly %s not reported", kind)
+		}
+	}
+	if rep.Appended != 2000+5*2-1+1+3+2 {
+		// clicks, a start and an end per game but the live one, its
+		// claim, 3 names, 2 icons (the third is not one of ours)
+		t.Errorf("appended %d events, want %d", rep.Appended, 2000+5*2-1+1+3+2)
+	}
+
+	// The fold of each game against the original's own queries.
+	for _, g := range legacytest.Standard() {
+		want, err := legacytest.Query(ctx, f.src, g.ID, g.DurationS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := f.store.Load(ctx, events.GameSubject(ourGame(g)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var game events.Game
+		lowest, claimed := int64(1<<62), int64(0)
+		for _, r := range recs {
+			if r.Err != nil {
+				t.Fatalf("game %d seq %d: %v", g.ID, r.Seq, r.Err)
+			}
+			if _, ok := events.ImportedFrom(r.Event); !ok {
+				t.Errorf("game %d seq %d: %s without provenance", g.ID, r.Seq, r.Event.EventType())
+			}
+			if err := game.Apply(r.Seq, r.Event); err != nil {
+				t.Fatalf("game %d: %v", g.ID, err)
+			}
+			if c, ok := r.Event.(events.ButtonClicked); ok {
+				lowest = min(lowest, c.ValueMS)
+				claimed += c.ClaimedMS
+				if c.AtMS%1000 != 0 {
+					t.Errorf("click %d at %d ms: precision invented", c.Number, c.AtMS)
+				}
+			}
+		}
+		got := legacytest.Stats{Clicks: game.Clicks, Players: int64(len(game.Players)), Lowest: lowest / 1000, Claimed: claimed / 1000}
+		if got != want {
+			t.Errorf("game %d: stream gives %+v, the original's queries %+v", g.ID, got, want)
+		}
+		if problems := commands.Audit(recs); len(problems) > 0 {
+			t.Errorf("game %d: audit of imported history: %s", g.ID, strings.Join(problems, "; "))
+		}
+		if g.Live != game.Active() {
+			t.Errorf("game %d: active %v, want %v", g.ID, game.Active(), g.Live)
+		}
+		if g.Live {
+			var last time.Time
+			if err := f.src.QueryRowContext(ctx, "SELECT MAX(click_time) FROM button_clicks WHERE game_id = ?", g.ID).Scan(&last); err != nil {
+				t.Fatal(err)
+			}
+			if d := last.UnixMilli() + g.DurationS*1000; game.DeadlineMS() != d {
+				t.Errorf("live game deadline %d, want last click + duration %d", game.DeadlineMS(), d)
+			}
+		}
+	}
+
+	// The command handler (what the timekeeper arms) sees the live game
+	// with its clock intact, and its channel is taken.
+	h := commands.NewHandler(f.store, nil, nil)
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	active := h.ActiveGames()
+	if len(active) != 1 || active[0].Game != 4 {
+		t.Fatalf("active games %+v, want game 4 only", active)
+	}
+	live, _, err := h.Game(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active[0].DeadlineMS != live.LastClickMS+12*3600*1000 || active[0].DeadlineMS <= f.now.UnixMilli() {
+		t.Errorf("live game's deadline %d, last click %d", active[0].DeadlineMS, live.LastClickMS)
+	}
+	_, err = h.StartGame(ctx, commands.StartGame{Guild: legacytest.Guild1, Channel: "111111111111111102",
+		ChatChannel: "111111111111111102", By: "400000000000000001", Duration: time.Hour})
+	if rej, ok := commands.AsRejection(err); !ok || rej.Reason != commands.ReasonChannelBusy || rej.ActiveGame != 4 {
+		t.Errorf("a start in the live game's channel: %v, want busy with game 4", err)
+	}
+
+	// A second run appends nothing.
+	before := f.lastSeq(t)
+	rep2, err := legacy.Import(ctx, f.src, f.store, f.run())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep2.Appended != 0 || f.lastSeq(t) != before || rep2.AlreadyThere != rep.Appended {
+		t.Errorf("second run appended %d (stream %d → %d), found %d of %d", rep2.Appended, before, f.lastSeq(t),
+			rep2.AlreadyThere, rep.Appended)
+	}
+
+	// The MySQL projection, rebuilt by replay, reads it like native history.
+	sink, err := mysqlproj.Open(ctx, mysqltest.DSN(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	if _, err := projector.Replay(ctx, f.js, natsstore.DefaultStream, sink, projector.ReplayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range legacytest.Standard() {
+		want, _ := legacytest.Query(ctx, f.src, g.ID, g.DurationS)
+		var got legacytest.Stats
+		if err := sink.DB().QueryRowContext(ctx, `SELECT g.clicks, g.players, MIN(c.value_ms) DIV 1000, SUM(c.claimed_ms) DIV 1000
+			FROM games g JOIN clicks c ON c.game = g.game WHERE g.game = ? GROUP BY g.game`, ourGame(g)).
+			Scan(&got.Clicks, &got.Players, &got.Lowest, &got.Claimed); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("game %d: MySQL projection %+v, the original's queries %+v", g.ID, got, want)
+		}
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	r := f.run()
+	r.DryRun = true
+	var out strings.Builder
+	r.Progress = &out
+	rep, err := legacy.Import(context.Background(), f.src, nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.lastSeq(t) != 0 {
+		t.Fatalf("dry run wrote %d messages", f.lastSeq(t))
+	}
+	if rep.Appended != 2015 || !strings.Contains(out.String(), "game #4 from game_sessions 4") ||
+		!strings.Contains(rep.String(), legacy.KindClassifier) {
+		t.Errorf("dry run: %d events\n%s\n%s", rep.Appended, out.String(), rep)
+	}
+}
+
+func TestOldLayoutNeedsItsSettings(t *testing.T) {
+	f := newFixture(t)
+	r := f.run()
+	r.OldLayout = legacy.OldLayout{}
+	rep, err := legacy.Import(context.Background(), f.src, f.store, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Games != 4 || rep.Anomalies.Count[legacy.KindOldLayoutUnmapped] != 1 || rep.Skipped != 401 {
+		t.Errorf("without --old-*: %d games, %d skipped\n%s", rep.Games, rep.Skipped, rep)
+	}
+}
+
+func TestGameNumberTakenHereIsRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	h := commands.NewHandler(f.store, nil, nil)
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.StartGame(ctx, commands.StartGame{Guild: "999", Channel: "998", ChatChannel: "998", By: "997",
+		Duration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.lastSeq(t)
+	_, err := legacy.Import(ctx, f.src, f.store, f.run())
+	if err == nil || !strings.Contains(err.Error(), "game #1") || f.lastSeq(t) != before {
+		t.Fatalf("import over a native game #1: err %v, stream %d → %d", err, before, f.lastSeq(t))
+	}
+	r := f.run()
+	r.GameOffset = 100
+	rep, err := legacy.Import(ctx, f.src, f.store, r)
+	if err != nil || rep.Games != 5 {
+		t.Fatalf("with --game-offset 100: %v\n%s", err, rep)
+	}
+	if _, ok, _ := h.Game(ctx, 104); !ok {
+		t.Errorf("game #104 (the original's 4) not found")
+	}
+}
