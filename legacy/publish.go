@@ -25,6 +25,9 @@ const codeWrongLastMsgID jetstream.ErrorCode = 10070
 // window is how many appends may await their acknowledgement at once.
 const window = 2048
 
+// ackTimeout is how long settle waits for the next acknowledgement.
+const ackTimeout = 30 * time.Second
+
 // chain appends events pipelined, each conditional on its predecessor
 // being the stream's last message (Nats-Expected-Last-Msg-Id); the first
 // is conditional on the stream's last sequence or last message id as read
@@ -43,8 +46,9 @@ type chain struct {
 }
 
 func newChain(nc *nats.Conn, stream string, lastSeq uint64, lastID string) (*chain, error) {
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*window),
-		jetstream.WithPublishAsyncTimeout(30*time.Second))
+	// No per-message timeout (a timer per message costs more than the
+	// append): settle bounds each wait instead.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*window))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -87,10 +91,13 @@ func (c *chain) flush(ctx context.Context) error { return c.settle(ctx, len(c.fl
 func (c *chain) settle(ctx context.Context, n int) error {
 	var first error
 	done := 0
+	timer := time.NewTimer(ackTimeout)
+	defer timer.Stop()
 	for i, f := range c.flight {
 		if i >= n && first == nil {
 			break
 		}
+		timer.Reset(ackTimeout)
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
@@ -104,6 +111,8 @@ func (c *chain) settle(ctx context.Context, n int) error {
 			}
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("append %s: no acknowledgement within %s", f.Msg().Header.Get(jetstream.MsgIDHeader), ackTimeout)
 		}
 		done = i + 1
 	}
