@@ -38,6 +38,7 @@ const (
 	KindUserWithoutRow      = "user_without_row"      // a click whose user has no users row: imported without a name
 	KindNameTruncated       = "name_truncated"        // a name longer than events.MaxNameLen bytes
 	KindInvalidID           = "invalid_id"            // a Discord id that is not a positive number: row not importable
+	KindInvalidTime         = "invalid_time"          // a time before 1970 or absurdly late: row not importable
 	KindClickWithoutGame    = "click_without_game"    // game_id names no game_sessions row: not importable
 	KindGameInvalid         = "game_invalid"          // a game whose duration or cooldown is out of range: not importable
 	KindEndTimeNotDeadline  = "end_time_not_deadline" // end_time differs from last click + duration; the end is recorded at the deadline

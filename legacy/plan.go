@@ -85,6 +85,9 @@ func snowflake(v int64) (string, bool) {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// maxTimeMS is the latest time an event may carry (events' limit, 2^52 ms).
+const maxTimeMS = 1 << 52
+
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 
 // clip cuts s to at most n bytes on a rune boundary.
@@ -180,6 +183,11 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 		if outOfOrder > 1 {
 			a.Count[KindOutOfOrder] += outOfOrder - 1
 		}
+		if st.AtMS < 0 || st.AtMS > maxTimeMS {
+			a.add(KindInvalidTime, "%s: start_time %s", label, fmtTime(time.UnixMilli(st.AtMS)))
+			p.report.Skipped += len(src.clicks) + 1
+			return
+		}
 		if st.AtMS == 0 { // no start time recorded
 			if len(clicks) == 0 {
 				a.add(KindGameInvalid, "%s has no start time and no clicks", label)
@@ -205,6 +213,16 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 				continue
 			}
 			at := ms(c.At)
+			if at <= 0 || at > maxTimeMS {
+				a.add(KindInvalidTime, "button_clicks %d: click_time %s", c.ID, fmtTime(c.At))
+				p.report.Skipped++
+				continue
+			}
+			if c.ValueS*1000 > events.MaxDurationMS {
+				a.add(KindValueOutOfRange, "%s: button_clicks %d timer_value %d s: not importable", label, c.ID, c.ValueS)
+				p.report.Skipped++
+				continue
+			}
 			if end != nil && c.At.After(*end) {
 				a.add(KindClickAfterEnd, "%s: button_clicks %d at %s, end_time %s", label, c.ID, fmtTime(c.At), fmtTime(*end))
 			}
@@ -400,20 +418,45 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 	}
 	sort.Slice(p.games, func(i, j int) bool { return p.games[i].id < p.games[j].id })
 
-	// Two live games in one channel: only the newest holds the channel.
+	// Two live games in one channel: only the newest (by start, as the
+	// original chose "the game" of a guild) holds the channel.
 	liveIn := map[string]*gamePlan{}
+	startOf := func(g *gamePlan) int64 { return g.items[0].event.(events.GameStarted).AtMS }
 	for _, g := range p.games {
 		if !g.live {
 			continue
 		}
 		if prev := liveIn[g.channel]; prev != nil {
-			a.add(KindChannelTaken, "game #%d and game #%d are both live in channel %s: the newer one holds it", prev.id, g.id, g.channel)
-			prev.claim = nil
+			older, newer := prev, g
+			if startOf(g) < startOf(prev) {
+				older, newer = g, prev
+			}
+			a.add(KindChannelTaken, "game #%d and game #%d are both live in channel %s: the newer, #%d, holds it",
+				prev.id, g.id, g.channel, newer.id)
+			older.claim = nil
+			g = newer
 		}
 		liveIn[g.channel] = g
 	}
 
-	// Guild names and icons.
+	// Guild names and icons. A row without last_updated is dated at the
+	// guild's first game (deterministic across runs), else at the import.
+	firstGame := map[string]int64{}
+	for _, g := range p.games {
+		at := g.items[0].event.(events.GameStarted).AtMS
+		if f, ok := firstGame[g.guild]; !ok || at < f {
+			firstGame[g.guild] = at
+		}
+	}
+	guildTime := func(guild string, r guildRow) int64 {
+		if r.At.Valid && !r.At.Time.IsZero() && ms(r.At.Time) > 0 {
+			return ms(r.At.Time)
+		}
+		if f, ok := firstGame[guild]; ok {
+			return f
+		}
+		return now.Truncate(time.Second).UnixMilli()
+	}
 	for _, r := range s.Names {
 		guild, ok := snowflake(r.Guild)
 		if !ok {
@@ -426,7 +469,7 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 			a.add(KindNameTruncated, "guild %s: name of %d bytes", guild, len(r.Text))
 		}
 		p.guilds = append(p.guilds, item{events.GuildSubject(guild), msgID("guild_names", r.Guild, ""),
-			events.GuildNamed{Guild: guild, Name: name, AtMS: guildTime(r, now), Imported: prov("guild_names", r.Guild)}})
+			events.GuildNamed{Guild: guild, Name: name, AtMS: guildTime(guild, r), Imported: prov("guild_names", r.Guild)}})
 		guilds[guild] = true
 	}
 	for _, r := range s.Icons {
@@ -442,21 +485,12 @@ func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 			continue
 		}
 		p.guilds = append(p.guilds, item{events.GuildSubject(guild), msgID("guild_icons", r.Guild, ""),
-			events.GuildIconSet{Guild: guild, Icon: r.Text, AtMS: guildTime(r, now), Imported: prov("guild_icons", r.Guild)}})
+			events.GuildIconSet{Guild: guild, Icon: r.Text, AtMS: guildTime(guild, r), Imported: prov("guild_icons", r.Guild)}})
 		guilds[guild] = true
 	}
 	p.report.Guilds = len(guilds)
 	p.report.Users = len(users)
 	return p, nil
-}
-
-// guildTime is when a guild row was last updated; without one, the
-// import's own time (the row exists, its time does not).
-func guildTime(r guildRow, now time.Time) int64 {
-	if r.At.Valid && !r.At.Time.IsZero() {
-		return ms(r.At.Time)
-	}
-	return now.Truncate(time.Second).UnixMilli()
 }
 
 // originalBands classifies a stored value the ways the original did
