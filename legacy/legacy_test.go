@@ -18,6 +18,8 @@ import (
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
+	"github.com/thebutton-game/thebutton/projector/redisproj"
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
 
 // fixture is a source database filled with legacytest.Standard and an
@@ -210,6 +212,42 @@ func TestImportMatchesTheOriginalsQueries(t *testing.T) {
 		if got != want {
 			t.Errorf("game %d: MySQL projection %+v, the original's queries %+v", g.ID, got, want)
 		}
+	}
+
+	// The Redis projection (what the bot and the web read) too, and
+	// verify finds both projections equal to the stream.
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb, "legacy")
+	rsink := redisproj.New(rdb, redisproj.Options{Prefix: prefix})
+	if _, err := projector.Replay(ctx, f.js, natsstore.DefaultStream, rsink, projector.ReplayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reader := redisproj.NewReader(rdb, prefix)
+	for _, g := range legacytest.Standard() {
+		want, _ := legacytest.Query(ctx, f.src, g.ID, g.DurationS)
+		view, err := reader.Game(ctx, ourGame(g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lows, err := reader.LowestClicks(ctx, ourGame(g), 1)
+		if err != nil || len(lows) != 1 {
+			t.Fatalf("game %d: lowest clicks %v, %v", g.ID, lows, err)
+		}
+		got := legacytest.Stats{Clicks: view.Clicks, Players: view.Players, Lowest: lows[0].Value.Milliseconds() / 1000,
+			Claimed: int64(view.Claimed / time.Second)}
+		if got != want {
+			t.Errorf("game %d: Redis projection %+v, the original's queries %+v", g.ID, got, want)
+		}
+		if g.Live && (view.Status != events.StatusActive || view.Deadline.UnixMilli() != active[0].DeadlineMS) {
+			t.Errorf("live game in Redis: %s, deadline %s", view.Status, view.Deadline)
+		}
+	}
+	diffs, err := projector.Verify(ctx, f.js, natsstore.DefaultStream, []projector.Sink{rsink, sink}, projector.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("verify: %s", d)
 	}
 }
 
