@@ -176,6 +176,7 @@ func runOnce(ctx context.Context, store *natsstore.Store, p *plan, r Run) error 
 		}
 	}
 	r.Log.Info("legacy import resuming", "already_in_stream", there, "to_append", total)
+	r.progressf("import-legacy: %d events to append, %d already in the stream\n", total, there)
 	c, err := newChain(store.JetStream().Conn(), store.Name(), lastSeq, lastID)
 	if err != nil {
 		return err
