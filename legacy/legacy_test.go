@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/commands/commandstest"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
@@ -308,5 +309,84 @@ func TestGameNumberTakenHereIsRefused(t *testing.T) {
 	}
 	if _, ok, _ := h.Game(ctx, 104); !ok {
 		t.Errorf("game #104 (the original's 4) not found")
+	}
+}
+
+// TestTimekeeperEndsTheLiveGameAtItsOriginalDeadline: the live game keeps
+// the clock the players saw — last click + duration — and the timekeeper
+// ends it exactly then, not a millisecond earlier; a later import run
+// leaves the taken-over game alone.
+func TestTimekeeperEndsTheLiveGameAtItsOriginalDeadline(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := legacy.Import(ctx, f.src, f.store, f.run()); err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	if err := f.src.QueryRowContext(ctx, "SELECT MAX(click_time) FROM button_clicks WHERE game_id = 4").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	deadline := last.Add(12 * time.Hour)
+
+	clock := commandstest.NewClock(f.now)
+	h := commands.NewHandler(f.store, clock, nil)
+	ended := make(chan commands.GameChange, 1)
+	h.OnChange(func(c commands.GameChange) {
+		if c.Game == 4 && !c.Active {
+			select {
+			case ended <- c:
+			default:
+			}
+		}
+	})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tk := commands.NewTimekeeper(h, clock, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = tk.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	// A press a millisecond before the deadline still counts.
+	clock.Set(deadline.Add(-time.Millisecond))
+	click, err := h.Press(ctx, commands.Press{Game: 4, Guild: legacytest.Guild1, User: "400000000000000099",
+		Interaction: "takeover-1", At: deadline.Add(-time.Millisecond)})
+	if err != nil {
+		t.Fatalf("press just before the original deadline: %v", err)
+	}
+	if click.Number != 401 || click.ValueMS != 1 {
+		t.Fatalf("press: number %d, value %d ms; want 401, 1", click.Number, click.ValueMS)
+	}
+	newDeadline := deadline.Add(-time.Millisecond).Add(12 * time.Hour)
+	clock.Set(newDeadline)
+	select {
+	case c := <-ended:
+		if c.DeadlineMS != newDeadline.UnixMilli() {
+			t.Errorf("ended with deadline %d, want %d", c.DeadlineMS, newDeadline.UnixMilli())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the timekeeper did not end the taken-over game")
+	}
+	g, _, err := h.Game(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Ended.Reason != events.EndExpired || g.Ended.AtMS != newDeadline.UnixMilli() {
+		t.Errorf("end %+v, want expired at %d", g.Ended, newDeadline.UnixMilli())
+	}
+	recs, err := f.store.Load(ctx, events.GameSubject(4), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := commands.Audit(recs); len(problems) > 0 {
+		t.Errorf("audit after the takeover: %v", problems)
+	}
+
+	before := f.lastSeq(t)
+	rep, err := legacy.Import(ctx, f.src, f.store, f.run())
+	if err != nil || rep.Appended != 0 || f.lastSeq(t) != before {
+		t.Errorf("import after the takeover: %v, appended %d", err, rep.Appended)
 	}
 }
