@@ -390,3 +390,61 @@ func TestTimekeeperEndsTheLiveGameAtItsOriginalDeadline(t *testing.T) {
 		t.Errorf("import after the takeover: %v, appended %d", err, rep.Appended)
 	}
 }
+
+// TestOnlyTheOlderLayout imports a database of the 2024 single-guild bot:
+// no game_sessions, button_clicks without game_id and with user_name.
+func TestOnlyTheOlderLayout(t *testing.T) {
+	ctx := context.Background()
+	dsn := mysqltest.DSN(t)
+	src, _, err := legacy.OpenSource(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	now := time.Now().UTC().Truncate(time.Second)
+	first := now.Add(-30 * time.Minute)
+	for _, q := range []string{
+		`CREATE TABLE button_clicks (id INT AUTO_INCREMENT PRIMARY KEY, user_id BIGINT, user_name VARCHAR(255),
+			click_time DATETIME, timer_value INT)`,
+		`CREATE TABLE latest_click (id INT PRIMARY KEY, click_time DATETIME)`,
+	} {
+		if _, err := src.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.ExecContext(ctx, `INSERT INTO button_clicks (user_id, user_name, click_time, timer_value) VALUES
+		(500000000000000001, 'ann', ?, 43200), (500000000000000002, 'bob', ?, 42600), (500000000000000001, 'ann', ?, 42900)`,
+		first, first.Add(10*time.Minute), first.Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Server(t, "")
+	_, js := natstest.Connect(t, srv)
+	store, err := natsstore.Open(ctx, js, natsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := legacy.Run{Options: legacy.Options{OldLayout: legacy.OldLayout{Game: 1, Guild: "600000000000000001",
+		Channel: "600000000000000002", Cooldown: time.Minute}}}
+	rep, err := legacy.Import(ctx, src, store, run)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if rep.Games != 1 || rep.Live != 1 || rep.Clicks != 3 || rep.Anomalies.Count[legacy.KindOldLayout] != 3 {
+		t.Errorf("report:\n%s", rep)
+	}
+	recs, err := store.Load(ctx, events.GameSubject(1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g events.Game
+	for _, r := range recs {
+		if err := g.Apply(r.Seq, r.Event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.Clicks != 3 || g.Last.UserName != "ann" || g.Started.AtMS != first.UnixMilli() ||
+		g.DeadlineMS() != first.Add(15*time.Minute+12*time.Hour).UnixMilli() || !g.Active() {
+		t.Errorf("older-layout game: %d clicks, last by %q, start %d, deadline %d, active %v", g.Clicks, g.Last.UserName,
+			g.Started.AtMS, g.DeadlineMS(), g.Active())
+	}
+}
