@@ -61,13 +61,15 @@ const (
 	KindTakenOver           = "source_after_takeover" // source rows newer than a game this service already continued
 )
 
-// maxExamples is how many examples an anomaly kind keeps.
-const maxExamples = 5
+// DefaultExamples is how many examples an anomaly kind keeps by default.
+const DefaultExamples = 5
 
-// Anomalies counts anomalies by kind and keeps a few examples of each.
+// Anomalies counts anomalies by kind and keeps examples of each: Limit
+// per kind (0: DefaultExamples, negative: all of them).
 type Anomalies struct {
 	Count    map[string]int
 	Examples map[string][]string
+	Limit    int
 }
 
 func (a *Anomalies) add(kind, format string, args ...any) {
@@ -76,7 +78,11 @@ func (a *Anomalies) add(kind, format string, args ...any) {
 		a.Examples = map[string][]string{}
 	}
 	a.Count[kind]++
-	if len(a.Examples[kind]) < maxExamples {
+	limit := a.Limit
+	if limit == 0 {
+		limit = DefaultExamples
+	}
+	if limit < 0 || len(a.Examples[kind]) < limit {
 		a.Examples[kind] = append(a.Examples[kind], fmt.Sprintf(format, args...))
 	}
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// here (0: Game #N stays Game #N).
 	GameOffset int64
 	OldLayout  OldLayout
+	// Examples is how many examples of each anomaly kind the report
+	// keeps (0: DefaultExamples; negative: every one).
+	Examples int
 }
 
 // item is one event to append, with its subject and message id.
@@ -106,8 +109,9 @@ func clip(s string, n int) (string, bool) {
 // deadline while nobody recorded it.
 func buildPlan(s *snapshot, o Options, now time.Time) (*plan, error) {
 	p := &plan{source: o.Source}
+	p.report.Anomalies.Limit = o.Examples
 	a := &p.report.Anomalies
-	for _, k := range s.Unknown.Kinds() {
+	for _, k := range s.Unknown.Kinds() { // all of them: the snapshot keeps DefaultExamples
 		for _, ex := range s.Unknown.Examples[k] {
 			a.add(k, "%s", ex)
 		}

@@ -25,6 +25,7 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 		offset  int64
 		oldGame int64
 		old     legacy.OldLayout
+		exs     int
 	)
 	fs := newFlagSet(a, "import-legacy", "import-legacy --from DSN [--dry-run] [flags]\n\n"+
 		"Reads the original bot's MySQL database (read-only) and appends its games, clicks, ends, guild\n"+
@@ -38,6 +39,7 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&source, "source", "", "name of the source in the events' provenance (default legacy:<database>); keep it across runs")
 	fs.Int64Var(&offset, "game-offset", 0, "add this to the original's game ids (when the stream has games with those numbers)")
 	fs.Int64Var(&oldGame, "old-game", 0, "older single-guild layout (clicks without game_id): the game number they get here")
+	fs.IntVar(&exs, "examples", legacy.DefaultExamples, "examples printed per anomaly kind; 0 prints every anomaly")
 	fs.StringVar(&old.Guild, "old-guild", "", "older layout: the guild id (from the old config.json)")
 	fs.StringVar(&old.Channel, "old-channel", "", "older layout: the button channel id")
 	fs.StringVar(&old.ChatChannel, "old-chat-channel", "", "older layout: the chat channel id (default: the button channel)")
@@ -59,6 +61,9 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 		return errUsage
 	}
 	old.Game = events.GameID(oldGame)
+	if exs <= 0 {
+		exs = -1 // every one
+	}
 	log := c.logger(a)
 	db, dbName, err := legacy.OpenSource(from)
 	if err != nil {
@@ -66,7 +71,7 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 	}
 	defer db.Close()
 	run := legacy.Run{
-		Options:  legacy.Options{Source: source, GameOffset: offset, OldLayout: old},
+		Options:  legacy.Options{Source: source, GameOffset: offset, OldLayout: old, Examples: exs},
 		DryRun:   dry,
 		Progress: a.stderr,
 		Log:      log,

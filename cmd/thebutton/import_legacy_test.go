@@ -178,3 +178,43 @@ func TestImportLegacyKilledHalfway(t *testing.T) {
 		t.Errorf("third run:\n%s", out.String())
 	}
 }
+
+// TestImportLegacyDryRun: the command prints the plan and every anomaly,
+// and needs no NATS (none is configured or started).
+func TestImportLegacyDryRun(t *testing.T) {
+	ctx := context.Background()
+	dsn := mysqltest.DSN(t)
+	src, _, err := legacy.OpenSource(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := legacytest.Fill(ctx, src, legacytest.Standard(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	var out, errOut bytes.Buffer
+	code := Main(ctx, []string{"import-legacy", "--from", dsn, "--dry-run", "--examples", "0", "--data-dir", dataDir},
+		&out, &errOut, env(nil))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"dry run, nothing written", "events that an import would write: 1613",
+		"old_layout_unmapped", "value_not_clock"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "the clock said"); n <= legacy.DefaultExamples {
+		t.Errorf("--examples 0 should list every anomaly:\n%s", out.String())
+	}
+	if !strings.Contains(errOut.String(), "game #4 from game_sessions 4: guild 111111111111111111") {
+		t.Errorf("plan lacks the live game:\n%s", errOut.String())
+	}
+	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+		t.Errorf("a dry run created %v in the data folder", entries)
+	}
+	if code := Main(ctx, []string{"import-legacy"}, &out, &errOut, env(nil)); code != 2 {
+		t.Errorf("without --from: exit %d, want 2", code)
+	}
+}
