@@ -446,7 +446,7 @@ func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error
 	if err := b.updater.Finish(ctx, e.e.Game); err != nil {
 		return err
 	}
-	if age(e.rec) > maxSummaryAge {
+	if age(e.rec) > maxSummaryAge || !e.e.Imported.IsZero() { // an imported end: the original showed it
 		return nil
 	}
 	if err := r.waitViews(ctx, e.rec.Seq); err != nil {
