@@ -19,7 +19,7 @@ func init() {
 func runImportLegacy(ctx context.Context, a *app, args []string) error {
 	var (
 		c       config
-		from    string
+		from    = secret(a.getenv("LEGACY_MYSQL_DSN"))
 		dry     bool
 		source  string
 		offset  int64
@@ -34,7 +34,8 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 		"here with its deadline (last click + duration). --dry-run prints the plan and every anomaly\n"+
 		"and touches no stream. Point NATS_URL at the service's NATS (embedded: nats://NATS_LISTEN).")
 	c.registerNATS(fs, a.getenv)
-	fs.StringVar(&from, "from", "", "the original's database, go-sql-driver DSN, e.g. user:pass@tcp(host:3306)/thebutton (required)")
+	fs.Func("from", "the original's database, go-sql-driver DSN, e.g. user:pass@tcp(host:3306)/thebutton (required) [LEGACY_MYSQL_DSN]",
+		func(v string) error { from = secret(v); return nil })
 	fs.BoolVar(&dry, "dry-run", false, "print what would be imported and every anomaly; write nothing")
 	fs.StringVar(&source, "source", "", "name of the source in the events' provenance (default legacy:<database>); keep it across runs")
 	fs.Int64Var(&offset, "game-offset", 0, "add this to the original's game ids (when the stream has games with those numbers)")
@@ -65,7 +66,7 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 		exs = -1 // every one
 	}
 	log := c.logger(a)
-	db, dbName, err := legacy.OpenSource(from)
+	db, dbName, err := legacy.OpenSource(string(from))
 	if err != nil {
 		return err
 	}
