@@ -69,6 +69,8 @@ func Import(ctx context.Context, db *sql.DB, store *natsstore.Store, r Run) (*Re
 	rep.Source, rep.DryRun = r.Source, r.DryRun
 	r.Log.Info("legacy source read", "source", r.Source, "games", rep.Games, "clicks", rep.Clicks,
 		"took", time.Since(started).Round(time.Millisecond))
+	r.progressf("import-legacy: read %s: %d games, %d clicks, %d anomalies in %s\n", snap.Database, rep.Games, rep.Clicks,
+		anomalyTotal(&rep.Anomalies), time.Since(started).Round(time.Millisecond))
 	if r.DryRun {
 		for _, g := range p.games {
 			r.progressf("%s\n", g.describe())
@@ -376,4 +378,12 @@ func guildPositions(ctx context.Context, store *natsstore.Store, p *plan) ([]ite
 		}
 	}
 	return todo, there, nil
+}
+
+func anomalyTotal(a *Anomalies) int {
+	n := 0
+	for _, c := range a.Count {
+		n += c
+	}
+	return n
 }
