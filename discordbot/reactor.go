@@ -212,8 +212,12 @@ func (r *Reactor) once(ctx context.Context, seq uint64, effect string, idempoten
 }
 
 // replayed reports whether an event was stored before the checkpoint was
-// found at 0: its done-marks may be lost, so it gets no effect that posts.
+// found at 0 (its done-marks may be lost) or was imported from the
+// original bot (it was announced there): it gets no effect that posts.
 func (r *Reactor) replayed(rec events.Recorded) bool {
+	if _, imported := events.ImportedFrom(rec.Event); imported {
+		return true // the original bot's history (import-legacy): announced there already
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return !r.zeroSince.IsZero() && !rec.Stored.IsZero() && rec.Stored.Before(r.zeroSince)
@@ -301,7 +305,7 @@ func (r *Reactor) clicked(ctx context.Context, clicks []recorded[events.ButtonCl
 			}
 			games[c.e.Game] = g
 		}
-		if age(c.rec) <= maxRoleAge {
+		if age(c.rec) <= maxRoleAge && c.e.Imported.IsZero() { // the original gave imported clicks' roles
 			byGuild[c.e.Guild] = append(byGuild[c.e.Guild], c)
 		}
 		if age(c.rec) <= b.cfg.MaxEffectAge && !r.replayed(c.rec) {
@@ -442,7 +446,7 @@ func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error
 	if err := b.updater.Finish(ctx, e.e.Game); err != nil {
 		return err
 	}
-	if age(e.rec) > maxSummaryAge {
+	if age(e.rec) > maxSummaryAge || !e.e.Imported.IsZero() { // an imported end: the original showed it
 		return nil
 	}
 	if err := r.waitViews(ctx, e.rec.Seq); err != nil {

@@ -64,6 +64,8 @@ func Decode(b []byte) (Event, error) {
 		e, err = decodeAs[PlayerBanned](env.Data)
 	case TypeGuildPlayerUnban:
 		e, err = decodeAs[PlayerUnbanned](env.Data)
+	case TypeGuildNamed:
+		e, err = decodeAs[GuildNamed](env.Data)
 	default:
 		return nil, fmt.Errorf("decode %q: %w", env.Type, ErrUnknownType)
 	}

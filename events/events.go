@@ -154,6 +154,9 @@ type GameStarted struct {
 	StartedBy   string `json:"started_by"`
 	StarterName string `json:"starter_name,omitempty"`
 	AtMS        int64  `json:"at_ms"`
+	// Imported is set on a game brought in by the legacy import; its
+	// StartedBy may then be empty (the original did not record a starter).
+	Imported Imported `json:"imported,omitzero"`
 }
 
 // ButtonClicked is an accepted press. Every figure is computed once, at
@@ -170,6 +173,9 @@ type ButtonClicked struct {
 	Band        int    `json:"band"`       // 0 Red … 5 Purple
 	ClaimedMS   int64  `json:"claimed_ms"` // duration − value
 	MMRMilli    int64  `json:"mmr_milli"`  // MMR × 1000, rounded down
+	// Imported is set on a click brought in by the legacy import; its
+	// Interaction is then empty (there was no interaction of ours).
+	Imported Imported `json:"imported,omitzero"`
 }
 
 // GameEnded closes a game. For EndExpired, AtMS is the deadline.
@@ -179,6 +185,8 @@ type GameEnded struct {
 	AtMS   int64     `json:"at_ms"`
 	By     string    `json:"by,omitempty"`
 	Why    string    `json:"why,omitempty"`
+	// Imported is set on an end brought in by the legacy import.
+	Imported Imported `json:"imported,omitzero"`
 }
 
 // GameMessagePosted records the Discord message showing a game, so the bot
@@ -201,14 +209,19 @@ type ChannelClaimed struct {
 	Game    GameID       `json:"game"`
 	AtMS    int64        `json:"at_ms"`
 	Start   *GameStarted `json:"start,omitempty"`
+	// Imported is set on the claim of a live game taken over by the
+	// legacy import.
+	Imported Imported `json:"imported,omitzero"`
 }
 
 // GuildIconSet sets the guild's emoji for the cross-guild ranking.
 type GuildIconSet struct {
 	Guild string `json:"guild"`
 	Icon  string `json:"icon"`
-	By    string `json:"by"`
+	By    string `json:"by"` // empty only when imported
 	AtMS  int64  `json:"at_ms"`
+	// Imported is set on an icon brought in by the legacy import.
+	Imported Imported `json:"imported,omitzero"`
 }
 
 // PlayerBanned adds a player to a guild's ban list.
@@ -272,9 +285,13 @@ func checkText(field, v string, limit int) error {
 }
 
 func (e GameStarted) validate() error {
+	var by error
+	if e.StartedBy != "" || e.Imported.IsZero() {
+		by = checkID("started_by", e.StartedBy)
+	}
 	return errors.Join(
 		checkGame(e.Game), checkID("guild", e.Guild), checkID("button_channel", e.ButtonChannel),
-		checkID("chat_channel", e.ChatChannel), checkID("started_by", e.StartedBy),
+		checkID("chat_channel", e.ChatChannel), by, e.Imported.validate(),
 		checkText("starter_name", e.StarterName, MaxNameLen), checkTime(e.AtMS),
 		checkRange("duration_ms", e.DurationMS, 1, MaxDurationMS),
 		checkRange("cooldown_ms", e.CooldownMS, 0, MaxDurationMS),
@@ -291,7 +308,7 @@ func (e ButtonClicked) validate() error {
 		checkRange("band", int64(e.Band), 0, 5),
 		checkRange("claimed_ms", e.ClaimedMS, 0, MaxDurationMS),
 		checkRange("mmr_milli", e.MMRMilli, 0, 1<<50),
-		checkText("interaction", e.Interaction, MaxNameLen),
+		checkText("interaction", e.Interaction, MaxNameLen), e.Imported.validate(),
 	)
 }
 
@@ -304,7 +321,8 @@ func (e GameEnded) validate() error {
 	if e.By != "" {
 		by = checkID("by", e.By)
 	}
-	return errors.Join(checkGame(e.Game), reason, by, checkTime(e.AtMS), checkText("why", e.Why, MaxReasonLen))
+	return errors.Join(checkGame(e.Game), reason, by, checkTime(e.AtMS), checkText("why", e.Why, MaxReasonLen),
+		e.Imported.validate())
 }
 
 func (e GameMessagePosted) validate() error {
@@ -319,7 +337,8 @@ func (e ChannelClaimed) validate() error {
 			start = malformed("the claim's start is for game %d in channel %s", e.Start.Game, e.Start.ButtonChannel)
 		}
 	}
-	return errors.Join(checkID("channel", e.Channel), checkID("guild", e.Guild), checkGame(e.Game), checkTime(e.AtMS), start)
+	return errors.Join(checkID("channel", e.Channel), checkID("guild", e.Guild), checkGame(e.Game), checkTime(e.AtMS), start,
+		e.Imported.validate())
 }
 
 func (e GuildIconSet) validate() error {
@@ -327,7 +346,11 @@ func (e GuildIconSet) validate() error {
 	if !ValidIcon(e.Icon) {
 		icon = malformed("icon %q is not one of the allowed icons", e.Icon)
 	}
-	return errors.Join(checkID("guild", e.Guild), icon, checkID("by", e.By), checkTime(e.AtMS))
+	var by error
+	if e.By != "" || e.Imported.IsZero() {
+		by = checkID("by", e.By)
+	}
+	return errors.Join(checkID("guild", e.Guild), icon, by, checkTime(e.AtMS), e.Imported.validate())
 }
 
 func (e PlayerBanned) validate() error {

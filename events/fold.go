@@ -185,6 +185,7 @@ func (g *Game) touch(tMS int64) { g.LastEventMS = max(g.LastEventMS, tMS) }
 // guild with no settings. It is not safe for concurrent use.
 type Guild struct {
 	Icon    string
+	Name    string // as a source knew it (GuildNamed); empty if none
 	Banned  map[string]PlayerBanned
 	LastSeq uint64
 }
@@ -211,6 +212,8 @@ func (g *Guild) Apply(seq uint64, e Event) error {
 		g.Banned[e.User] = e
 	case PlayerUnbanned:
 		delete(g.Banned, e.User)
+	case GuildNamed:
+		g.Name = e.Name
 	default:
 		return fmt.Errorf("fold: %s is not a guild event", e.EventType())
 	}
