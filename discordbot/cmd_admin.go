@@ -11,6 +11,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // parseSpan reads a duration typed by an admin: "12h", "90m", "1h30m",
@@ -137,7 +138,7 @@ func (b *Bot) adminStart(ctx context.Context, req request) reply {
 	if err != nil {
 		return reply{content: rejectionText(err), ephemeral: true}
 	}
-	msg := fmt.Sprintf("▶️ Game #%d started: a %s clock, %s cooldown", g.Game, clock(g.DurationMS), spelled(g.CooldownMS))
+	msg := fmt.Sprintf("▶️ Game #%d started: a %s clock, %s cooldown", g.Game, timefmt.Span(g.DurationMS), timefmt.Span(g.CooldownMS))
 	if g.Sequential > 0 {
 		msg += fmt.Sprintf(", %s between two presses of a player", pluralPlayers(g.Sequential, "other player"))
 	}
