@@ -100,8 +100,8 @@ func (b *Bot) cmdPlayers(ctx context.Context, req request) reply {
 	}
 	var a, c, d []string
 	for _, s := range mmr {
-		a = append(a, fmt.Sprintf("%d. **%s** — %s, MMR %.1f · %s", s.Rank, safeName(s.Name), plural(s.Clicks, "click"),
-			float64(s.MMRMilli)/1000, bandCounts(s.Bands)))
+		a = append(a, fmt.Sprintf("%d. **%s** — %s, MMR %s · %s", s.Rank, safeName(s.Name), plural(s.Clicks, "click"),
+			events.MMRText(s.MMRMilli), bandCounts(s.Bands)))
 	}
 	for _, l := range low {
 		c = append(c, fmt.Sprintf("%s %s: %s", l.Band.Emoji(), safeName(l.UserName), timefmt.Value(l.Value.Milliseconds())))
@@ -113,7 +113,7 @@ func (b *Bot) cmdPlayers(ctx context.Context, req request) reply {
 	if len(low) > 0 {
 		color = low[0].Band.RGB()
 	}
-	e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Top %d of game #%d", n, g.ID), Color: color}
+	e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Top %d of game #%d", max(len(mmr), len(low), len(claimed)), g.ID), Color: color}
 	e.Fields = append(e.Fields, fields("🏅 By MMR", a)...)
 	lowest := fields("⚡ Lowest clicks", c)
 	titans := fields("⏰ Most time claimed", d)
@@ -303,12 +303,12 @@ func (b *Bot) cmdLowest(ctx context.Context, req request) reply {
 	)
 	if global {
 		clicks, err = b.views.GlobalLowestClicks(ctx, n)
-		title = fmt.Sprintf("The %d lowest clicks of all games", n)
+		title = "of all games"
 	} else {
 		var g Game
 		if g, err = b.currentGame(ctx, req); err == nil {
 			clicks, err = b.views.LowestClicks(ctx, g.ID, n)
-			title = fmt.Sprintf("The %d lowest clicks of game #%d", n, g.ID)
+			title = fmt.Sprintf("of game #%d", g.ID)
 		}
 	}
 	if err != nil {
@@ -325,7 +325,7 @@ func (b *Bot) cmdLowest(ctx context.Context, req request) reply {
 		}
 		lines = append(lines, l)
 	}
-	e := &discordgo.MessageEmbed{Title: title, Color: clicks[0].Band.RGB()}
+	e := &discordgo.MessageEmbed{Title: countedTitle(len(clicks), "lowest click", "lowest clicks") + " " + title, Color: clicks[0].Band.RGB()}
 	e.Fields = fields("Clicks", lines)
 	if len(e.Fields) > 25 {
 		e.Fields = e.Fields[:25]
@@ -379,4 +379,13 @@ func atoiGame(s string) int64 {
 		return 0
 	}
 	return n
+}
+
+// countedTitle counts what a list holds: "The lowest click" for one,
+// "The 5 lowest clicks" for five.
+func countedTitle(n int, one, many string) string {
+	if n == 1 {
+		return "The " + one
+	}
+	return fmt.Sprintf("The %d %s", n, many)
 }

@@ -213,7 +213,7 @@ func (b *Bot) clicksPage(ctx context.Context, req request, game events.GameID, p
 func (b *Bot) cmdCard(req request) reply {
 	user, name := req.user("user")
 	if b.cfg.PublicURL == "" {
-		return reply{content: "The web pages are not set up for this bot.", ephemeral: true}
+		return reply{content: textNoPublicURL, ephemeral: true}
 	}
 	url := strings.TrimRight(b.cfg.PublicURL, "/") + "/players/" + user
 	return reply{ephemeral: true,

@@ -290,3 +290,15 @@ func embedSize(e *discordgo.MessageEmbed) int {
 	}
 	return total
 }
+
+func TestCardNamesTheSettingToAdd(t *testing.T) {
+	r := (&Bot{}).cmdCard(request{User: "1", UserName: "Pat", Opts: map[string]any{}})
+	for _, want := range []string{"PUBLIC_URL", "-public-url", "HTTP_ADDR"} {
+		if !strings.Contains(r.content, want) {
+			t.Errorf("/card without web pages: %q lacks %q", r.content, want)
+		}
+	}
+	if h := cmdHelp(false); !strings.Contains(h.embeds[0].Footer.Text, "LEGACY_TEXT_COMMANDS=true") {
+		t.Errorf("help without legacy words: footer %q lacks the setting", h.embeds[0].Footer.Text)
+	}
+}
