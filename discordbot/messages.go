@@ -3,10 +3,12 @@ package discordbot
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/imaging"
 	"github.com/thebutton-game/thebutton/timefmt"
 )
 
@@ -86,7 +88,8 @@ func gameEmbed(v liveView, image string) *discordgo.MessageEmbed {
 			timefmt.Span(v.DurationMS)),
 		Color: band.RGB(),
 	}
-	alive := fmt.Sprintf("Alive for **%s** (since %s)\n", timefmt.Span(v.NowMS-v.StartMS), stamp(v.StartMS, 'f'))
+	// Nothing here goes stale between edits: Discord keeps <t:R> live.
+	alive := fmt.Sprintf("Alive since %s (%s)\n", stamp(v.StartMS, 'f'), stamp(v.StartMS, 'R'))
 	if v.Clicks > 0 {
 		alive += fmt.Sprintf("**%s** by **%s**", plural(v.Clicks, "click"), plural(v.Players, "player"))
 	} else {
@@ -147,6 +150,7 @@ type endSummary struct {
 	Aborted         bool
 	By, Why         string
 	StartMS, EndMS  int64
+	LeftMS          int64 // time left on the clock at an abort
 	Clicks, Players int64
 	MostActive      []rankEntry // by clicks
 	Lowest          []rankEntry // by lowest value (Band and Value set)
@@ -178,7 +182,8 @@ func summaryEmbed(s endSummary, image string) *discordgo.MessageEmbed {
 	color := events.Red.RGB()
 	if s.Aborted {
 		title = fmt.Sprintf("🛑 Game #%d was stopped", s.Game)
-		desc = fmt.Sprintf("An admin (%s) stopped the game %s.", mention(s.By), stamp(s.EndMS, 'f'))
+		desc = fmt.Sprintf("An admin (%s) stopped the game %s with **%s** still on the clock.", mention(s.By), stamp(s.EndMS, 'f'),
+			timefmt.Clock(s.LeftMS))
 		if s.Why != "" {
 			desc += " Reason: " + truncate(s.Why, 300)
 		}
@@ -221,12 +226,36 @@ func summaryEmbed(s endSummary, image string) *discordgo.MessageEmbed {
 	return e
 }
 
+// why is " Reason: …" for a stop's reason, "" for none.
+func why(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " Reason: " + truncate(reason, 300)
+}
+
+// endPictureOf is what the end picture shows of a summary: for a stopped
+// game the time that was left, who (an admin) and why.
+func endPictureOf(s endSummary) imaging.EndPicture {
+	pic := imaging.EndPicture{Game: int(s.Game), Aborted: s.Aborted, Clicks: int(s.Clicks), Players: int(s.Players),
+		Lifetime: time.Duration(s.EndMS-s.StartMS) * time.Millisecond, Ended: time.UnixMilli(s.EndMS).UTC()}
+	for i, n := range s.PerBand {
+		pic.PerBand[i] = int(n)
+	}
+	if s.Aborted {
+		pic.Left = time.Duration(s.LeftMS) * time.Millisecond
+		pic.By, pic.Why = "an admin", s.Why
+	}
+	return pic
+}
+
 // endAnnouncement is the chat-channel message at a game's end.
 func endAnnouncement(s endSummary) *discordgo.MessageEmbed {
 	if s.Aborted {
 		return &discordgo.MessageEmbed{Color: 0x555555,
-			Description: fmt.Sprintf("🛑 Game #%d was stopped by an admin after **%s**, %s by %s.",
-				s.Game, timefmt.Span(s.EndMS-s.StartMS), plural(s.Clicks, "click"), plural(s.Players, "player"))}
+			Description: fmt.Sprintf("🛑 Game #%d was stopped by an admin (%s) with **%s** still on the clock, after **%s**, %s by %s.%s",
+				s.Game, mention(s.By), timefmt.Clock(s.LeftMS), timefmt.Span(s.EndMS-s.StartMS), plural(s.Clicks, "click"),
+				plural(s.Players, "player"), why(s.Why))}
 	}
 	return &discordgo.MessageEmbed{Color: events.Red.RGB(),
 		Description: fmt.Sprintf("💀 **Game #%d is over.** The clock reached zero %s after **%s**, %s by %s. Thanks for keeping it alive!",
