@@ -41,14 +41,18 @@ func (b *Bot) liveFromStart(e events.GameStarted, now time.Time) liveView {
 // (band, urgency, the deadline), next to the embed's live <t:R>.
 func (b *Bot) card(ctx context.Context, v liveView) (imaging.Image, error) {
 	defer b.rendered("timer", time.Now())
-	remaining := time.Duration(events.Remaining(v.DeadlineMS, msOf(time.Now()))) * time.Millisecond
+	return timerPicture(ctx, b.renderer, v, time.Now())
+}
+
+// timerPicture is the timer picture of v posted at now.
+func timerPicture(ctx context.Context, r *imaging.Renderer, v liveView, now time.Time) (imaging.Image, error) {
+	remaining := time.Duration(events.Remaining(v.DeadlineMS, msOf(now))) * time.Millisecond
 	if remaining > 0 && remaining <= imaging.CountdownWindow {
 		return imaging.RenderCountdown(imaging.Countdown{Duration: time.Duration(v.DurationMS) * time.Millisecond,
 			Remaining: remaining})
 	}
-	return b.renderer.Timer(ctx, imaging.TimerCard{Band: imaging.Band(v.band()),
-		Remaining: time.Duration(events.Remaining(v.DeadlineMS, v.NowMS)) * time.Millisecond,
-		Deadline:  time.UnixMilli(v.DeadlineMS)})
+	return r.Timer(ctx, imaging.TimerCard{Band: imaging.Band(v.band()), Remaining: remaining,
+		Deadline: time.UnixMilli(v.DeadlineMS)})
 }
 
 // liveMessage returns the parts of the live game message.

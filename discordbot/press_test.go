@@ -209,7 +209,8 @@ func TestPressRefusals(t *testing.T) {
 		})
 	}
 	a := e.press(e.player, game, msg)
-	if !strings.Contains(a.Content, "<t:") || :R>") || !strings.Contains(a.Content, "**1 h** left") && !strings.Contains(a.Content, "**59 min") {
+	if !strings.Contains(a.Content, "<t:") || !strings.Contains(a.Content, ":R>") ||
+		!strings.Contains(a.Content, "**1 h** left") && !strings.Contains(a.Content, "**59 min") {
 		t.Errorf("cooldown answer lacks the time left and a relative timestamp: %q", a.Content)
 	}
 	if got := e.clickCount(game); got != before {

@@ -171,7 +171,7 @@ func pictureSeconds(remaining time.Duration) int64 {
 	if remaining > imaging.CountdownWindow || remaining <= 0 {
 		return 0
 	}
-	return int64(remaining/countdownRefresh) + 1
+	return int64((remaining + countdownRefresh - 1) / countdownRefresh)
 }
 
 // keepEnded is how long an ended game is remembered.
