@@ -12,7 +12,7 @@ import (
 // The golden table of how players read times.
 func TestGolden(t *testing.T) {
 	tests := []struct {
-		ms                       int64
+		ms                        int64
 		clock, value, span, rough string
 	}{
 		{0, "00:00:00.000", "00:00:00.000", "0 s", "0 s"},

@@ -59,10 +59,10 @@
   function ago(ms) {
     var s = Math.floor(Math.max(0, ms) / 1000);
     if (s < 5) { return 'just now'; }
-    if (s < 60) { return s + 's ago'; }
-    if (s < 3600) { return Math.floor(s / 60) + 'm ago'; }
-    if (s < 86400) { return Math.floor(s / 3600) + 'h ago'; }
-    return Math.floor(s / 86400) + 'd ago';
+    if (s < 60) { return s + ' s ago'; }
+    if (s < 3600) { return Math.floor(s / 60) + ' min ago'; }
+    if (s < 86400) { return Math.floor(s / 3600) + ' h ago'; }
+    return Math.floor(s / 86400) + ' d ago';
   }
   function displayName(name, user) { return name ? name : 'player ' + user; }
   function playerURL(user) { return '/players/' + encodeURIComponent(user); }
