@@ -114,21 +114,38 @@ func renderCountdownGIF(c Countdown) ([]byte, error) {
 	w = min(max(w, MinCardWidth), MaxCardWidth)
 	L := layoutFor(w)
 
-	// One full RGBA per frame, drawn into a reused buffer: the card of the
-	// frame's band with its digits (the game-over card for the last).
-	draw := func(dst *image.RGBA, f CountdownFrame) error {
+	y0, y1, err := digitRows(L)
+	if err != nil {
+		return nil, err
+	}
+	digitBand := image.Rect(0, y0, L.w, y1)
+	// draw paints frame f into dst, the whole card or (rows) only the rows
+	// of the digits, as the static card does (same base, same sprites).
+	draw := func(dst *image.RGBA, f CountdownFrame, rows bool) error {
 		base, err := baseForLabel(f.Band, w, f.Over, labelFor(f.Over))
 		if err != nil {
 			return err
 		}
-		copy(dst.Pix, base.img.Pix)
+		if rows {
+			copy(dst.Pix[dst.PixOffset(0, y0):dst.PixOffset(0, y1)], base.img.Pix[base.img.PixOffset(0, y0):base.img.PixOffset(0, y1)])
+		} else {
+			copy(dst.Pix, base.img.Pix)
+		}
 		var buf [24]byte
 		text := appendClock(buf[:0], f.Seconds)
 		atlas, err := digitAtlasFor(L, len(text))
 		if err != nil {
 			return err
 		}
-		drawDigits(dst, L, atlas, text, base.fill, base.outline, base.shadow, image.Point{})
+		if atlas.separate {
+			sprites, err := spritesFor(base, L, atlas, len(text))
+			if err != nil {
+				return err
+			}
+			sprites.draw(dst, L, atlas, text)
+		} else {
+			drawDigits(dst, L, atlas, text, base.fill, base.outline, base.shadow, image.Point{})
+		}
 		return nil
 	}
 
@@ -143,7 +160,7 @@ func renderCountdownGIF(c Countdown) ([]byte, error) {
 			continue
 		}
 		counted[k] = true
-		if err := draw(img, f); err != nil {
+		if err := draw(img, f, false); err != nil {
 			return nil, err
 		}
 		q.countOutside(keysOf(img), L.w, image.Rectangle{})
@@ -151,21 +168,31 @@ func renderCountdownGIF(c Countdown) ([]byte, error) {
 	pal := q.palette()
 
 	g := &gif.GIF{LoopCount: -1, Config: image.Config{ColorModel: pal, Width: L.w, Height: L.h}}
-	var prev []qkey
-	for _, f := range plan {
-		if err := draw(img, f); err != nil {
+	// The whole card's keys, of the frame before and of this one (two
+	// buffers, swapped).
+	prev, keys := make([]qkey, L.w*L.h), make([]qkey, L.w*L.h)
+	for i, f := range plan {
+		// A new band or the game-over card changes the whole card; else
+		// only the digit rows change.
+		full := i == 0 || f.Band != plan[i-1].Band || f.Over != plan[i-1].Over
+		if err := draw(img, f, !full); err != nil {
 			return nil, err
 		}
-		keys := keysOf(img)
 		r := img.Bounds()
-		if prev != nil {
+		if full {
+			copy(keys, keysOf(img))
+		} else {
+			copy(keys, prev)
+			copy(keys[y0*L.w:y1*L.w], keysOf(img.SubImage(digitBand).(*image.RGBA)))
+		}
+		if i > 0 {
 			r = changed(prev, keys, L.w, L.h)
 		}
 		sub := make([]qkey, 0, r.Dx()*r.Dy())
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			for x := r.Min.X; x < r.Max.X; x++ {
 				k := keys[y*L.w+x]
-				if prev != nil && prev[y*L.w+x] == k {
+				if i > 0 && prev[y*L.w+x] == k {
 					// Unchanged: transparent, the previous frame shows
 					// through (and runs of it compress to nearly nothing).
 					k = keyTransparent
@@ -176,7 +203,7 @@ func renderCountdownGIF(c Countdown) ([]byte, error) {
 		g.Image = append(g.Image, q.apply(sub, r, pal))
 		g.Delay = append(g.Delay, f.Delay)
 		g.Disposal = append(g.Disposal, gif.DisposalNone)
-		prev = keys
+		prev, keys = keys, prev
 	}
 	var out bytes.Buffer
 	if err := gif.EncodeAll(&out, g); err != nil {

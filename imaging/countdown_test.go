@@ -163,3 +163,11 @@ func TestCountdownSize(t *testing.T) {
 		t.Errorf("countdown of %v is %d bytes", CountdownWindow, len(img.Data))
 	}
 }
+
+func BenchmarkRenderCountdown(b *testing.B) {
+	for b.Loop() {
+		if _, err := RenderCountdown(Countdown{Duration: 12 * time.Hour, Remaining: CountdownWindow}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
