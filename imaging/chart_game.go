@@ -367,7 +367,14 @@ func (cc *chartCanvas) heatMap(cs []Click, x, y, w, h float64) error {
 // topTen draws the players with the most time claimed as horizontal bars
 // in the colour of their best click.
 func (cc *chartCanvas) topTen(rows []topRow, x, y, w, h float64) error {
-	if _, err := cc.text("Top 10 by time claimed", x+20, y+32, textOpts{tf: faceBold, px: 17, c: themeText, maxWidth: w - 40}); err != nil {
+	title := fmt.Sprintf("Top %d by time claimed", min(len(rows), 10))
+	switch len(rows) {
+	case 0:
+		title = "Time claimed"
+	case 1:
+		title = "The top player by time claimed"
+	}
+	if _, err := cc.text(title, x+20, y+32, textOpts{tf: faceBold, px: 17, c: themeText, maxWidth: w - 40}); err != nil {
 		return err
 	}
 	const nameW, valueW = 196.0, 70.0
