@@ -18,8 +18,8 @@ func newReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Updater keeps every active game's message up to date. It edits a message
 // only when what it shows changed (a click, the clock's colour or urgency,
-// or the time shown on the card, refreshed less often the further the
-// clock is from zero), never edits two messages of one channel less than
+// or, in the last minutes, a fresh countdown picture: see pictureSeconds),
+// never edits two messages of one channel less than
 // EditInterval apart, coalesces what happened meanwhile into one edit,
 // serves recently clicked games and clocks close to zero first, and
 // reposts a message Discord lost (10008) or refuses to edit again (30046).
