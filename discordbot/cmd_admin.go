@@ -11,6 +11,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // parseSpan reads a duration typed by an admin: "12h", "90m", "1h30m",
@@ -137,7 +138,11 @@ func (b *Bot) adminStart(ctx context.Context, req request) reply {
 	if err != nil {
 		return reply{content: rejectionText(err), ephemeral: true}
 	}
-	msg := fmt.Sprintf("▶️ Game #%d started: a %s clock, %s cooldown", g.Game, clock(g.DurationMS), spelled(g.CooldownMS))
+	cool := timefmt.Span(g.CooldownMS) + " cooldown"
+	if g.CooldownMS == 0 {
+		cool = "no cooldown"
+	}
+	msg := fmt.Sprintf("▶️ Game #%d started: a %s clock, %s", g.Game, timefmt.Span(g.DurationMS), cool)
 	if g.Sequential > 0 {
 		msg += fmt.Sprintf(", %s between two presses of a player", pluralPlayers(g.Sequential, "other player"))
 	}
@@ -198,8 +203,12 @@ func (b *Bot) adminAbort(ctx context.Context, req request) reply {
 	if err != nil {
 		return reply{content: rejectionText(err), ephemeral: true}
 	}
-	return reply{content: fmt.Sprintf("🛑 Game #%d was stopped %s. Its summary replaces the game message in a moment.",
-		end.Game, stamp(end.AtMS, 'R')), ephemeral: true}
+	deadline := msOf(g.Deadline)
+	if st, ok, err := b.cmds.Game(ctx, g.ID); err == nil && ok {
+		deadline = st.DeadlineMS() // the write side's clock: the views may lag a last press
+	}
+	return reply{content: fmt.Sprintf("🛑 Game #%d was stopped %s with **%s** still on the clock. Its summary replaces the game message in a moment.",
+		end.Game, stamp(end.AtMS, 'R'), timefmt.Clock(events.Remaining(deadline, end.AtMS))), ephemeral: true}
 }
 
 func (b *Bot) adminIcon(ctx context.Context, req request) reply {

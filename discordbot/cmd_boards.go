@@ -10,6 +10,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // fields splits lines into embed fields of at most 1024 characters.
@@ -58,13 +59,13 @@ func (b *Bot) cmdTeams(ctx context.Context, req request) reply {
 		return b.failure(req, err)
 	}
 	lines := []string{
-		fmt.Sprintf("Total time claimed: **%s**", clock(t.Claimed.Milliseconds())),
+		fmt.Sprintf("Total time claimed: **%s**", timefmt.Value(t.Claimed.Milliseconds())),
 		fmt.Sprintf("Players: **%d** · Clicks: **%d**", t.Players, t.Clicks), "",
 	}
 	for band := events.Red; band <= events.Purple; band++ {
 		s := t.Bands[band]
 		lines = append(lines, fmt.Sprintf("%s **%s**: %d clicks (%.1f %%) • %s claimed • %s",
-			band.Emoji(), band, s.Clicks, pct(s.Clicks, t.Clicks), clock(s.Claimed.Milliseconds()), plural(s.Players, "player")))
+			band.Emoji(), band, s.Clicks, pct(s.Clicks, t.Clicks), timefmt.Value(s.Claimed.Milliseconds()), plural(s.Players, "player")))
 	}
 	return reply{embeds: []*discordgo.MessageEmbed{{
 		Title: fmt.Sprintf("The colours of game #%d", g.ID), Color: events.Purple.RGB(),
@@ -99,20 +100,20 @@ func (b *Bot) cmdPlayers(ctx context.Context, req request) reply {
 	}
 	var a, c, d []string
 	for _, s := range mmr {
-		a = append(a, fmt.Sprintf("%d. **%s** — %s, MMR %.1f · %s", s.Rank, safeName(s.Name), plural(s.Clicks, "click"),
-			float64(s.MMRMilli)/1000, bandCounts(s.Bands)))
+		a = append(a, fmt.Sprintf("%d. **%s** — %s, MMR %s · %s", s.Rank, safeName(s.Name), plural(s.Clicks, "click"),
+			events.MMRText(s.MMRMilli), bandCounts(s.Bands)))
 	}
 	for _, l := range low {
-		c = append(c, fmt.Sprintf("%s %s: %s", l.Band.Emoji(), safeName(l.UserName), clock(l.Value.Milliseconds())))
+		c = append(c, fmt.Sprintf("%s %s: %s", l.Band.Emoji(), safeName(l.UserName), timefmt.Value(l.Value.Milliseconds())))
 	}
 	for _, s := range claimed {
-		d = append(d, fmt.Sprintf("%d. %s: %s", s.Rank, safeName(s.Name), clock(s.Claimed.Milliseconds())))
+		d = append(d, fmt.Sprintf("%d. %s: %s", s.Rank, safeName(s.Name), timefmt.Value(s.Claimed.Milliseconds())))
 	}
 	color := events.Purple.RGB()
 	if len(low) > 0 {
 		color = low[0].Band.RGB()
 	}
-	e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Top %d of game #%d", n, g.ID), Color: color}
+	e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Top %d of game #%d", max(len(mmr), len(low), len(claimed)), g.ID), Color: color}
 	e.Fields = append(e.Fields, fields("🏅 By MMR", a)...)
 	lowest := fields("⚡ Lowest clicks", c)
 	titans := fields("⏰ Most time claimed", d)
@@ -177,19 +178,19 @@ func (b *Bot) cmdQuest(ctx context.Context, req request) reply {
 	title := fmt.Sprintf("⏳ Time-claimed quest — %s %d", month.Month(), month.Year())
 	desc := fmt.Sprintf("Who put the most time back on the clocks of this server in %s (UTC)? "+
 		"A click with 2:00:00 left on a 12-hour clock claims 10:00:00.\nTotal claimed this month: **%s** by %s.",
-		month.Month(), clock(q.Claimed.Milliseconds()), plural(q.Players, "player"))
+		month.Month(), timefmt.Value(q.Claimed.Milliseconds()), plural(q.Players, "player"))
 	var lines []string
 	rank := 0
 	for _, e := range q.Entries {
 		if m, ok := won[e.User]; ok {
-			lines = append(lines, fmt.Sprintf("~~%s — %s~~ 🏆 won %s %d", safeName(e.Name), clock(e.Claimed.Milliseconds()), m.Month(), m.Year()))
+			lines = append(lines, fmt.Sprintf("~~%s — %s~~ 🏆 won %s %d", safeName(e.Name), timefmt.Value(e.Claimed.Milliseconds()), m.Month(), m.Year()))
 			continue
 		}
 		rank++
 		if rank > 20 {
 			break
 		}
-		lines = append(lines, fmt.Sprintf("#%d. **%s** — %s | %s", rank, safeName(e.Name), clock(e.Claimed.Milliseconds()), bandCounts(e.Bands)))
+		lines = append(lines, fmt.Sprintf("#%d. **%s** — %s | %s", rank, safeName(e.Name), timefmt.Value(e.Claimed.Milliseconds()), bandCounts(e.Bands)))
 	}
 	e := &discordgo.MessageEmbed{Title: title, Description: desc, Color: monthColours[month.Month()-1],
 		Footer: &discordgo.MessageEmbedFooter{Text: "Past monthly winners are struck through and do not take a place."}}
@@ -212,7 +213,7 @@ func (b *Bot) cmdEdging(ctx context.Context, req request) reply {
 	window := min(5*time.Minute, g.Duration/36)
 	if len(es) == 0 {
 		return reply{embeds: []*discordgo.MessageEmbed{{Title: "Living on the edge",
-			Description: fmt.Sprintf("No click of game #%d came within %s of a colour edge yet.", g.ID, spelled(window.Milliseconds())),
+			Description: fmt.Sprintf("No click of game #%d came within %s of a colour edge yet.", g.ID, timefmt.Span(window.Milliseconds())),
 			Color:       events.Purple.RGB()}}}
 	}
 	var lines []string
@@ -220,11 +221,11 @@ func (b *Bot) cmdEdging(ctx context.Context, req request) reply {
 		below := events.Band(max(int(e.Edge)-1, 0))
 		p := 100 * float64(e.Distance) / float64(g.Duration)
 		lines = append(lines, fmt.Sprintf("%d. **%s** — %s (%.3f %%) %s↔️%s %s", i+1, safeName(e.UserName),
-			clock(e.Value.Milliseconds()), p, e.Edge.Emoji(), below.Emoji(), stamp(msOf(e.At), 'R')))
+			timefmt.Value(e.Value.Milliseconds()), p, e.Edge.Emoji(), below.Emoji(), stamp(msOf(e.At), 'R')))
 	}
 	return reply{embeds: []*discordgo.MessageEmbed{{
 		Title:       fmt.Sprintf("Living on the edge — game #%d", g.ID),
-		Description: fmt.Sprintf("Clicks closest to a colour edge (within %s):\n\n%s", spelled(window.Milliseconds()), strings.Join(lines, "\n")),
+		Description: fmt.Sprintf("Clicks closest to a colour edge (within %s):\n\n%s", timefmt.Span(window.Milliseconds()), strings.Join(lines, "\n")),
 		Color:       es[0].Band.RGB(),
 	}}}
 }
@@ -265,19 +266,19 @@ func (b *Bot) cmdButtonRank(ctx context.Context, req request) reply {
 	e := &discordgo.MessageEmbed{Title: fmt.Sprintf("%s The button's legacy %s", icon, icon), Color: events.Purple.RGB()}
 	e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "Your button",
 		Value: fmt.Sprintf("Game #%d has lived **%s** — place **#%d** of %d.\n%s, %s · %s",
-			me.Game, lifetime(me.Lifetime.Milliseconds()), me.Rank, len(ranking), plural(me.Players, "player"),
+			me.Game, timefmt.Rough(me.Lifetime.Milliseconds()), me.Rank, len(ranking), plural(me.Players, "player"),
 			plural(me.Clicks, "click"), statusWord(me.Status))})
 	if idx > 0 && me.Status == events.StatusActive {
 		above := ranking[idx-1]
 		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "Next challenge",
 			Value: fmt.Sprintf("Game #%d%s lived %s. Keep yours alive **%s** longer to pass it.",
-				above.Game, withSpace(above.Icon), lifetime(above.Lifetime.Milliseconds()),
-				lifetime((above.Lifetime-me.Lifetime).Milliseconds()+60000))})
+				above.Game, withSpace(above.Icon), timefmt.Rough(above.Lifetime.Milliseconds()),
+				timefmt.Span((above.Lifetime-me.Lifetime).Milliseconds()/1000*1000+1000))})
 	}
 	lo, hi := max(0, idx-2), min(len(ranking), idx+3)
 	var lines []string
 	for _, r := range ranking[lo:hi] {
-		line := fmt.Sprintf("#%d — game #%d%s · %s · %s, %s · %s", r.Rank, r.Game, withSpace(r.Icon), lifetime(r.Lifetime.Milliseconds()),
+		line := fmt.Sprintf("#%d — game #%d%s · %s · %s, %s · %s", r.Rank, r.Game, withSpace(r.Icon), timefmt.Rough(r.Lifetime.Milliseconds()),
 			plural(r.Players, "player"), plural(r.Clicks, "click"), statusWord(r.Status))
 		if r.Game == me.Game {
 			line = "▶ **" + line + "** ◀"
@@ -302,12 +303,12 @@ func (b *Bot) cmdLowest(ctx context.Context, req request) reply {
 	)
 	if global {
 		clicks, err = b.views.GlobalLowestClicks(ctx, n)
-		title = fmt.Sprintf("The %d lowest clicks of all games", n)
+		title = "of all games"
 	} else {
 		var g Game
 		if g, err = b.currentGame(ctx, req); err == nil {
 			clicks, err = b.views.LowestClicks(ctx, g.ID, n)
-			title = fmt.Sprintf("The %d lowest clicks of game #%d", n, g.ID)
+			title = fmt.Sprintf("of game #%d", g.ID)
 		}
 	}
 	if err != nil {
@@ -318,13 +319,13 @@ func (b *Bot) cmdLowest(ctx context.Context, req request) reply {
 	}
 	var lines []string
 	for i, c := range clicks {
-		l := fmt.Sprintf("%d. %s **%s** — %s — %s", i+1, c.Band.Emoji(), safeName(c.UserName), clock(c.Value.Milliseconds()), stamp(msOf(c.At), 'R'))
+		l := fmt.Sprintf("%d. %s **%s** — %s — %s", i+1, c.Band.Emoji(), safeName(c.UserName), timefmt.Value(c.Value.Milliseconds()), stamp(msOf(c.At), 'R'))
 		if global {
 			l += " · game #" + c.Game.String()
 		}
 		lines = append(lines, l)
 	}
-	e := &discordgo.MessageEmbed{Title: title, Color: clicks[0].Band.RGB()}
+	e := &discordgo.MessageEmbed{Title: countedTitle(len(clicks), "lowest click", "lowest clicks") + " " + title, Color: clicks[0].Band.RGB()}
 	e.Fields = fields("Clicks", lines)
 	if len(e.Fields) > 25 {
 		e.Fields = e.Fields[:25]
@@ -357,7 +358,7 @@ func (b *Bot) cmdGames(ctx context.Context, req request, page int) reply {
 		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{
 			Name: fmt.Sprintf("Game #%d — %s", g.ID, status),
 			Value: fmt.Sprintf("Started %s · lived %s · %s · %s", stamp(msOf(g.Start), 'D'),
-				lifetime(g.Lifetime(req.Start).Milliseconds()), plural(g.Players, "player"), plural(g.Clicks, "click")),
+				timefmt.Rough(g.Lifetime(req.Start).Milliseconds()), plural(g.Players, "player"), plural(g.Clicks, "click")),
 		})
 	}
 	return reply{embeds: []*discordgo.MessageEmbed{e}, components: pager(pageRef{View: "games", Page: page}, n)}
@@ -378,4 +379,13 @@ func atoiGame(s string) int64 {
 		return 0
 	}
 	return n
+}
+
+// countedTitle counts what a list holds: "The lowest click" for one,
+// "The 5 lowest clicks" for five.
+func countedTitle(n int, one, many string) string {
+	if n == 1 {
+		return "The " + one
+	}
+	return fmt.Sprintf("The %d %s", n, many)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // chartClicks converts clicks for the charts.
@@ -110,5 +111,5 @@ func (b *Bot) statsGame(ctx context.Context, req request, timeline bool) reply {
 		what = "Timeline"
 	}
 	return imageReply(fmt.Sprintf("📈 %s of game #%d (%s, lived %s)", what, g.ID, statusWord(g.Status),
-		clock(g.Lifetime(req.Start).Milliseconds())), img)
+		timefmt.Span(g.Lifetime(req.Start).Milliseconds())), img)
 }

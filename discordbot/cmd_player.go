@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // Layout of the paged answers.
@@ -75,8 +75,8 @@ func (b *Bot) rankPage(ctx context.Context, req request, game events.GameID, pag
 		Fields: []*discordgo.MessageEmbedField{
 			{Name: "Colours", Value: bandCounts(p.Bands)},
 			{Name: "Clicks", Value: fmt.Sprint(p.Clicks), Inline: true},
-			{Name: "Time claimed¹", Value: clock(p.Claimed.Milliseconds()), Inline: true},
-			{Name: "Best click", Value: fmt.Sprintf("%s %s", p.BestBand.Emoji(), clock(p.Best.Milliseconds())), Inline: true},
+			{Name: "Time claimed¹", Value: timefmt.Value(p.Claimed.Milliseconds()), Inline: true},
+			{Name: "Best click", Value: fmt.Sprintf("%s %s", p.BestBand.Emoji(), timefmt.Value(p.Best.Milliseconds())), Inline: true},
 			{Name: fmt.Sprintf("Every click, in order (%d–%d of %d)", page*rankPerPage+1, page*rankPerPage+len(bands), total),
 				Value: truncate(hist.String(), 1024)},
 		},
@@ -96,7 +96,7 @@ func (b *Bot) cmdCheck(ctx context.Context, req request) reply {
 		return b.failure(req, err)
 	}
 	now := req.Start
-	cool := spelled(g.Cooldown.Milliseconds())
+	cool := timefmt.Span(g.Cooldown.Milliseconds())
 	if g.Over(now) {
 		return reply{content: fmt.Sprintf("Game #%d is over, so there is nothing to wait for.", g.ID), ephemeral: true}
 	}
@@ -105,10 +105,8 @@ func (b *Bot) cmdCheck(ctx context.Context, req request) reply {
 		return reply{embeds: []*discordgo.MessageEmbed{{Color: events.Green.RGB(),
 			Description: fmt.Sprintf("✅ **You are ready to press** in game #%d. (The cooldown is %s.)", g.ID, cool)}}, ephemeral: true}
 	}
-	left := ready.Sub(now).Milliseconds()
 	return reply{embeds: []*discordgo.MessageEmbed{{Color: events.Red.RGB(),
-		Description: fmt.Sprintf("❌ **Not yet.** %s left — you can press again %s (at %s). (The cooldown is %s.)",
-			longSpelled(left), stamp(msOf(ready), 'R'), stamp(msOf(ready), 'T'), cool)}}, ephemeral: true}
+		Description: fmt.Sprintf("❌ **Not yet.** %s. (The cooldown is %s.)", cooldownWait(msOf(now), msOf(ready)), cool)}}, ephemeral: true}
 }
 
 // recentClickers is how many of the latest distinct clickers /whoready and
@@ -158,8 +156,7 @@ func (b *Bot) cmdCooldowns(ctx context.Context, req request) reply {
 			lines = append(lines, fmt.Sprintf("✅ **%s** — ready", safeName(c.Name)))
 			continue
 		}
-		mins := (c.ReadyAt.Sub(req.Start) + time.Minute - 1) / time.Minute
-		lines = append(lines, fmt.Sprintf("❌ **%s** — %d min left (%s)", safeName(c.Name), mins, stamp(msOf(c.ReadyAt), 'R')))
+		lines = append(lines, fmt.Sprintf("❌ **%s** — %s", safeName(c.Name), cooldownWait(msOf(req.Start), msOf(c.ReadyAt))))
 	}
 	return reply{embeds: []*discordgo.MessageEmbed{{Title: fmt.Sprintf("Cooldowns in game #%d", g.ID),
 		Color:       events.Blue.RGB(),
@@ -216,7 +213,7 @@ func (b *Bot) clicksPage(ctx context.Context, req request, game events.GameID, p
 func (b *Bot) cmdCard(req request) reply {
 	user, name := req.user("user")
 	if b.cfg.PublicURL == "" {
-		return reply{content: "The web pages are not set up for this bot.", ephemeral: true}
+		return reply{content: textNoPublicURL, ephemeral: true}
 	}
 	url := strings.TrimRight(b.cfg.PublicURL, "/") + "/players/" + user
 	return reply{ephemeral: true,

@@ -2,6 +2,7 @@ package discordbot
 
 import (
 	"github.com/bwmarrin/discordgo"
+	"strings"
 
 	"github.com/thebutton-game/thebutton/events"
 )
@@ -28,9 +29,23 @@ func cmdHelp(legacy bool) reply {
 	}
 	if legacy {
 		e.Footer = &discordgo.MessageEmbedFooter{Text: "The old words work too: myrank, check, whoready, cooldowns, showclicks, l1, l2, clickquest, edging, buttonrank, clicklist, playercharts, gamecharts, timeline, listgames, help, lore, mycard."}
+	} else {
+		e.Footer = &discordgo.MessageEmbedFooter{Text: strings.NewReplacer("`", "", "…", "...").Replace(textNoLegacy)}
 	}
 	return reply{embeds: []*discordgo.MessageEmbed{e}}
 }
+
+// textNoPublicURL is /card's answer when the bot does not know where its
+// web pages are: the exact setting the admin adds.
+const textNoPublicURL = "Player cards live on the web pages, and this bot does not know their address yet. " +
+	"An admin of the bot sets the environment variable `PUBLIC_URL` (or the flag `-public-url`) to the pages' public " +
+	"address, e.g. `PUBLIC_URL=https://button.example.org`, and restarts `thebutton`; the pages themselves are " +
+	"served at `HTTP_ADDR` (flag `-http`, default 127.0.0.1:8080)."
+
+// textNoLegacy explains the old bare words when they are off.
+const textNoLegacy = "The old text commands (myrank, check, …) are off on this bot. An admin of the bot turns them on with " +
+	"the environment variable `LEGACY_TEXT_COMMANDS=true` (or the flag `-legacy-text-commands`) and the Message Content " +
+	"intent in the Discord developer portal; the slash commands work either way."
 
 // lore is the game's legend, in our own words.
 const lore = "Long ago, a clockmaker with more patience than sense built a button into the wall of a quiet inn. " +

@@ -111,7 +111,7 @@ func TestEverySlashCommandAnswers(t *testing.T) {
 	}{
 		{"rank", e.player, "rank", nil, true, []string{"journey in game #1", "Colours", "Clicks", "Time claimed", "Best click", "Every click"}, false},
 		{"rank of another", e.player, "rank", []discordtest.Option{userOpt(e.player2)}, true, []string{"Quinn Second", "Every click"}, false},
-		{"check", e.player, "check", nil, true, []string{"game #1", "cooldown is 1h 0m 0s"}, false},
+		{"check", e.player, "check", nil, true, []string{"game #1", "cooldown is 1 h"}, false},
 		{"whoready", e.player, "whoready", nil, false, []string{"Ready to press", "last pressed"}, false},
 		{"cooldowns", e.player, "cooldowns", nil, false, []string{"Of the last 5 distinct players", "ready"}, false},
 		{"clicks", e.player, "clicks", nil, false, []string{"Clicks of game #1", "Total: **12**", "🔴", "🟣"}, false},

@@ -33,11 +33,26 @@ func (b *Bot) liveFromStart(e events.GameStarted, now time.Time) liveView {
 }
 
 // card renders the timer card of a live view (through the cache).
+//
+// A picture never shows a time that goes stale: in the last
+// imaging.CountdownWindow it is a countdown GIF whose frames follow the
+// deadline from this moment (it is rendered just before the upload, so it
+// starts within a frame of the true clock); earlier it is the deadline card
+// (band, urgency, the deadline), next to the embed's live <t:R>.
 func (b *Bot) card(ctx context.Context, v liveView) (imaging.Image, error) {
-	remaining := events.Remaining(v.DeadlineMS, v.NowMS)
 	defer b.rendered("timer", time.Now())
-	return b.renderer.Timer(ctx, imaging.TimerCard{Band: imaging.Band(v.band()),
-		Remaining: time.Duration(remaining) * time.Millisecond})
+	return timerPicture(ctx, b.renderer, v, time.Now())
+}
+
+// timerPicture is the timer picture of v posted at now.
+func timerPicture(ctx context.Context, r *imaging.Renderer, v liveView, now time.Time) (imaging.Image, error) {
+	remaining := time.Duration(events.Remaining(v.DeadlineMS, msOf(now))) * time.Millisecond
+	if remaining > 0 && remaining <= imaging.CountdownWindow {
+		return imaging.RenderCountdown(imaging.Countdown{Duration: time.Duration(v.DurationMS) * time.Millisecond,
+			Remaining: remaining})
+	}
+	return r.Timer(ctx, imaging.TimerCard{Band: imaging.Band(v.band()), Remaining: remaining,
+		Deadline: time.UnixMilli(v.DeadlineMS)})
 }
 
 // liveMessage returns the parts of the live game message.

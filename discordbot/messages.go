@@ -3,10 +3,13 @@ package discordbot
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // What the bot posts in channels: the explanation, the live game message,
@@ -31,16 +34,16 @@ func explanation(g events.GameStarted) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## The Button — game #%d\n", g.Game)
 	fmt.Fprintf(&b, "A countdown of **%s** runs below. Anyone may press the button; a press puts the clock back to full time. "+
-		"If the clock ever reaches zero, the game is over — there is no extra time, not even a second.\n\n", clock(g.DurationMS))
+		"If the clock ever reaches zero, the game is over — there is no extra time, not even a second.\n\n", timefmt.Span(g.DurationMS))
 	b.WriteString("Your press earns the colour of the time that was left (the less, the rarer):\n")
 	for i := len(events.Bands) - 1; i >= 0; i-- {
 		band := events.Bands[i]
 		lo, hi := events.BandRange(band, g.DurationMS)
-		fmt.Fprintf(&b, "%s **%s** %s – %s\n", band.Emoji(), band, clock(lo), clock(hi))
+		fmt.Fprintf(&b, "%s **%s** %s – %s\n", band.Emoji(), band, timefmt.Exact(lo), timefmt.Exact(hi))
 	}
 	b.WriteString("\n")
 	if g.CooldownMS > 0 {
-		fmt.Fprintf(&b, "After a press you wait **%s** before your next one. ", spelled(g.CooldownMS))
+		fmt.Fprintf(&b, "After a press you wait **%s** before your next one. ", timefmt.Span(g.CooldownMS))
 	}
 	if g.Sequential > 0 {
 		fmt.Fprintf(&b, "Between two of your presses, **%s** must press. ", pluralPlayers(g.Sequential, "other player"))
@@ -82,10 +85,11 @@ func gameEmbed(v liveView, image string) *discordgo.MessageEmbed {
 	e := &discordgo.MessageEmbed{
 		Title: fmt.Sprintf("🚨 THE BUTTON — game #%d 🚨", v.Game),
 		Description: fmt.Sprintf("When the clock reaches zero the game is over. Press the button to put it back to **%s**.",
-			clock(v.DurationMS)),
+			timefmt.Span(v.DurationMS)),
 		Color: band.RGB(),
 	}
-	alive := fmt.Sprintf("Alive for **%s** (since %s)\n", longSpelled(v.NowMS-v.StartMS), stamp(v.StartMS, 'f'))
+	// Nothing here goes stale between edits: Discord keeps <t:R> live.
+	alive := fmt.Sprintf("Alive since %s (%s)\n", stamp(v.StartMS, 'f'), stamp(v.StartMS, 'R'))
 	if v.Clicks > 0 {
 		alive += fmt.Sprintf("**%s** by **%s**", plural(v.Clicks, "click"), plural(v.Players, "player"))
 	} else {
@@ -95,7 +99,7 @@ func gameEmbed(v liveView, image string) *discordgo.MessageEmbed {
 	latest := "No press yet — be the first!"
 	if v.Last != nil {
 		latest = fmt.Sprintf("%s **%s** pressed %s with %s left: %s **%s**", v.Last.Band.Emoji(), safeName(v.Last.Name),
-			stamp(v.Last.AtMS, 'R'), clock(v.Last.ValueMS), v.Last.Band.Emoji(), v.Last.Band)
+			stamp(v.Last.AtMS, 'R'), timefmt.Value(v.Last.ValueMS), v.Last.Band.Emoji(), v.Last.Band)
 	}
 	e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "Latest press", Value: latest})
 	e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "Zero hour",
@@ -105,7 +109,7 @@ func gameEmbed(v liveView, image string) *discordgo.MessageEmbed {
 	}
 	footer := ""
 	if v.CooldownMS > 0 {
-		footer = "Cooldown " + spelled(v.CooldownMS)
+		footer = "Cooldown " + timefmt.Span(v.CooldownMS)
 	}
 	if v.Sequential > 0 {
 		footer += fmt.Sprintf(" · %s between your presses", pluralPlayers(v.Sequential, "other player"))
@@ -134,8 +138,8 @@ func clickAnnouncement(c events.ButtonClicked, durationMS int64) *discordgo.Mess
 		Color: band.RGB(),
 		Description: fmt.Sprintf("%s **%s** (%s) pressed game #%d for a **%s** click with **%s** left.\n"+
 			"**Time claimed: %s**\n*%s*",
-			band.Emoji(), safeName(c.UserName), mention(c.User), c.Game, band, longSpelled(c.ValueMS),
-			longSpelled(c.ClaimedMS), flavour(c, durationMS)),
+			band.Emoji(), safeName(c.UserName), mention(c.User), c.Game, band, timefmt.Value(c.ValueMS),
+			timefmt.Value(c.ClaimedMS), flavour(c, durationMS)),
 		Footer: &discordgo.MessageEmbedFooter{Text: fmt.Sprintf("Click #%d", c.Number)},
 	}
 }
@@ -146,6 +150,7 @@ type endSummary struct {
 	Aborted         bool
 	By, Why         string
 	StartMS, EndMS  int64
+	LeftMS          int64 // time left on the clock at an abort
 	Clicks, Players int64
 	MostActive      []rankEntry // by clicks
 	Lowest          []rankEntry // by lowest value (Band and Value set)
@@ -177,7 +182,8 @@ func summaryEmbed(s endSummary, image string) *discordgo.MessageEmbed {
 	color := events.Red.RGB()
 	if s.Aborted {
 		title = fmt.Sprintf("🛑 Game #%d was stopped", s.Game)
-		desc = fmt.Sprintf("An admin (%s) stopped the game %s.", mention(s.By), stamp(s.EndMS, 'f'))
+		desc = fmt.Sprintf("An admin (%s) stopped the game %s with **%s** still on the clock.", mention(s.By), stamp(s.EndMS, 'f'),
+			timefmt.Clock(s.LeftMS))
 		if s.Why != "" {
 			desc += " Reason: " + truncate(s.Why, 300)
 		}
@@ -191,7 +197,7 @@ func summaryEmbed(s endSummary, image string) *discordgo.MessageEmbed {
 		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: name, Value: truncate(value, 1024), Inline: inline})
 	}
 	add("Total clicks", fmt.Sprint(s.Clicks), true)
-	add("Lifetime", longSpelled(s.EndMS-s.StartMS), true)
+	add("Lifetime", timefmt.Span(s.EndMS-s.StartMS), true)
 	add("Players", fmt.Sprint(s.Players), true)
 	var lines []string
 	for i, r := range s.MostActive {
@@ -200,12 +206,12 @@ func summaryEmbed(s endSummary, image string) *discordgo.MessageEmbed {
 	add("🏆 Most active", strings.Join(lines, "\n"), false)
 	lines = nil
 	for i, r := range s.Lowest {
-		lines = append(lines, fmt.Sprintf("%s %s **%s** — %s", medal(i), r.Band.Emoji(), safeName(r.Name), clock(r.ValueMS)))
+		lines = append(lines, fmt.Sprintf("%s %s **%s** — %s", medal(i), r.Band.Emoji(), safeName(r.Name), timefmt.Value(r.ValueMS)))
 	}
 	add("⚡ Closest calls", strings.Join(lines, "\n"), false)
 	lines = nil
 	for i, r := range s.Claimed {
-		lines = append(lines, fmt.Sprintf("%s **%s** — %s", medal(i), safeName(r.Name), clock(r.N)))
+		lines = append(lines, fmt.Sprintf("%s **%s** — %s", medal(i), safeName(r.Name), timefmt.Value(r.N)))
 	}
 	add("⏰ Most time claimed", strings.Join(lines, "\n"), false)
 	lines = nil
@@ -220,14 +226,38 @@ func summaryEmbed(s endSummary, image string) *discordgo.MessageEmbed {
 	return e
 }
 
+// why is " Reason: …" for a stop's reason, "" for none.
+func why(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " Reason: " + truncate(reason, 300)
+}
+
+// endPictureOf is what the end picture shows of a summary: for a stopped
+// game the time that was left, who (an admin) and why.
+func endPictureOf(s endSummary) imaging.EndPicture {
+	pic := imaging.EndPicture{Game: int(s.Game), Aborted: s.Aborted, Clicks: int(s.Clicks), Players: int(s.Players),
+		Lifetime: time.Duration(s.EndMS-s.StartMS) * time.Millisecond, Ended: time.UnixMilli(s.EndMS).UTC()}
+	for i, n := range s.PerBand {
+		pic.PerBand[i] = int(n)
+	}
+	if s.Aborted {
+		pic.Left = time.Duration(s.LeftMS) * time.Millisecond
+		pic.By, pic.Why = "an admin", s.Why
+	}
+	return pic
+}
+
 // endAnnouncement is the chat-channel message at a game's end.
 func endAnnouncement(s endSummary) *discordgo.MessageEmbed {
 	if s.Aborted {
 		return &discordgo.MessageEmbed{Color: 0x555555,
-			Description: fmt.Sprintf("🛑 Game #%d was stopped by an admin after **%s**, %s by %s.",
-				s.Game, longSpelled(s.EndMS-s.StartMS), plural(s.Clicks, "click"), plural(s.Players, "player"))}
+			Description: fmt.Sprintf("🛑 Game #%d was stopped by an admin (%s) with **%s** still on the clock, after **%s**, %s by %s.%s",
+				s.Game, mention(s.By), timefmt.Clock(s.LeftMS), timefmt.Span(s.EndMS-s.StartMS), plural(s.Clicks, "click"),
+				plural(s.Players, "player"), why(s.Why))}
 	}
 	return &discordgo.MessageEmbed{Color: events.Red.RGB(),
 		Description: fmt.Sprintf("💀 **Game #%d is over.** The clock reached zero %s after **%s**, %s by %s. Thanks for keeping it alive!",
-			s.Game, stamp(s.EndMS, 'R'), longSpelled(s.EndMS-s.StartMS), plural(s.Clicks, "click"), plural(s.Players, "player"))}
+			s.Game, stamp(s.EndMS, 'R'), timefmt.Span(s.EndMS-s.StartMS), plural(s.Clicks, "click"), plural(s.Players, "player"))}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // Texts of refusals that carry no numbers.
@@ -67,7 +68,7 @@ func pressAccepted(c commands.Click) string {
 		again = " (this press had already been counted)"
 	}
 	return fmt.Sprintf("%s **%s click!** You pressed game #%d with **%s** left and put **%s** back on the clock%s.",
-		band.Emoji(), band, c.Game, clock(c.ValueMS), clock(c.ClaimedMS), again)
+		band.Emoji(), band, c.Game, timefmt.Value(c.ValueMS), timefmt.Value(c.ClaimedMS), again)
 }
 
 // pressRefused is what the presser sees of a refusal, with the numbers
@@ -87,8 +88,7 @@ func pressRefused(r *commands.Rejection, at time.Time, aborted bool) string {
 	case commands.ReasonBanned:
 		return textBanned
 	case commands.ReasonCooldown:
-		return fmt.Sprintf("You are cooling down: **%s** left. You can press again %s (at %s).",
-			spelled(r.WaitMS), stamp(r.ReadyAtMS, 'R'), stamp(r.ReadyAtMS, 'T'))
+		return fmt.Sprintf("You are cooling down: %s.", cooldownWait(r.ReadyAtMS-r.WaitMS, r.ReadyAtMS))
 	case commands.ReasonSequential:
 		return fmt.Sprintf("Not yet: **%s** still need to press before you can again (this game asks for %s between two of your presses).",
 			pluralPlayers(r.PlayersNeeded, "more player"), pluralPlayers(r.Required, "other player"))

@@ -138,7 +138,7 @@ func TestPressEndToEnd(t *testing.T) {
 		t.Fatalf("announcement embeds = %+v", ann.Embeds)
 	}
 	d := ann.Embeds[0].Description
-	for _, want := range []string{"<@" + e.player + ">", "Pat Player", "Purple", "Time claimed", "11 hours 59 minutes"} {
+	for _, want := range []string{"<@" + e.player + ">", "Pat Player", "Purple", "Time claimed", "with **11:59:5"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("announcement %q lacks %q", d, want)
 		}
@@ -209,7 +209,8 @@ func TestPressRefusals(t *testing.T) {
 		})
 	}
 	a := e.press(e.player, game, msg)
-	if !strings.Contains(a.Content, "<t:") || !strings.Contains(a.Content, ":R>") || !strings.Contains(a.Content, "59m") {
+	if !strings.Contains(a.Content, "<t:") || !strings.Contains(a.Content, ":R>") ||
+		!strings.Contains(a.Content, "**1 h** left") && !strings.Contains(a.Content, "**59 min") {
 		t.Errorf("cooldown answer lacks the time left and a relative timestamp: %q", a.Content)
 	}
 	if got := e.clickCount(game); got != before {

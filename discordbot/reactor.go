@@ -478,7 +478,7 @@ func (r *Reactor) summary(ctx context.Context, e events.GameEnded) (endSummary, 
 		return endSummary{}, Game{}, err
 	}
 	s := endSummary{Game: e.Game, Aborted: e.Reason == events.EndAborted, By: e.By, Why: e.Why,
-		StartMS: msOf(g.Start), EndMS: e.AtMS, Clicks: g.Clicks, Players: g.Players}
+		StartMS: msOf(g.Start), EndMS: e.AtMS, LeftMS: events.Remaining(msOf(g.Deadline), e.AtMS), Clicks: g.Clicks, Players: g.Players}
 	teams, err := v.Teams(ctx, e.Game)
 	if err != nil {
 		return endSummary{}, Game{}, err
@@ -515,11 +515,7 @@ func (r *Reactor) summary(ctx context.Context, e events.GameEnded) (endSummary, 
 // message is gone.
 func (r *Reactor) postSummary(ctx context.Context, g Game, s endSummary, mayPost bool) error {
 	b := r.b
-	pic := imaging.EndPicture{Game: int(s.Game), Aborted: s.Aborted, Clicks: int(s.Clicks), Players: int(s.Players),
-		Lifetime: time.Duration(s.EndMS-s.StartMS) * time.Millisecond, Ended: time.UnixMilli(s.EndMS).UTC()}
-	for i, n := range s.PerBand {
-		pic.PerBand[i] = int(n)
-	}
+	pic := endPictureOf(s)
 	start := time.Now()
 	img, err := imaging.RenderEndPicture(pic)
 	r.b.rendered("end", start)

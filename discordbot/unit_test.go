@@ -73,27 +73,15 @@ func TestPageIDRoundTripAndForgeries(t *testing.T) {
 	}
 }
 
-func TestDurationsAsText(t *testing.T) {
-	tests := []struct {
-		ms                           int64
-		clock, spelled, long, lifetm string
-	}{
-		{0, "00:00:00", "0s", "0 seconds", "0d 0h 0m"},
-		{999, "00:00:00", "0s", "0 seconds", "0d 0h 0m"},
-		{61_000, "00:01:01", "1m 1s", "1 minute 1 second", "0d 0h 1m"},
-		{3*3600_000 + 5_000, "03:00:05", "3h 0m 5s", "3 hours 5 seconds", "0d 3h 0m"},
-		{30 * 3600_000, "30:00:00", "1d 6h 0m 0s", "1 day 6 hours", "1d 6h 0m"},
-		{-5, "00:00:00", "0s", "0 seconds", "0d 0h 0m"},
-	}
-	for _, tt := range tests {
-		got := []string{clock(tt.ms), spelled(tt.ms), longSpelled(tt.ms), lifetime(tt.ms)}
-		want := []string{tt.clock, tt.spelled, tt.long, tt.lifetm}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%d ms (-want +got):\n%s", tt.ms, diff)
-		}
-	}
+func TestDiscordTagsRoundUpLikeTheWait(t *testing.T) {
 	if s := stamp(1_700_000_000_999, 'R'); s != "<t:1700000000:R>" {
 		t.Errorf("stamp = %q", s)
+	}
+	if s := readyStamp(1_700_000_000_001, 'R'); s != "<t:1700000001:R>" {
+		t.Errorf("readyStamp = %q", s)
+	}
+	if s := cooldownWait(1_000, 3_601_500); !strings.HasPrefix(s, "**1 h 1 s** left") || !strings.Contains(s, "<t:3602:R>") {
+		t.Errorf("cooldownWait = %q", s)
 	}
 }
 
@@ -200,7 +188,7 @@ func TestRefusalsCarryTheirNumbers(t *testing.T) {
 		want []string
 	}{
 		{"cooldown", commands.Rejection{Reason: commands.ReasonCooldown, WaitMS: 3723_000, ReadyAtMS: 1_700_003_723_000},
-			[]string{"1h 2m 3s", "<t:1700003723:R>", "<t:1700003723:T>"}},
+			[]string{"1 h 2 min 3 s", "<t:1700003723:R>", "<t:1700003723:T>"}},
 		{"sequential", commands.Rejection{Reason: commands.ReasonSequential, PlayersNeeded: 2, Required: 3},
 			[]string{"2 more players", "3 other players"}},
 		{"game over", commands.Rejection{Reason: commands.ReasonGameOver, Game: 4, DeadlineMS: 1_699_999_000_000},
@@ -222,7 +210,7 @@ func TestRefusalsCarryTheirNumbers(t *testing.T) {
 func TestExplanationListsTheSixRanges(t *testing.T) {
 	text := explanation(events.GameStarted{Game: 3, DurationMS: 12 * 3600_000, CooldownMS: 3 * 3600_000, Sequential: 2})
 	for _, w := range []string{"game #3", "12:00:00", "🔴 **Red** 00:00:00 – 02:00:00", "🟣 **Purple** 10:00:00 – 12:00:00",
-		"3h 0m 0s", "2 other players"} {
+		"wait **3 h** before", "2 other players"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("explanation lacks %q:\n%s", w, text)
 		}
@@ -301,4 +289,16 @@ func embedSize(e *discordgo.MessageEmbed) int {
 		return 6001
 	}
 	return total
+}
+
+func TestCardNamesTheSettingToAdd(t *testing.T) {
+	r := (&Bot{}).cmdCard(request{User: "1", UserName: "Pat", Opts: map[string]any{}})
+	for _, want := range []string{"PUBLIC_URL", "-public-url", "HTTP_ADDR"} {
+		if !strings.Contains(r.content, want) {
+			t.Errorf("/card without web pages: %q lacks %q", r.content, want)
+		}
+	}
+	if h := cmdHelp(false); !strings.Contains(h.embeds[0].Footer.Text, "LEGACY_TEXT_COMMANDS=true") {
+		t.Errorf("help without legacy words: footer %q lacks the setting", h.embeds[0].Footer.Text)
+	}
 }

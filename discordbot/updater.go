@@ -18,8 +18,8 @@ func newReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Updater keeps every active game's message up to date. It edits a message
 // only when what it shows changed (a click, the clock's colour or urgency,
-// or the time shown on the card, refreshed less often the further the
-// clock is from zero), never edits two messages of one channel less than
+// or, in the last minutes, a fresh countdown picture: see pictureSeconds),
+// never edits two messages of one channel less than
 // EditInterval apart, coalesces what happened meanwhile into one edit,
 // serves recently clicked games and clocks close to zero first, and
 // reposts a message Discord lost (10008) or refuses to edit again (30046).
@@ -148,6 +148,32 @@ func (u *Updater) period(remaining time.Duration) time.Duration {
 	return 5 * time.Minute
 }
 
+// What the timer picture shows (Bot.card) decides when it is uploaded
+// again: the deadline card changes only with the band, the deadline and
+// urgent or not; the countdown GIF is uploaded when the clock enters the
+// last imaging.CountdownWindow and then every countdownRefresh, because a
+// GIF plays from its start when a player opens the channel later: a
+// fresh one keeps what late viewers see within countdownRefresh of true
+// (the embed's <t:R> is live for everyone).
+const countdownRefresh = 30 * time.Second
+
+// pictureUrgency is the urgency the picture shows at remaining.
+func pictureUrgency(remaining time.Duration) imaging.Urgency {
+	if remaining <= imaging.CountdownWindow {
+		return imaging.UrgencyCritical // the countdown
+	}
+	return min(imaging.UrgencyFor(remaining), imaging.UrgencyAlert) // the deadline card: urgent or not
+}
+
+// pictureSeconds is 0 for the deadline card and, for the countdown, the
+// countdownRefresh slice of the window it was rendered in.
+func pictureSeconds(remaining time.Duration) int64 {
+	if remaining > imaging.CountdownWindow || remaining <= 0 {
+		return 0
+	}
+	return int64((remaining + countdownRefresh - 1) / countdownRefresh)
+}
+
 // keepEnded is how long an ended game is remembered.
 const keepEnded = 10 * time.Minute
 
@@ -218,7 +244,7 @@ func (u *Updater) due(g *liveGame, now time.Time) bool {
 		return false // over: the reactor writes the summary
 	}
 	band := events.BandOf(remaining.Milliseconds(), g.duration.Milliseconds())
-	if band != g.shown.band || imaging.UrgencyFor(remaining) != g.shown.urgency {
+	if band != g.shown.band || pictureUrgency(remaining) != g.shown.urgency || pictureSeconds(remaining) != g.shown.seconds {
 		return true
 	}
 	return now.Sub(g.lastEdit) >= u.period(remaining)
@@ -412,8 +438,8 @@ func (u *Updater) edit(ctx context.Context, g *liveGame, held *chanPace) (editRe
 	channel, message := state.MessageChannel, state.MessageID
 	v := b.liveFromGame(view, now)
 	remaining := res.deadline.Sub(now)
-	key := shownKey{message: message, band: v.band(), urgency: imaging.UrgencyFor(remaining),
-		seconds: int64(remaining / time.Second), clicks: view.Clicks, players: view.Players,
+	key := shownKey{message: message, band: v.band(), urgency: pictureUrgency(remaining),
+		seconds: pictureSeconds(remaining), clicks: view.Clicks, players: view.Players,
 		deadline: v.DeadlineMS}
 	if view.Last != nil {
 		key.last = view.Last.Number

@@ -143,3 +143,11 @@ func TestMMR(t *testing.T) {
 		}
 	}
 }
+
+func TestMMRTextKeepsEveryDifference(t *testing.T) {
+	for milli, want := range map[int64]string{0: "0.000", 28: "0.028", 1000: "1.000", 1234500: "1234.500", -5: "-0.005"} {
+		if got := events.MMRText(milli); got != want {
+			t.Errorf("MMRText(%d) = %q, want %q", milli, got, want)
+		}
+	}
+}

@@ -406,12 +406,11 @@ func labelFor(over bool) string {
 
 // labelMasks renders the label's fill and outline masks in a box whose
 // top-left lands at the returned point of the card.
-func labelMasks(L cardLayout, over bool) (fill, outline *image.Alpha, at image.Point, err error) {
+func labelMasks(L cardLayout, text string) (fill, outline *image.Alpha, at image.Point, err error) {
 	f, err := newFace(faceBold, L.labelPx)
 	if err != nil {
 		return nil, nil, image.Point{}, err
 	}
-	text := labelFor(over)
 	tw := trackedWidth(f, text, L.labelTrack)
 	pad := int(math.Ceil(2*L.s)) + 3
 	asc := int(math.Ceil(L.labelPx))
@@ -433,15 +432,22 @@ var labels = struct {
 	m map[baseKey]*labelMask
 }{m: map[baseKey]*labelMask{}}
 
-// labelMasksFor returns labelMasks(L, over), computed once per size.
+// labelMasksFor returns the masks of the label of a running (or, with
+// over, ended) card, computed once per size.
 func labelMasksFor(L cardLayout, over bool) (*labelMask, error) {
-	k := baseKey{width: L.w, over: over}
+	return labelMasksText(L, labelFor(over))
+}
+
+// labelMasksText returns labelMasks(L, text), computed once per size and
+// text.
+func labelMasksText(L cardLayout, text string) (*labelMask, error) {
+	k := baseKey{width: L.w, label: text}
 	labels.Lock()
 	defer labels.Unlock()
 	if lm := labels.m[k]; lm != nil {
 		return lm, nil
 	}
-	fill, outline, at, err := labelMasks(L, over)
+	fill, outline, at, err := labelMasks(L, text)
 	if err != nil {
 		return nil, err
 	}
@@ -473,6 +479,7 @@ type baseKey struct {
 	width     int
 	over      bool
 	withLabel bool
+	label     string
 }
 
 var bases = struct {
@@ -485,7 +492,16 @@ var bases = struct {
 // the PNG splicer is prepared, which is what the static card wants;
 // animated cards move the label and get the layer's quantiser keys.
 func baseFor(band Band, width int, over, withLabel bool) (*cardBase, error) {
-	k := baseKey{band, width, over, withLabel}
+	if withLabel {
+		return baseForLabel(band, width, over, labelFor(over))
+	}
+	return baseForLabel(band, width, over, "")
+}
+
+// baseForLabel is baseFor with the label's text given ("" for none).
+func baseForLabel(band Band, width int, over bool, label string) (*cardBase, error) {
+	withLabel := label != ""
+	k := baseKey{band, width, over, withLabel, label}
 	bases.Lock()
 	defer bases.Unlock()
 	if b := bases.m[k]; b != nil {
@@ -502,7 +518,7 @@ func baseFor(band Band, width int, over, withLabel bool) (*cardBase, error) {
 		fill: image.NewUniform(ink.fill), outline: image.NewUniform(ink.outline), shadow: image.NewUniform(ink.shadow),
 	}
 	if withLabel {
-		lm, err := labelMasksFor(L, over)
+		lm, err := labelMasksText(L, label)
 		if err != nil {
 			return nil, err
 		}
@@ -582,7 +598,7 @@ func putFrame(img *image.RGBA) {
 // renderTimerPNG draws the static card of k and encodes it as PNG.
 func renderTimerPNG(k CardKey) ([]byte, error) {
 	L := layoutFor(k.Width)
-	base, err := baseFor(k.Band, k.Width, k.Over, true)
+	base, err := baseForLabel(k.Band, k.Width, k.Over, k.label())
 	if err != nil {
 		return nil, err
 	}

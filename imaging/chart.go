@@ -19,6 +19,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // Click is one accepted click, as the charts need it. Charts never
@@ -408,35 +410,13 @@ func (d dot) stamp(dst *image.RGBA, x, y float64, src *image.Uniform) {
 
 // Formatting helpers shared by the charts.
 
-// formatHMS formats d as H:MM:SS (hours not padded), for values and
-// claimed time.
-func formatHMS(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int64(d / time.Second)
-	return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
-}
+// formatHMS writes a click's value or claimed time as everywhere else:
+// timefmt.Value (HH:MM:SS.mmm).
+func formatHMS(d time.Duration) string { return timefmt.Value(d.Milliseconds()) }
 
-// formatSpan formats a long span compactly: "3d 4h 12m", "4h 12m", "12h",
-// "12m 5s".
-func formatSpan(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int64(d / time.Second)
-	days, h, m, sec := s/86400, s/3600%24, s/60%60, s%60
-	switch {
-	case days > 0:
-		return fmt.Sprintf("%dd %dh %dm", days, h, m)
-	case h > 0 && m == 0 && sec == 0:
-		return fmt.Sprintf("%dh", h)
-	case h > 0:
-		return fmt.Sprintf("%dh %dm", h, m)
-	default:
-		return fmt.Sprintf("%dm %ds", m, sec)
-	}
-}
+// formatSpan writes a long span by its two largest units (timefmt.Rough):
+// "300 d 4 h", "12 h", "1 h 30 min", "40 s".
+func formatSpan(d time.Duration) string { return timefmt.Rough(d.Milliseconds()) }
 
 // formatCount formats n with thousands separators: 10,000.
 func formatCount(n int) string {
@@ -463,18 +443,21 @@ func clampValue(v, duration time.Duration) time.Duration {
 	return min(max(v, 0), max(duration, 0))
 }
 
-// clockTicker labels a value axis of a clock of duration d at each band
-// boundary (every sixth), as H:MM.
+// clockTicker labels a value axis (in hours) of a clock of duration d at
+// each band boundary (every sixth), in the unit that tells them apart on
+// any clock: "6 s", "13 s" … on 40 s, "2 h", "4 h" … on 12 h, "50 d" … on
+// 300 days (timefmt.Axis).
 func clockTicker(d time.Duration) plot.Ticker {
 	return plot.TickerFunc(func(lo, hi float64) []plot.Tick {
 		var ticks []plot.Tick
+		step := d.Milliseconds() / NumBands
 		for i := 0; i <= NumBands; i++ {
 			v := d.Hours() * float64(i) / NumBands
 			if v < lo-1e-9 || v > hi+1e-9 {
 				continue
 			}
-			m := int(math.Round(v * 60))
-			ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%d:%02d", m/60, m%60)})
+			ms := d.Milliseconds() * int64(i) / NumBands
+			ticks = append(ticks, plot.Tick{Value: v, Label: timefmt.Axis(ms, step)})
 		}
 		return ticks
 	})
@@ -485,6 +468,7 @@ func clockTicker(d time.Duration) plot.Ticker {
 // calendar months.
 func timeTicker(n int) plot.Ticker {
 	steps := []time.Duration{
+		time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
 		time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 		time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
 		24 * time.Hour, 48 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour,
@@ -515,6 +499,9 @@ func timeTicker(n int) plot.Ticker {
 			var ticks []plot.Tick
 			for t := first; unixSeconds(t) <= hi; t = t.Add(step) {
 				label := t.Format("15:04")
+				if step < time.Minute {
+					label = t.Format("15:04:05")
+				}
 				if step >= 24*time.Hour || (t.Hour() == 0 && t.Minute() == 0) {
 					label = t.Format("2 Jan")
 				}

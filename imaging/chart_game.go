@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // RenderGameChart draws the statistics chart of a game as a PNG (Name
@@ -216,22 +218,9 @@ func (cc *chartCanvas) bandBars(s gameSummary, x, y, w, h float64) error {
 	return nil
 }
 
-// shortSpan formats a total of claimed time: "1,234h", "52h 10m", "12m".
-func shortSpan(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	h := int(d / time.Hour)
-	m := int(d/time.Minute) % 60
-	switch {
-	case h >= 1000:
-		return formatCount(h) + "h"
-	case h > 0:
-		return fmt.Sprintf("%dh %02dm", h, m)
-	default:
-		return fmt.Sprintf("%dm", m)
-	}
-}
+// shortSpan formats a total of claimed time by its two largest units, as
+// everywhere (timefmt.Rough): "51 d 10 h", "36 min 5 s".
+func shortSpan(d time.Duration) string { return timefmt.Rough(d.Milliseconds()) }
 
 // countTicker labels a count axis with about five round steps.
 type countTicker struct{}
@@ -378,7 +367,14 @@ func (cc *chartCanvas) heatMap(cs []Click, x, y, w, h float64) error {
 // topTen draws the players with the most time claimed as horizontal bars
 // in the colour of their best click.
 func (cc *chartCanvas) topTen(rows []topRow, x, y, w, h float64) error {
-	if _, err := cc.text("Top 10 by time claimed", x+20, y+32, textOpts{tf: faceBold, px: 17, c: themeText, maxWidth: w - 40}); err != nil {
+	title := fmt.Sprintf("Top %d by time claimed", min(len(rows), 10))
+	switch len(rows) {
+	case 0:
+		title = "Time claimed"
+	case 1:
+		title = "The top player by time claimed"
+	}
+	if _, err := cc.text(title, x+20, y+32, textOpts{tf: faceBold, px: 17, c: themeText, maxWidth: w - 40}); err != nil {
 		return err
 	}
 	const nameW, valueW = 196.0, 70.0

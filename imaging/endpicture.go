@@ -12,8 +12,12 @@ import (
 // EndPicture is what the end-of-game picture shows. Every field is
 // optional: zero values are left out.
 type EndPicture struct {
-	Game     int           // game number, shown as "GAME #N"
-	Aborted  bool          // an admin stopped the game (instead of the clock running out)
+	Game    int  // game number, shown as "GAME #N"
+	Aborted bool // an admin stopped the game (instead of the clock running out)
+	// Left is the time that was left on the clock when an admin stopped
+	// the game (shown instead of 00:00:00); By and Why say who and why.
+	Left     time.Duration
+	By, Why  string
 	Clicks   int           // total clicks
 	Players  int           // distinct players
 	Lifetime time.Duration // start → end
@@ -83,7 +87,21 @@ func renderEndPicture(e EndPicture) (Image, error) {
 		lines = append(lines, "alive for "+formatSpan(e.Lifetime))
 	}
 	if !e.Ended.IsZero() {
-		lines = append(lines, "ended "+e.Ended.UTC().Format("2 Jan 2006 15:04")+" UTC")
+		verb := "ended "
+		if e.Aborted {
+			verb = "stopped "
+		}
+		lines = append(lines, verb+e.Ended.UTC().Format("2 Jan 2006 15:04")+" UTC")
+	}
+	if e.Aborted && e.By != "" {
+		lines = append(lines, "by "+e.By)
+	}
+	if e.Aborted && e.Why != "" {
+		why := []rune(e.Why)
+		if len(why) > 60 {
+			why = append(why[:59], '…')
+		}
+		lines = append(lines, "“"+string(why)+"”")
 	}
 
 	// Lay the column out top to bottom, centred on the clock.
@@ -117,7 +135,12 @@ func renderEndPicture(e EndPicture) (Image, error) {
 	dc.SetLineWidth(1.5)
 	dc.DrawRoundedRectangle(tx+0.75, y+0.75, 298.5, readoutH-1.5, 14)
 	dc.Stroke()
-	if _, err := cc.text("00:00:00", tx+150, y+60, textOpts{tf: faceBold, px: 52, c: lighten(Red.Color(), 0.15), ax: 0.5, maxWidth: 270}); err != nil {
+	readout := "00:00:00"
+	if e.Aborted {
+		// The clock was still running: the time left when it was stopped.
+		readout = FormatTime(e.Left)
+	}
+	if _, err := cc.text(readout, tx+150, y+60, textOpts{tf: faceBold, px: 52, c: lighten(Red.Color(), 0.15), ax: 0.5, maxWidth: 270}); err != nil {
 		return Image{}, err
 	}
 	y += readoutH + 36

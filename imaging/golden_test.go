@@ -206,6 +206,11 @@ func TestChartGolden(t *testing.T) {
 			return RenderEndPicture(EndPicture{Game: g.Game, Clicks: s.clicks, Players: s.players, Lifetime: g.End.Sub(g.Start), Ended: g.End, PerBand: s.perBand})
 		}},
 		{"end-aborted-bare", func() (Image, error) { return RenderEndPicture(EndPicture{Aborted: true}) }},
+		{"end-aborted-truthful", func() (Image, error) {
+			return RenderEndPicture(EndPicture{Game: 7, Aborted: true, Left: time.Minute + 46*time.Second, By: "an admin",
+				Why: "moving the game to #button-2", Clicks: 40, Players: 6, Lifetime: 3 * time.Hour,
+				Ended: time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC), PerBand: [NumBands]int{1, 2, 3, 4, 10, 20}})
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

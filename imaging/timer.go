@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // ErrInvalidInput is wrapped by every error caused by input that cannot be
@@ -85,14 +87,13 @@ func FormatClock(d time.Duration) string {
 	return string(appendClock(buf[:0], int64(max(d, 0)/time.Second)))
 }
 
-func appendClock(b []byte, secs int64) []byte {
-	h, m, s := secs/3600, secs/60%60, secs%60
-	if h < 10 {
-		b = append(b, '0')
-	}
-	b = strconv.AppendInt(b, h, 10)
-	return append(b, ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
-}
+// FormatTime is how the pictures write a time for players: timefmt.Clock
+// (to the millisecond under a minute).
+func FormatTime(d time.Duration) string { return timefmt.Clock(d.Milliseconds()) }
+
+// appendClock is timefmt's clock: the pictures write times as every other
+// place does.
+func appendClock(b []byte, secs int64) []byte { return timefmt.AppendClock(b, secs) }
 
 // TimerCard is what the timer card shows. The zero value is a valid Red
 // game-over card at the default size.
@@ -110,6 +111,13 @@ type TimerCard struct {
 	// Static asks for a PNG even when the urgency would animate the card,
 	// for places that cannot show a GIF.
 	Static bool
+	// Deadline, when set on a running card, makes a card that does not go
+	// stale: it shows the deadline's UTC time of day ("ENDS AT (UTC)")
+	// instead of the time left, in the band's colour, and is never
+	// animated. Discord's live <t:R> countdown next to it gives the time
+	// left; the card changes only with the band, the urgency and the
+	// deadline.
+	Deadline time.Time
 	// Width is the card width in pixels; 0 means DefaultCardWidth. It is
 	// clamped to [MinCardWidth, MaxCardWidth]; the height is 3/5 of it.
 	// Animated cards grow with the area: ~300 KB at the default width.
@@ -134,6 +142,22 @@ type CardKey struct {
 	Over     bool
 	Animated bool
 	Width    int
+	// Label is the text above the digits when it is not the default
+	// ("TIME LEFT" / "GAME OVER"): a deadline card's.
+	Label string
+}
+
+// Labels of a deadline card, by urgency.
+const (
+	LabelDeadline       = "ENDS AT (UTC)"
+	LabelDeadlineUrgent = "HURRY! ENDS AT (UTC)"
+)
+
+func (k CardKey) label() string {
+	if k.Label != "" {
+		return k.Label
+	}
+	return labelFor(k.Over)
 }
 
 // Key returns the visible identity of c after normalisation (default width,
@@ -153,6 +177,15 @@ func (c TimerCard) Key() CardKey {
 	k.Seconds = secs
 	k.Urgency = UrgencyFor(c.Remaining)
 	k.Animated = k.Urgency.Animated() && !c.Static
+	if !c.Deadline.IsZero() {
+		d := c.Deadline.UTC()
+		k.Seconds = int64(d.Hour()*3600 + d.Minute()*60 + d.Second())
+		k.Animated = false
+		k.Label = LabelDeadline
+		if k.Urgency > UrgencyNormal {
+			k.Label = LabelDeadlineUrgent
+		}
+	}
 	return k
 }
 

@@ -435,3 +435,26 @@ func filterOut(ps []string, sub string) []string {
 	}
 	return out
 }
+
+// TestBrowserShowsCloseCallsToTheMillisecond: a Red click with 398 ms left
+// reads 00:00:00.398 on the game page and on /lowest, not 00:00:00.
+func TestBrowserShowsCloseCallsToTheMillisecond(t *testing.T) {
+	w := newWorld(t, commands.SystemClock{})
+	w.runProjector()
+	start := time.Now().Add(-20 * time.Second)
+	g := w.startAt(guild1, "9003", 10*time.Second, 0, start)
+	c := w.pressAt(g, guild1, "777", "Daredevil", start.Add(10*time.Second-398*time.Millisecond))
+	if c.ValueMS != 398 || events.Band(c.Band) != events.Red {
+		t.Fatalf("click value %d ms, band %d", c.ValueMS, c.Band)
+	}
+	w.waitApplied(5 * time.Second)
+	srv := runServer(t, web.New(w.reader, web.Options{Poll: 100 * time.Millisecond}))
+	b := newBrowser(t)
+	for _, path := range []string{fmt.Sprintf("/games/%d", g), "/lowest", "/players/777"} {
+		b.do(chromedp.Navigate(srv.URL + path))
+		if err := b.waitFor(`document.body.innerText.includes("00:00:00.398")`, 3*time.Second); err != nil {
+			t.Errorf("%s does not show the close call 00:00:00.398: %v\n%s", path, err, eval[string](b, `document.body.innerText`))
+		}
+	}
+	b.checkProblems()
+}

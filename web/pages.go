@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 //go:embed assets
@@ -195,7 +196,7 @@ func (s *Server) funcs() template.FuncMap {
 		"asset":     assetURL,
 		"bandName":  func(b int) string { return events.Band(b).String() },
 		"pct":       func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
-		"mmr":       func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+		"mmr":       func(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) },
 		"hourChart": hourChart,
 		"colourBar": colourBar,
 		"bandList":  func() []int { return []int{5, 4, 3, 2, 1, 0} },
@@ -224,34 +225,13 @@ func displayName(name, user string) string {
 	return "player " + user
 }
 
-// fmtClock formats ms as HH:MM:SS, truncated to whole seconds (app.js's
-// clock does the same).
-func fmtClock(msv int64) string {
-	s := max(msv, 0) / 1000
-	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
-}
-
-// fmtValue formats a click's value as HH:MM:SS.mmm.
-func fmtValue(msv int64) string {
-	msv = max(msv, 0)
-	return fmtClock(msv) + fmt.Sprintf(".%03d", msv%1000)
-}
-
-// fmtSpan formats a long duration: 3d 04h 12m, 4h 12m 03s, 12m 03s, 42s
-// (app.js's span does the same).
-func fmtSpan(msv int64) string {
-	s := max(msv, 0) / 1000
-	d, h, m, sec := s/86400, s/3600%24, s/60%60, s%60
-	switch {
-	case d > 0:
-		return fmt.Sprintf("%dd %02dh %02dm", d, h, m)
-	case h > 0:
-		return fmt.Sprintf("%dh %02dm %02ds", h, m, sec)
-	case m > 0:
-		return fmt.Sprintf("%dm %02ds", m, sec)
-	}
-	return fmt.Sprintf("%ds", sec)
-}
+// The times on the pages are written by package timefmt, as in Discord
+// (app.js mirrors it for the live parts).
+var (
+	fmtClock = timefmt.Clock
+	fmtValue = timefmt.Value
+	fmtSpan  = timefmt.Span
+)
 
 func fmtDate(msv int64) string {
 	if msv == 0 {

@@ -475,7 +475,8 @@ func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
 
 // --- the timer card ---
 
-// timer serves a game's timer card as it looks now, as a PNG.
+// timer serves a game's timer card as it looks now, as a PNG: the
+// deadline card while it runs, the game-over card after.
 func (s *Server) timer(w http.ResponseWriter, r *http.Request) {
 	id, err := parseGameID(r)
 	if err != nil {
@@ -490,9 +491,13 @@ func (s *Server) timer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	img, err := s.o.Renderer.Timer(ctx, imaging.TimerCard{
-		Band: imaging.Band(g.Band(now)), Remaining: g.Remaining(now), Over: g.Over(now), Static: true, Width: 600,
-	})
+	// A running game's card shows its deadline, not the time left: the
+	// picture is never stale, the page's countdown next to it is live.
+	card := imaging.TimerCard{Band: imaging.Band(g.Band(now)), Remaining: g.Remaining(now), Over: g.Over(now), Static: true, Width: 600}
+	if !card.Over {
+		card.Deadline = g.Deadline
+	}
+	img, err := s.o.Renderer.Timer(ctx, card)
 	if err != nil {
 		s.failPage(w, r, err)
 		return

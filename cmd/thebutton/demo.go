@@ -45,10 +45,10 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	var d demoConfig
 	fs := newFlagSet(a, "demo", "demo [flags]")
 	s.register(fs, a.getenv)
-	fs.DurationVar(&d.duration, "demo-clock", 3*time.Minute, "the demo game's clock")
-	fs.DurationVar(&d.cooldown, "demo-cooldown", 20*time.Second, "the demo game's cooldown")
-	fs.IntVar(&d.players, "demo-players", 12, "simulated players (at most 20)")
-	fs.DurationVar(&d.pause, "demo-pause", 5*time.Second, "pause between a demo game's end and the next")
+	fs.DurationVar(&d.duration, "demo-clock", demoDefaultClock, "the demo game's clock")
+	fs.DurationVar(&d.cooldown, "demo-cooldown", demoDefaultCooldown, "the demo game's cooldown")
+	fs.IntVar(&d.players, "demo-players", demoDefaultPlayers, "simulated players (at most 20)")
+	fs.DurationVar(&d.pause, "demo-pause", demoDefaultPause, "pause between a demo game's end and the next")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,8 +80,8 @@ func runDemoGames(ctx context.Context, h observedCommands, d demoConfig, log *sl
 		log.Info("demo game running", "game", id, "clock", d.duration, "players", d.players)
 		var wg sync.WaitGroup
 		gameCtx, stop := context.WithCancel(ctx)
-		for i := range d.players {
-			wg.Go(func() { demoPlayer(gameCtx, h, id, i, d, log) })
+		for _, turn := range demoRoster(id, d) {
+			wg.Go(func() { demoPlayer(gameCtx, h, id, turn, d, log) })
 		}
 		// Wait for the end (recorded by the timekeeper at the deadline).
 		for gameCtx.Err() == nil {
@@ -114,31 +114,105 @@ func demoGame(ctx context.Context, h observedCommands, d demoConfig) (events.Gam
 	return g.Game, nil
 }
 
-// demoPlayer presses the demo game now and then. Each player has a nerve:
-// the share of the clock left at which they press; bold players wait for
-// the rare colours. Each presses a few times per game, so the game ends.
-func demoPlayer(ctx context.Context, h observedCommands, id events.GameID, i int, d demoConfig, log *slog.Logger) {
-	r := rand.New(rand.NewPCG(uint64(id), uint64(i)))
-	nerve := 0.03 + 0.9*r.Float64()*r.Float64() // most players are bold
-	budget := 1 + r.IntN(2)
-	tick := max(d.duration/40, 20*time.Millisecond)
-	user := fmt.Sprint(demoUser0 + i)
-	for n := 0; budget > 0 && ctx.Err() == nil; n++ {
-		sleepCtx(ctx, tick/2+time.Duration(r.Int64N(int64(tick))))
+// Defaults of `thebutton demo`, chosen so that a newcomer sees a whole
+// game within about three minutes: the presses of one game take the clock
+// through several colours down to a close Red one, then nobody is left to
+// press, the clock runs out at its deadline, and the next game starts
+// (TestDemoDefaultsShowAWholeGame checks it).
+const (
+	demoDefaultClock    = 40 * time.Second
+	demoDefaultCooldown = 20 * time.Second
+	demoDefaultPlayers  = 12
+	demoDefaultPause    = 5 * time.Second
+)
+
+// temperament is how a simulated player plays: they press once the time
+// left falls to their nerve (a share of the clock, drawn in [lo, hi) each
+// game) and need a human reaction time before the press lands.
+type temperament struct {
+	name             string
+	lo, hi           float64
+	reactLo, reactHi time.Duration
+	perGame          [2]int // how many players of this temperament play one game: from [0] to [1]
+}
+
+// The temperaments, most cautious first; player i has temperaments[i%4].
+// Cautious players take the early colours, daredevils wait for Red.
+var temperaments = []temperament{
+	{"cautious", 0.70, 0.95, 300 * time.Millisecond, 900 * time.Millisecond, [2]int{2, 2}},
+	{"steady", 0.40, 0.65, 200 * time.Millisecond, 700 * time.Millisecond, [2]int{1, 2}},
+	{"bold", 0.18, 0.35, 150 * time.Millisecond, 400 * time.Millisecond, [2]int{1, 1}},
+	{"daredevil", 0.03, 0.08, 30 * time.Millisecond, 150 * time.Millisecond, [2]int{1, 1}},
+}
+
+// demoTurn is one simulated player's plan for one game: press once when
+// nerve·clock is left, react later.
+type demoTurn struct {
+	player int
+	kind   string
+	nerve  float64
+	react  time.Duration
+}
+
+// demoRoster picks who plays game id and how, as people drop in: a couple
+// of cautious players, one or two steady ones, a bold one and a daredevil
+// (fewer when fewer players are configured). Each presses once, so after
+// the last (the daredevil's close call) nobody presses and the clock runs
+// out. It depends only on the game id, so a game can be replayed.
+func demoRoster(id events.GameID, d demoConfig) []demoTurn {
+	r := rand.New(rand.NewPCG(uint64(id), 0x5eed))
+	var turns []demoTurn
+	for k, t := range temperaments {
+		var pool []int
+		for i := k; i < d.players; i += len(temperaments) {
+			pool = append(pool, i)
+		}
+		r.Shuffle(len(pool), func(a, b int) { pool[a], pool[b] = pool[b], pool[a] })
+		n := t.perGame[0] + r.IntN(t.perGame[1]-t.perGame[0]+1)
+		for _, p := range pool[:min(n, len(pool))] {
+			turns = append(turns, demoTurn{player: p, kind: t.name, nerve: t.lo + (t.hi-t.lo)*r.Float64(),
+				react: t.reactLo + time.Duration(r.Int64N(int64(t.reactHi-t.reactLo)))})
+		}
+	}
+	return turns
+}
+
+// demoTick is how often a simulated player looks at the clock.
+func demoTick(d demoConfig) time.Duration {
+	return min(max(d.duration/200, 20*time.Millisecond), 200*time.Millisecond)
+}
+
+// demoPlayer plays one turn: it watches the clock and presses once when
+// its nerve gives way, after its reaction time.
+func demoPlayer(ctx context.Context, h observedCommands, id events.GameID, turn demoTurn, d demoConfig, log *slog.Logger) {
+	user := fmt.Sprint(demoUser0 + turn.player)
+	tick := demoTick(d)
+	for n := 0; ctx.Err() == nil; n++ {
+		sleepCtx(ctx, tick)
 		g, ok, err := h.Game(ctx, id)
-		if err != nil || !ok || !g.Active() {
+		if err != nil || !ok {
 			continue
+		}
+		if !g.Active() {
+			return
 		}
 		left := events.Remaining(g.DeadlineMS(), time.Now().UnixMilli())
-		if float64(left) > nerve*float64(g.DurationMS()) {
+		if left <= 0 {
+			return
+		}
+		if float64(left) > turn.nerve*float64(g.DurationMS()) {
 			continue
 		}
-		c, err := h.Press(ctx, commands.Press{Game: id, Guild: demoGuild, User: user, UserName: demoNames[i],
-			Interaction: fmt.Sprintf("demo-%d-%d-%d-%d", id, i, n, r.Int64())})
+		sleepCtx(ctx, turn.react)
+		c, err := h.Press(ctx, commands.Press{Game: id, Guild: demoGuild, User: user, UserName: demoNames[turn.player],
+			Interaction: fmt.Sprintf("demo-%d-%d-%d", id, turn.player, n)})
 		if err == nil {
-			budget--
-			log.Info("demo press", "game", id, "player", demoNames[i], "band", events.Band(c.Band).String(),
-				"left", time.Duration(c.ValueMS)*time.Millisecond)
+			log.Info("demo press", "game", id, "player", demoNames[turn.player], "kind", turn.kind,
+				"band", events.Band(c.Band).String(), "left", time.Duration(c.ValueMS)*time.Millisecond)
+			return
+		}
+		if rej, ok := commands.AsRejection(err); ok && rej.Reason != commands.ReasonCooldown && rej.Reason != commands.ReasonSequential {
+			return // the game is over, or this player may not play it
 		}
 	}
 }

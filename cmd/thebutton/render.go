@@ -101,6 +101,22 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
+	// What the bot attaches to a live game message: the deadline card
+	// (calm and urgent) until the last minutes, then the countdown GIF.
+	deadline := time.Date(2026, 12, 7, 17, 32, 5, 0, time.UTC)
+	img, err = imaging.RenderTimer(imaging.TimerCard{Band: imaging.Blue, Remaining: 9 * time.Hour, Deadline: deadline, Width: *width})
+	if err := write("timer-deadline.png", img, err); err != nil {
+		return err
+	}
+	img, err = imaging.RenderTimer(imaging.TimerCard{Band: imaging.Red, Remaining: 20 * time.Minute, Deadline: deadline, Width: *width})
+	if err := write("timer-deadline-urgent.png", img, err); err != nil {
+		return err
+	}
+	img, err = imaging.RenderCountdown(imaging.Countdown{Duration: 12 * time.Hour, Remaining: imaging.CountdownWindow, Width: *width})
+	if err := write("timer-countdown.gif", img, err); err != nil {
+		return err
+	}
+
 	// Charts of a played game, and of a game without clicks.
 	g := imaging.SyntheticGame(*seed, *clicks, true)
 	player := imaging.SyntheticPlayer(g, "p000")
@@ -144,7 +160,8 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := write("end.png", img, err); err != nil {
 		return err
 	}
-	img, err = imaging.RenderEndPicture(imaging.EndPicture{Game: 43, Aborted: true})
+	img, err = imaging.RenderEndPicture(imaging.EndPicture{Game: 43, Aborted: true, Left: time.Minute + 46*time.Second,
+		By: "an admin", Why: "moving the game to another channel"})
 	return write("end-aborted.png", img, err)
 }
 

@@ -33,28 +33,36 @@
   }
   page.bandOf = bandOf;
 
-  // The formats of pages.go: fmtClock, fmtValue, fmtSpan, displayName.
+  // The formats of package timefmt (pages.go's clock, value, span) and displayName.
   function pad(n, w) { var s = String(n); while (s.length < w) { s = '0' + s; } return s; }
-  function clock(ms) {
-    var s = Math.floor(Math.max(0, ms) / 1000);
-    return pad(Math.floor(s / 3600), 2) + ':' + pad(Math.floor(s / 60) % 60, 2) + ':' + pad(s % 60, 2);
+  function hms(s) { return pad(Math.floor(s / 3600), 2) + ':' + pad(Math.floor(s / 60) % 60, 2) + ':' + pad(s % 60, 2); }
+  // value: HH:MM:SS.mmm; clock: time left, to the millisecond under a
+  // minute; span: "3 h", "1 h 30 min", "45 s", "0.398 s" (timefmt's forms).
+  function value(ms) { ms = Math.max(0, ms); return hms(Math.floor(ms / 1000)) + '.' + pad(ms % 1000, 3); }
+  function clock(ms) { ms = Math.max(0, ms); return ms < 60000 ? value(ms) : hms(Math.floor(ms / 1000)); }
+  function secs(ms) {
+    var s = String(Math.floor(ms / 1000)), f = ms % 1000;
+    if (f === 0) { return s; }
+    return s + '.' + pad(f, 3).replace(/0+$/, '');
   }
-  function value(ms) { ms = Math.max(0, ms); return clock(ms) + '.' + pad(ms % 1000, 3); }
   function span(ms) {
-    var s = Math.floor(Math.max(0, ms) / 1000);
-    var d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, sec = s % 60;
-    if (d > 0) { return d + 'd ' + pad(h, 2) + 'h ' + pad(m, 2) + 'm'; }
-    if (h > 0) { return h + 'h ' + pad(m, 2) + 'm ' + pad(sec, 2) + 's'; }
-    if (m > 0) { return m + 'm ' + pad(sec, 2) + 's'; }
-    return sec + 's';
+    ms = Math.max(0, ms);
+    if (ms < 60000) { return secs(ms) + ' s'; }
+    var units = [[86400000, 'd'], [3600000, 'h'], [60000, 'min'], [1000, 's']], parts = [];
+    for (var i = 0; i < units.length; i++) {
+      var n = Math.floor(ms / units[i][0]);
+      ms -= n * units[i][0];
+      if (n > 0) { parts.push(n + ' ' + units[i][1]); }
+    }
+    return parts.join(' ');
   }
   function ago(ms) {
     var s = Math.floor(Math.max(0, ms) / 1000);
     if (s < 5) { return 'just now'; }
-    if (s < 60) { return s + 's ago'; }
-    if (s < 3600) { return Math.floor(s / 60) + 'm ago'; }
-    if (s < 86400) { return Math.floor(s / 3600) + 'h ago'; }
-    return Math.floor(s / 86400) + 'd ago';
+    if (s < 60) { return s + ' s ago'; }
+    if (s < 3600) { return Math.floor(s / 60) + ' min ago'; }
+    if (s < 86400) { return Math.floor(s / 3600) + ' h ago'; }
+    return Math.floor(s / 86400) + ' d ago';
   }
   function displayName(name, user) { return name ? name : 'player ' + user; }
   function playerURL(user) { return '/players/' + encodeURIComponent(user); }
@@ -250,8 +258,20 @@
     });
   }
 
+  // Tick each 250 ms, and each animation frame while a clock shows
+  // milliseconds (under a minute left).
+  function fast() {
+    var cards = document.querySelectorAll('[data-game][data-deadline][data-status="active"]'), t = now();
+    for (var i = 0; i < cards.length; i++) {
+      var left = Number(cards[i].getAttribute('data-deadline')) - t;
+      if (left > 0 && left < 60000) { return true; }
+    }
+    return false;
+  }
+  function frame() { if (fast()) { tick(); } window.requestAnimationFrame(frame); }
   tick();
   setInterval(tick, 250);
+  if (window.requestAnimationFrame) { window.requestAnimationFrame(frame); }
   var following = followCard && followCard.getAttribute('data-status') === 'active';
   if ((list || following) && window.EventSource) {
     setConn('', 'connecting');
