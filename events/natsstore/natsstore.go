@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -484,12 +485,25 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", filter, err)
 	}
+	// Stopping the watch deletes its consumer rather than leaving it to
+	// expire on the server.
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cc.Stop()
+			if info := cons.CachedInfo(); info != nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+				defer cancel()
+				_ = s.stream.DeleteConsumer(dctx, info.Name)
+			}
+		})
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
-			cc.Stop()
+			stop()
 		case <-cc.Closed():
 		}
 	}()
-	return cc.Stop, nil
+	return stop, nil
 }
