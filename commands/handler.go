@@ -574,7 +574,9 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 			id = newMsgID()
 		}
 		expect := e.g.LastSeq
-		seq, dup, err := h.store.Append(ctx, subject, ev, expect, id)
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		seq, dup, err := h.store.Append(actx, subject, ev, expect, id)
+		acancel()
 		if err != nil && !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrRefused) {
 			unknown, ctx = true, detached
 			h.log.Warn("append outcome unknown, repeating it", "subject", subject, "expect", expect, "msg_id", id, "err", err)

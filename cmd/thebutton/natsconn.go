@@ -59,12 +59,17 @@ func openNATS(ctx context.Context, c *config, log *slog.Logger) (*natsConn, erro
 		host, portStr, _ := net.SplitHostPort(c.natsListen)
 		port, _ := strconv.Atoi(portStr) // 0: a free port
 		interval, always, _ := c.syncSetting()
+		if interval == 0 && !always {
+			// The default: every acknowledged write is on disk (fsync)
+			// before its ack, so an accepted press survives a power loss.
+			always = true
+		}
 		n.srv, err = embedded.Start(embedded.Options{Dir: dir, Host: host, Port: port, SyncInterval: interval, SyncAlways: always})
 		if err != nil {
 			return nil, fmt.Errorf("%w (is another thebutton using %s? set NATS_LISTEN or NATS_URL)", err, c.natsListen)
 		}
 		n.url = n.srv.ClientURL()
-		log.Info("embedded nats started", "url", n.url, "store", dir)
+		log.Info("embedded nats started", "url", n.url, "store", dir, "sync_always", always, "sync_interval", interval)
 		n.nc, err = n.srv.Connect(true, opts...)
 	} else {
 		n.nc, err = nats.Connect(c.natsURL, opts...)
