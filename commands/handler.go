@@ -109,6 +109,8 @@ func (l gameLock) lockCtx(ctx context.Context) error {
 
 type gameEntry struct {
 	mu    gameLock
+	qmu   sync.Mutex
+	queue []*queued // presses waiting for the game, in arrival order
 	fresh bool // state holds every event up to the point the watch took over
 	g     events.Game
 }
@@ -654,41 +656,7 @@ func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
 	if err != nil {
 		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, err)
 	}
-	var out Click
-	err = h.withGame(ctx, p.Game, func(e *gameEntry) error {
-		var click events.ButtonClicked
-		attempted := false
-		_, dup, err := h.appendGame(ctx, e, "press-"+p.Interaction, func() (events.Event, error) {
-			if n, seen := e.g.Interactions[p.Interaction]; seen {
-				// Counted before — or by this very request, whose append's
-				// outcome was unknown until the catch-up showed it.
-				out = Click{ButtonClicked: n, Duplicate: !attempted}
-				return nil, nil
-			}
-			c, rej := DecidePress(&e.g, banned, p, e.g.Now(ms(p.At)))
-			if rej != nil {
-				return nil, rej
-			}
-			click, attempted = c, true
-			return c, nil
-		})
-		if err != nil || out.Number != 0 {
-			return err
-		}
-		if dup {
-			prev, seen := e.g.Interactions[p.Interaction]
-			if !seen {
-				return fmt.Errorf("press on game %d: interaction %s was stored but is not in the game", p.Game, p.Interaction)
-			}
-			out = Click{ButtonClicked: prev, Duplicate: true}
-			return nil
-		}
-		out = Click{ButtonClicked: click}
-		return nil
-	})
-	if errors.Is(err, errNoGame) {
-		return Click{}, &Rejection{Reason: ReasonNoSuchGame, Game: p.Game}
-	}
+	out, err := h.pressQueued(ctx, p, banned)
 	if err != nil {
 		if _, ok := AsRejection(err); ok {
 			return Click{}, err

@@ -86,6 +86,10 @@ func openNATS(ctx context.Context, c *config, log *slog.Logger) (*natsConn, erro
 		n.close()
 		return nil, err
 	}
+	if !n.store.CanBatch() {
+		log.Info("nats server has no atomic batch publish (needs 2.12): presses are appended one at a time",
+			"server_version", n.nc.ConnectedServerVersion())
+	}
 	return n, nil
 }
 

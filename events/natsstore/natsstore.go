@@ -77,19 +77,126 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	name   string
+	batch  bool // the stream takes atomic batches
 }
 
 // Open creates the stream, or updates it to StreamConfig if it exists,
 // and returns a store on it. Calling it again with the same configuration
 // changes nothing.
+//
+// On a server that has atomic batch publish (nats-server 2.12 or later) the
+// stream allows it, and AppendBatch stores several events of one subject
+// in one write; on an older server it is left off and CanBatch is false.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
-	stream, err := js.CreateOrUpdateStream(ctx, StreamConfig(cfg))
+	sc := StreamConfig(cfg)
+	batch := serverAtLeast(js.Conn().ConnectedServerVersion(), 2, 12)
+	sc.AllowAtomicPublish = batch
+	stream, err := js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: stream, name: cfg.Stream}, nil
+	return &Store{js: js, stream: stream, name: cfg.Stream, batch: batch}, nil
 }
+
+// serverAtLeast reports whether version (such as "2.12.1") is at least
+// major.minor.
+func serverAtLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// CanBatch reports whether AppendBatch can store several events in one
+// atomic write (nats-server 2.12 or later); if not, it stores nothing and
+// callers append one event at a time.
+func (s *Store) CanBatch() bool { return s.batch }
+
+// Batch headers of JetStream's atomic batch publish (ADR-50).
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+	// MaxBatch is the most events AppendBatch takes (the server allows 1,000).
+	MaxBatch = 500
+)
+
+// AppendBatch stores evs on subject, all or none, in one write, if the
+// subject's last sequence is expect, each with its message id (msgIDs[i],
+// which must not be empty). It returns the sequence of the last one; they
+// are stored one after the other. A lost race, or a message id stored
+// before (the batch, or part of it, was stored by an earlier attempt),
+// returns an error wrapping events.ErrConflict: the caller reads the
+// subject to see what is there. Other errors are as for Append.
+func (s *Store) AppendBatch(ctx context.Context, subject string, evs []events.Event, expect uint64, msgIDs []string) (uint64, error) {
+	if !s.batch {
+		return 0, fmt.Errorf("%w: atomic batch publish needs nats-server 2.12 or later", events.ErrRefused)
+	}
+	if len(evs) == 0 || len(evs) > MaxBatch || len(msgIDs) != len(evs) {
+		return 0, fmt.Errorf("%w: a batch takes 1 to %d events, each with a message id", events.ErrRefused, MaxBatch)
+	}
+	nc := s.js.Conn()
+	id := nuid.Next()
+	for i, e := range evs {
+		data, err := events.Encode(e)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", events.ErrRefused, err)
+		}
+		if msgIDs[i] == "" {
+			return 0, fmt.Errorf("%w: a batched event needs a message id", events.ErrRefused)
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set(HeaderType, e.EventType())
+		msg.Header.Set(HeaderVersion, fmt.Sprint(events.Version))
+		msg.Header.Set(jetstream.MsgIDHeader, msgIDs[i])
+		msg.Header.Set(headerBatchID, id)
+		msg.Header.Set(headerBatchSeq, fmt.Sprint(i+1))
+		if i == 0 {
+			msg.Header.Set(jetstream.ExpectedStreamHeader, s.name)
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, fmt.Sprint(expect))
+		}
+		if i < len(evs)-1 {
+			if err := nc.PublishMsg(msg); err != nil {
+				return 0, fmt.Errorf("append batch to %s: %w", subject, err)
+			}
+			continue
+		}
+		msg.Header.Set(headerBatchCommit, "1")
+		reply, err := nc.RequestMsgWithContext(ctx, msg)
+		if err != nil {
+			if errors.Is(err, nats.ErrNoResponders) {
+				err = jetstream.ErrNoStreamResponse
+			}
+			return 0, fmt.Errorf("append batch to %s: %w", subject, err)
+		}
+		var ack struct {
+			Error    *jetstream.APIError `json:"error,omitempty"`
+			Stream   string              `json:"stream"`
+			Sequence uint64              `json:"seq"`
+			Batch    string              `json:"batch"`
+			Count    int                 `json:"count"`
+		}
+		if err := json.Unmarshal(reply.Data, &ack); err != nil {
+			return 0, fmt.Errorf("append batch to %s: invalid ack: %w", subject, err)
+		}
+		if ack.Error != nil {
+			if ack.Error.ErrorCode == jsErrCodeAtomicDuplicate {
+				return 0, fmt.Errorf("append batch to %s: %w: %v", subject, events.ErrConflict, ack.Error)
+			}
+			return 0, fmt.Errorf("append batch to %s: %w", subject, translateAppend(ack.Error))
+		}
+		if ack.Batch != id || ack.Count != len(evs) || ack.Sequence == 0 {
+			return 0, fmt.Errorf("append batch to %s: ack for batch %q of %d, sent %q of %d", subject, ack.Batch, ack.Count, id, len(evs))
+		}
+		return ack.Sequence, nil
+	}
+	return 0, fmt.Errorf("%w: empty batch", events.ErrRefused)
+}
+
+// jsErrCodeAtomicDuplicate is JSAtomicPublishContainsDuplicateMessageErr.
+const jsErrCodeAtomicDuplicate jetstream.ErrorCode = 10201
 
 // Stream is the underlying JetStream stream, for consumers and status.
 func (s *Store) Stream() jetstream.Stream { return s.stream }
