@@ -111,7 +111,7 @@ type gameEntry struct {
 	mu    gameLock
 	qmu   sync.Mutex
 	queue []*queued // presses waiting for the game, in arrival order
-	fresh bool // state holds every event up to the point the watch took over
+	fresh bool      // state holds every event up to the point the watch took over
 	g     events.Game
 }
 
