@@ -24,8 +24,15 @@ type BatchStore interface {
 	AppendBatch(ctx context.Context, subject string, evs []events.Event, expect uint64, msgIDs []string) (uint64, error)
 }
 
-// maxGroup is the most presses one write takes.
-const maxGroup = 256
+// maxGroup is the most presses one write takes; minGroup the fewest queued
+// presses worth a batch. An atomic batch has a fixed cost on the server (on
+// a single node it stages the batch in a store of its own, about as long as
+// a few dozen single durable appends here), so a short queue is served one
+// press per write and only a long one is grouped.
+const (
+	maxGroup = 256
+	minGroup = 24
+)
 
 // queued is a press waiting for its game.
 type queued struct {
@@ -44,9 +51,9 @@ type pressResult struct {
 
 func (q *queued) answer(c Click, err error) { q.done <- pressResult{click: c, err: err} }
 
-// groupSize is how many presses one write may take.
-func (h *Handler) groupSize() int {
-	if bs, ok := h.store.(BatchStore); ok && bs.CanBatch() {
+// groupSize is how many of queued presses one write may take.
+func (h *Handler) groupSize(queued int) int {
+	if bs, ok := h.store.(BatchStore); ok && bs.CanBatch() && queued >= minGroup {
 		return maxGroup
 	}
 	return 1
@@ -83,7 +90,7 @@ func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click,
 		default:
 		}
 		e.qmu.Lock()
-		n := min(len(e.queue), h.groupSize())
+		n := min(len(e.queue), h.groupSize(len(e.queue)))
 		batch := append([]*queued(nil), e.queue[:n]...)
 		e.queue = append(e.queue[:0], e.queue[n:]...)
 		e.qmu.Unlock()
@@ -149,7 +156,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 		}
 		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
 	}
-	limit := h.groupSize()
+	limit := h.groupSize(len(pending))
 	for range maxAttempts {
 		expect := e.g.LastSeq
 		undo := e.g.Tentative()

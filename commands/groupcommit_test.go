@@ -59,10 +59,10 @@ func TestGroupCommit(t *testing.T) {
 			accepted := map[string]bool{}
 			refused := 0
 			var wg sync.WaitGroup
-			for i := range 60 {
-				user := fmt.Sprint(3000 + i%20) // 20 players, three goroutines each
+			for i := range 200 {
+				user := fmt.Sprint(3000 + i%40) // 40 players, five goroutines each
 				wg.Go(func() {
-					for n := range 40 {
+					for n := range 15 {
 						inter := fmt.Sprintf("g%d-%d", i, n)
 						c, err := hs[i%2].Press(context.Background(), commands.Press{Game: game, Guild: "10", User: user, Interaction: inter})
 						mu.Lock()
