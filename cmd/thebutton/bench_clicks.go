@@ -48,11 +48,11 @@ type clicksResult struct {
 	// MaxAnswerMS is the longest answer of any press, errors included.
 	MaxAnswerMS float64 `json:"max_answer_ms"`
 	// Cluster mode: the node killed (SIGKILL) and when.
-	Cluster      int     `json:"cluster,omitempty"`
-	Killed       string  `json:"killed,omitempty"`
-	KilledAtS    float64 `json:"killed_at_s,omitempty"`
-	AtomicBatch  bool    `json:"atomic_batch"`
-	SyncSetting  string  `json:"nats_sync,omitempty"`
+	Cluster     int     `json:"cluster,omitempty"`
+	Killed      string  `json:"killed,omitempty"`
+	KilledAtS   float64 `json:"killed_at_s,omitempty"`
+	AtomicBatch bool    `json:"atomic_batch"`
+	SyncSetting string  `json:"nats_sync,omitempty"`
 }
 
 func runBenchClicks(ctx context.Context, a *app, args []string) error {
