@@ -152,3 +152,75 @@ func TestNoConsumerLeakUnderLoad(t *testing.T) {
 	t.Logf("%d presses, %d accepted, up to %d consumers (baseline %d), slowest press %v",
 		presses.Load(), len(accepted), maxSeen.Load(), baseline, time.Duration(slowest.Load()))
 }
+
+// An instance opens on a stream with thousands of active games: it loads
+// them with one read of the stream (no consumer per game), quickly, and
+// knows every game's deadline.
+func TestOpenManyActiveGames(t *testing.T) {
+	const games, clicks = 3000, 4
+	e := newEnv(t)
+	ctx := context.Background()
+	at := time.Now().UnixMilli()
+	want := map[events.GameID]int64{}
+	for g := events.GameID(1); g <= games; g++ {
+		subject := events.GameSubject(g)
+		seq, _, err := e.store.Append(ctx, subject, events.GameStarted{Game: g, Guild: "10", ButtonChannel: fmt.Sprint(1000 + g),
+			ChatChannel: fmt.Sprint(1000 + g), DurationMS: 3_600_000, StartedBy: "30", AtMS: at}, 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := int64(1); n <= clicks; n++ {
+			c := events.ButtonClicked{Game: g, Guild: "10", Number: n, User: fmt.Sprint(40 + n), Interaction: fmt.Sprintf("%d-%d", g, n),
+				AtMS: at + n, ValueMS: 3_600_000 - 1, Band: 5, ClaimedMS: 1, MMRMilli: 1}
+			if seq, _, err = e.store.Append(ctx, subject, c, seq, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[g] = at + clicks + 3_600_000
+	}
+	consumers := func() int {
+		info, err := e.store.Stream().Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Consumers
+	}
+	h := commands.NewHandler(openStore(t, e.srv), nil, nil)
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- h.Open(ctx) }()
+	maxSeen := 0
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.NewTimer(60 * time.Second)
+	defer timeout.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			break wait
+		case <-tick.C:
+			maxSeen = max(maxSeen, consumers())
+		case <-timeout.C:
+			t.Fatal("open did not finish in 60 s")
+		}
+	}
+	took := time.Since(began)
+	defer h.Close()
+	if maxSeen > 3 {
+		t.Errorf("up to %d consumers while opening, want at most 3 (the watch and one read)", maxSeen)
+	}
+	active := h.ActiveGames()
+	if len(active) != games {
+		t.Fatalf("%d active games loaded, want %d", len(active), games)
+	}
+	for _, g := range active {
+		if g.DeadlineMS != want[g.Game] {
+			t.Errorf("game %d: deadline %d, want %d", g.Game, g.DeadlineMS, want[g.Game])
+		}
+	}
+	t.Logf("opened %d active games (%d events) in %v, up to %d consumers", games, games*(clicks+1), took, maxSeen)
+}
