@@ -162,6 +162,7 @@ func (h *Handler) Open(ctx context.Context) error {
 
 // loadActive loads every game whose last event is not its end.
 func (h *Handler) loadActive(ctx context.Context) error {
+	began := time.Now()
 	subjects, err := h.store.Subjects(ctx, events.GameSubjects)
 	if err != nil {
 		return err
@@ -183,7 +184,7 @@ func (h *Handler) loadActive(ctx context.Context) error {
 	errs := make([]error, len(all))
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
-	for range 8 {
+	for range 32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -211,6 +212,7 @@ func (h *Handler) loadActive(ctx context.Context) error {
 			load = append(load, g)
 		}
 	}
+	h.log.Debug("active games found", "games", len(all), "active", len(load), "took", time.Since(began))
 	if len(load) > bulkLoad {
 		// One read of the stream folds every active game; those it did
 		// not bring up to their last event are caught up one by one.
@@ -238,6 +240,7 @@ func (h *Handler) loadActive(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		h.log.Debug("active games read", "active", len(load), "took", time.Since(began))
 		var rest []game
 		for _, g := range load {
 			e := entries[g.id]

@@ -66,6 +66,8 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	cluster := fs.Int("cluster", 0, "start a JetStream cluster of this many nodes (child processes on loopback), the stream replicated on all")
 	killAt := fs.Duration("kill-leader-at", 0, "with --cluster: SIGKILL the stream leader's node this long into the run")
 	serveNode := fs.String("serve-node", "", "internal: run one cluster node (JSON options) until killed")
+	openGames := fs.Int("open-games", 0, "instead of pressing: seed this many active games into a scratch store and time a handler's start on them")
+	openEvents := fs.Int("open-events", 0, "with --open-games: events in all (a start and clicks per game)")
 	c.registerNATS(fs, a.getenv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -123,6 +125,17 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer conns[i].close()
+	}
+	if *openGames > 0 {
+		// A fresh connection, as `run` has, and no other instance watching.
+		cc := c
+		cc.natsURL = first.url
+		fresh, err := openNATS(ctx, &cc, log)
+		if err != nil {
+			return err
+		}
+		defer fresh.close()
+		return benchOpen(ctx, a, log, first.js, fresh.store, *openGames, max(*openEvents, *openGames))
 	}
 	for i, n := range conns {
 		handlers[i] = commands.NewHandler(n.store, commands.SystemClock{}, log)
