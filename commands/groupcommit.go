@@ -157,7 +157,9 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
 	}
 	limit := h.groupSize(len(pending))
-	for range maxAttempts {
+	// Only lost races count against maxAttempts: a round that stores
+	// presses makes progress.
+	for conflicts := 0; conflicts < maxAttempts; {
 		expect := e.g.LastSeq
 		undo := e.g.Tentative()
 		var (
@@ -228,6 +230,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 			// Not stored now: another event took the place (or this one
 			// was stored before). Read what is there and decide again.
 			undo.Undo(&e.g)
+			conflicts++
 			if err != nil {
 				h.conflicts.Add(1)
 			}
