@@ -42,6 +42,7 @@ func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetSt
 	began := time.Now()
 	at := time.Now().UnixMilli()
 	base := events.GameID(1 << 30)
+	sent := 0
 	for g := range games {
 		id := base + events.GameID(g)
 		subject := events.GameSubject(id)
@@ -62,12 +63,12 @@ func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetSt
 			if _, err := js.PublishMsgAsync(msg); err != nil {
 				return err
 			}
-		}
-		if g%200 == 199 {
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-ctx.Done():
-				return ctx.Err()
+			if sent++; sent%2000 == 0 {
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
 		}
 	}

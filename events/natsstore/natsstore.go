@@ -544,7 +544,7 @@ func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(ev
 }
 
 const (
-	scanBatch    = 1000
+	scanBatch    = 10000
 	scanInactive = 30 * time.Second
 )
 
