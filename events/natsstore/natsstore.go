@@ -483,10 +483,10 @@ func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(ev
 			})
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return fmt.Errorf("scan %s: %w (last attempt: %v)", filter, ctx.Err(), translate(err))
 				}
-				if err := sleepCtx(ctx, wait); err != nil {
-					return fmt.Errorf("scan %s: %w (last attempt: %v)", filter, err, translate(err))
+				if serr := sleepCtx(ctx, wait); serr != nil {
+					return fmt.Errorf("scan %s: %w (last attempt: %v)", filter, serr, translate(err))
 				}
 				wait = min(2*wait, retryMax)
 				continue
