@@ -50,7 +50,8 @@ func (c Config) withDefaults() Config {
 
 // StreamConfig is the configuration Open applies: file storage, no age,
 // size or per-subject limits (history is never dropped), deletes and
-// purges denied, direct gets allowed.
+// purges denied, direct gets allowed. Open also allows atomic batches
+// (allow_atomic) where the server has them.
 func StreamConfig(c Config) jetstream.StreamConfig {
 	c = c.withDefaults()
 	return jetstream.StreamConfig{

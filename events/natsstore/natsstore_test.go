@@ -104,3 +104,25 @@ func TestLoadLeavesNoConsumer(t *testing.T) {
 		t.Errorf("load with an ended context: %v", err)
 	}
 }
+
+// A stream created before atomic batches (no allow_atomic) is updated by
+// Open to take them.
+func TestOpenUpdatesAnOlderStream(t *testing.T) {
+	srv := natstest.Server(t, "")
+	_, js := natstest.Connect(t, srv)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, natsstore.StreamConfig(natsstore.Config{})); err != nil {
+		t.Fatal(err)
+	}
+	s, err := natsstore.Open(ctx, js, natsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stream().Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.CanBatch() || !info.Config.AllowAtomicPublish {
+		t.Errorf("CanBatch %v, allow_atomic %v after Open on an older stream", s.CanBatch(), info.Config.AllowAtomicPublish)
+	}
+}
