@@ -68,7 +68,7 @@ func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.natsListen, "nats-listen", envDefault(getenv, "NATS_LISTEN", "127.0.0.1:4333"),
 		"client address of the embedded NATS server, for the nats CLI [NATS_LISTEN]")
 	fs.StringVar(&c.natsSync, "nats-sync", envDefault(getenv, "NATS_SYNC", "default"),
-		"embedded JetStream disk sync: default (every 2m), a duration such as 1s, or always [NATS_SYNC]")
+		"embedded JetStream disk sync: default or always (fsync before every ack), or a duration such as 2m (fsync that often) [NATS_SYNC]")
 	fs.StringVar(&c.dataDir, "data-dir", envDefault(getenv, "DATA_DIR", "data"),
 		"folder for the embedded server's store [DATA_DIR]")
 	fs.StringVar(&c.stream, "stream", envDefault(getenv, "NATS_STREAM", "BUTTON"),
