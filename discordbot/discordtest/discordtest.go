@@ -58,14 +58,16 @@ type Options struct {
 
 // DefaultRouteLimits are the per-route limits used unless Options.Routes
 // overrides them. Message create and edit are Discord's 5 per 5 s per
-// channel; reactions 1 per 250 ms per channel.
+// channel; member-role changes 10 per 10 s per guild; reactions 1 per
+// 250 ms per channel. A test that needs looser limits sets Options.Routes
+// and says why.
 var DefaultRouteLimits = map[string]Limit{
 	"POST /channels/{channel}/messages":                                   {5, 5 * time.Second},
 	"PATCH /channels/{channel}/messages/{message}":                        {5, 5 * time.Second},
 	"DELETE /channels/{channel}/messages/{message}":                       {5, time.Second},
 	"PUT /channels/{channel}/messages/{message}/reactions/{emoji}/@me":    {1, 250 * time.Millisecond},
 	"DELETE /channels/{channel}/messages/{message}/reactions/{emoji}/@me": {1, 250 * time.Millisecond},
-	"PUT /guilds/{guild}/members/{user}/roles/{role}":                     {10, time.Second},
+	"PUT /guilds/{guild}/members/{user}/roles/{role}":                     {10, 10 * time.Second},
 	"POST /guilds/{guild}/roles":                                          {10, 10 * time.Second},
 	"PATCH /guilds/{guild}/roles/{role}":                                  {10, 10 * time.Second},
 	"PUT /applications/{app}/commands":                                    {5, 20 * time.Second},
