@@ -125,6 +125,20 @@ const (
 // others go on.
 func (r *Reactor) runLane(ctx context.Context, l *lane) {
 	for {
+		if l.kind == kindAnnounce {
+			// Discord allows 5 messages per 5 s per channel: one a second
+			// keeps the lag of every click within about a second, where
+			// five at once would make the next ones wait the window out.
+			r.mu.Lock()
+			next := r.announceNext[l.name]
+			r.mu.Unlock()
+			if sleep(ctx, time.Until(next)) != nil {
+				r.mu.Lock()
+				l.running = false
+				r.mu.Unlock()
+				return
+			}
+		}
 		batch := r.take(l)
 		if batch == nil {
 			return
@@ -155,6 +169,10 @@ func (r *Reactor) runLane(ctx context.Context, l *lane) {
 	}
 }
 
+// announceEvery spaces the messages of an announcement lane: Discord's
+// 5 messages per 5 s per channel, evenly.
+const announceEvery = time.Second
+
 // run runs effects taken from a lane.
 func (r *Reactor) run(ctx context.Context, l *lane, batch []*effect) error {
 	e := batch[0]
@@ -170,6 +188,16 @@ func (r *Reactor) run(ctx context.Context, l *lane, batch []*effect) error {
 	default:
 		return r.announce(ctx, strings.TrimPrefix(l.name, "announce:"), batch)
 	}
+}
+
+// sent notes that an announcement lane posted a message.
+func (r *Reactor) sent(lane string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.announceNext) > 10000 {
+		clear(r.announceNext) // forget idle channels now and then
+	}
+	r.announceNext[lane] = time.Now().Add(announceEvery)
 }
 
 // source says whose failure err is: "redis" (the done-marks or the
@@ -343,6 +371,9 @@ func (r *Reactor) announce(ctx context.Context, channel string, batch []*effect)
 	embeds := clickEmbeds(clicks)
 	_, err := r.b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: embeds,
 		AllowedMentions: &discordgo.MessageAllowedMentions{}})
+	if !notSent(err) {
+		r.sent(batch[0].lane)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -397,6 +428,9 @@ func (r *Reactor) endAnnounce(ctx context.Context, e *effect) error {
 	return r.once(ctx, e.seq, "endannounce", false, func() error {
 		_, err := r.b.rest.send(ctx, g.ChatChannel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{endAnnouncement(*e.sum)},
 			AllowedMentions: &discordgo.MessageAllowedMentions{}})
+		if !notSent(err) {
+			r.sent(e.lane)
+		}
 		r.channelProblem(ctx, g.Guild, g.ButtonChannel, g.ChatChannel, g.StartedBy, err)
 		return err
 	})

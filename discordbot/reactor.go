@@ -90,12 +90,15 @@ type Reactor struct {
 	flushing chan struct{}   // a token: one checkpoint write at a time
 	poke     chan struct{}
 	trouble  map[string]time.Time // source → start of a failure streak
+	// announceNext is when each announcement lane may post next.
+	announceNext map[string]time.Time
 }
 
 func newReactor(b *Bot, marks Marks) *Reactor {
 	r := &Reactor{b: b, marks: marks, created: time.Now(),
 		lanes: make(map[string]*lane), pending: make(map[uint64]int), queued: make(map[string]bool),
-		flushing: make(chan struct{}, 1), poke: make(chan struct{}, 1), trouble: make(map[string]time.Time)}
+		flushing: make(chan struct{}, 1), poke: make(chan struct{}, 1), trouble: make(map[string]time.Time),
+		announceNext: make(map[string]time.Time)}
 	// The member's roles arrive with each of its interactions.
 	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
 		if ic := ev.Interaction; ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {

@@ -148,8 +148,17 @@ func (r *rest) bucketWait(bucket string) time.Duration {
 	b := r.s.Ratelimiter.GetBucket(bucket)
 	b.Lock()
 	defer b.Unlock()
-	return r.s.Ratelimiter.GetWaitTime(b, 1)
+	w := r.s.Ratelimiter.GetWaitTime(b, 1)
+	if w > 0 {
+		// The reset is known to the millisecond, rounded: a call right at
+		// it may still land in the old window and get a 429.
+		w += bucketMargin
+	}
+	return w
 }
+
+// bucketMargin is added to a wait for a bucket's reset.
+const bucketMargin = 25 * time.Millisecond
 
 // do runs call, which must make one discordgo request on bucket with the
 // options it is given, under the limits described on rest.
