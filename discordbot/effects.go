@@ -129,8 +129,12 @@ func (r *Reactor) runLane(ctx context.Context, l *lane) {
 			// Discord allows 5 messages per 5 s per channel: one a second
 			// keeps the lag of every click within about a second, where
 			// five at once would make the next ones wait the window out.
+			// The end of a game goes at once (the bucket permitting).
 			r.mu.Lock()
 			next := r.announceNext[l.name]
+			if len(l.queue) > 0 && l.queue[0].end != nil {
+				next = time.Time{}
+			}
 			r.mu.Unlock()
 			if sleep(ctx, time.Until(next)) != nil {
 				r.mu.Lock()
@@ -473,7 +477,7 @@ func (r *Reactor) grant(ctx context.Context, e *effect) error {
 	}
 	key := "grant:" + c.Guild + ":" + c.User + ":" + role
 	return r.onceKey(ctx, key, true, func() error {
-		err := b.rest.grantRole(ctx, c.Guild, c.User, role)
+		err := b.rest.grantRole(lowPriority(ctx), c.Guild, c.User, role)
 		switch {
 		case err == nil:
 			r.roles.granted(c.Guild, c.User, role)

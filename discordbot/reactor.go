@@ -394,30 +394,42 @@ const maxSummaryAge = 24 * time.Hour
 // announcement in the chat channel's lane, after the clicks queued there.
 func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error {
 	b := r.b
+	t0 := time.Now()
 	if err := b.updater.Finish(ctx, e.e.Game); err != nil {
 		return err
 	}
 	if age(e.rec) > maxSummaryAge {
 		return nil
 	}
+	t1 := time.Now()
 	if err := r.waitViews(ctx, e.rec.Seq); err != nil {
 		return err
 	}
+	t2 := time.Now()
 	sum, g, err := r.summary(ctx, e.e)
 	if err != nil {
 		return err
 	}
-	if err := r.once(ctx, e.rec.Seq, "summary", true, func() error { return r.postSummary(ctx, g, sum, !r.replayed(e.rec)) }); err != nil {
+	t3 := time.Now()
+	// The announcement and the summary at once, the summary's picture
+	// (rendering takes a while) after.
+	if age(e.rec) <= b.cfg.MaxEffectAge && !r.replayed(e.rec) {
+		r.mu.Lock()
+		r.enqueueLocked(&effect{kind: kindAnnounce, lane: "announce:" + g.ChatChannel, seq: e.rec.Seq, stored: e.rec.Stored,
+			end: &e, sum: &sum, view: g})
+		r.mu.Unlock()
+	}
+	var at summaryAt
+	if err := r.once(ctx, e.rec.Seq, "summary", true, func() error {
+		return r.postSummary(ctx, g, sum, !r.replayed(e.rec), false, &at)
+	}); err != nil {
 		return err
 	}
-	if age(e.rec) > b.cfg.MaxEffectAge || r.replayed(e.rec) {
-		return nil
-	}
-	r.mu.Lock()
-	r.enqueueLocked(&effect{kind: kindAnnounce, lane: "announce:" + g.ChatChannel, seq: e.rec.Seq, stored: e.rec.Stored,
-		end: &e, sum: &sum, view: g})
-	r.mu.Unlock()
-	return nil
+	b.log.Debug("end summary", "game", e.e.Game, "since_stored", t0.Sub(e.rec.Stored), "finish", t1.Sub(t0), "views", t2.Sub(t1),
+		"read", t3.Sub(t2), "post", time.Since(t3))
+	return r.once(ctx, e.rec.Seq, "summarypicture", true, func() error {
+		return r.postSummary(ctx, g, sum, false, true, &at)
+	})
 }
 
 // summary reads what the end summary shows.
@@ -460,56 +472,74 @@ func (r *Reactor) summary(ctx context.Context, e events.GameEnded) (endSummary, 
 	return s, g, nil
 }
 
-// postSummary edits the game message into the summary (button disabled,
-// end picture), or, when mayPost is set, posts the summary when the
-// message is gone.
-func (r *Reactor) postSummary(ctx context.Context, g Game, s endSummary, mayPost bool) error {
+// summaryAt is where a game's end summary was put.
+type summaryAt struct{ channel, message string }
+
+// postSummary edits the game message into the summary (button disabled)
+// or, when mayPost is set, posts the summary when the message is gone.
+// Without picture the summary goes out at once; with it, the end picture
+// is rendered and added to the summary at at (it is never posted anew).
+// at is set to where the summary is.
+func (r *Reactor) postSummary(ctx context.Context, g Game, s endSummary, mayPost, picture bool, at *summaryAt) error {
 	b := r.b
-	pic := imaging.EndPicture{Game: int(s.Game), Aborted: s.Aborted, Clicks: int(s.Clicks), Players: int(s.Players),
-		Lifetime: time.Duration(s.EndMS-s.StartMS) * time.Millisecond, Ended: time.UnixMilli(s.EndMS).UTC()}
-	for i, n := range s.PerBand {
-		pic.PerBand[i] = int(n)
+	embed := summaryEmbed(s, "")
+	file := func() []*discordgo.File { return nil }
+	if picture {
+		pic := imaging.EndPicture{Game: int(s.Game), Aborted: s.Aborted, Clicks: int(s.Clicks), Players: int(s.Players),
+			Lifetime: time.Duration(s.EndMS-s.StartMS) * time.Millisecond, Ended: time.UnixMilli(s.EndMS).UTC()}
+		for i, n := range s.PerBand {
+			pic.PerBand[i] = int(n)
+		}
+		start := time.Now()
+		img, err := imaging.RenderEndPicture(pic)
+		r.b.rendered("end", start)
+		if err != nil {
+			return fmt.Errorf("game %d end picture: %w", s.Game, err)
+		}
+		embed = summaryEmbed(s, img.Name)
+		file = func() []*discordgo.File {
+			return []*discordgo.File{{Name: img.Name, ContentType: img.ContentType, Reader: newReader(img.Data)}}
+		}
 	}
-	start := time.Now()
-	img, err := imaging.RenderEndPicture(pic)
-	r.b.rendered("end", start)
-	if err != nil {
-		return fmt.Errorf("game %d end picture: %w", s.Game, err)
-	}
-	embed := summaryEmbed(s, img.Name)
 	label := "Game over"
 	if s.Aborted {
 		label = "Stopped"
 	}
 	comps := gameButtons(s.Game, events.Red, true, label)
-	file := func() []*discordgo.File {
-		return []*discordgo.File{{Name: img.Name, ContentType: img.ContentType, Reader: newReader(img.Data)}}
+	channel, message := at.channel, at.message
+	if message == "" {
+		state, _, err := b.cmds.Game(ctx, s.Game)
+		if err != nil {
+			return err
+		}
+		channel, message = state.MessageChannel, state.MessageID
 	}
-	state, _, err := b.cmds.Game(ctx, s.Game)
-	if err != nil {
-		return err
-	}
-	channel, message := state.MessageChannel, state.MessageID
 	if channel == "" {
 		channel = g.ButtonChannel
 	}
 	if message != "" {
 		none := []*discordgo.MessageAttachment{}
-		_, err = b.rest.edit(ctx, &discordgo.MessageEdit{Channel: channel, ID: message,
+		_, err := b.rest.edit(ctx, &discordgo.MessageEdit{Channel: channel, ID: message,
 			Embeds: &[]*discordgo.MessageEmbed{embed}, Components: &comps, Files: file(), Attachments: &none,
 			AllowedMentions: &discordgo.MessageAllowedMentions{}})
 		code := codeOf(err)
+		if err == nil {
+			at.channel, at.message = channel, message
+		}
 		if err == nil || (code != CodeUnknownMessage && code != CodeTooManyEdits) {
 			r.channelProblem(ctx, g.Guild, g.ChatChannel, channel, g.StartedBy, err)
 			return err
 		}
-		b.log.Info("game message gone or frozen: posting the summary anew", "game", s.Game, "code", code, "post", mayPost)
+		b.log.Info("game message gone or frozen: posting the summary anew", "game", s.Game, "code", code, "post", mayPost && !picture)
 	}
-	if !mayPost {
+	if !mayPost || picture {
 		return nil
 	}
-	_, err = b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed},
+	m, err := b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed},
 		Components: comps, Files: file(), AllowedMentions: &discordgo.MessageAllowedMentions{}})
+	if err == nil && m != nil {
+		at.channel, at.message = m.ChannelID, m.ID
+	}
 	r.channelProblem(ctx, g.Guild, g.ChatChannel, channel, g.StartedBy, err)
 	return err
 }

@@ -157,6 +157,33 @@ func (r *rest) bucketWait(bucket string) time.Duration {
 	return w
 }
 
+// lowKey marks a context whose calls yield to the others.
+type lowKey struct{}
+
+// lowPriority returns a context whose REST calls take the global budget
+// only when it has room to spare (role grants: they wait for Discord's
+// per-guild limit anyway, and must never delay an announcement or the end
+// of a game).
+func lowPriority(ctx context.Context) context.Context { return context.WithValue(ctx, lowKey{}, true) }
+
+// lowReserve is how many tokens of the global limiter a low-priority call
+// leaves to the others.
+const lowReserve = 2
+
+// yield waits, for a low-priority call, until the global limiter has more
+// than lowReserve tokens.
+func (r *rest) yield(ctx context.Context) error {
+	if ctx.Value(lowKey{}) == nil {
+		return nil
+	}
+	for r.limiter.Tokens() < lowReserve+1 {
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // bucketMargin is added to a wait for a bucket's reset.
 const bucketMargin = 25 * time.Millisecond
 
@@ -175,6 +202,9 @@ func (r *rest) do(ctx context.Context, op, bucket string, call func(opts ...disc
 		// after its global token, so calls reach Discord as the limiter
 		// spaced them.
 		if err := sleep(ctx, r.bucketWait(bucket)); err != nil {
+			return fmt.Errorf("discord %s: %w: %w", op, errNotSent, err)
+		}
+		if err := r.yield(ctx); err != nil {
 			return fmt.Errorf("discord %s: %w: %w", op, errNotSent, err)
 		}
 		if err := r.limiter.Wait(ctx); err != nil {

@@ -52,6 +52,8 @@ type discordResult struct {
 	RoleGrants        int     `json:"role_grants"`
 	RoleGrantsNeeded  int     `json:"role_grants_needed"`
 	RoleGrantsRepeat  int     `json:"role_grants_repeated"`
+	RoleGrantsEnd     int     `json:"role_grants_after_end"`
+	RoleGrantsMax     int     `json:"role_grants_needed_max_guild"`
 	RolesCompleteS    float64 `json:"roles_complete_s"`
 	Status429         int     `json:"status_429"`
 	EditsPerChannel5s int     `json:"edits_per_channel_max_5s"`
@@ -238,6 +240,7 @@ func benchDiscord(ctx context.Context, c *config, rdb *redis.Client, s discordBe
 	}
 	clicks := map[clickRef]events.ButtonClicked{}
 	ends := map[events.GameID]events.GameEnded{}
+	endStored := map[events.GameID]time.Time{}
 	lastClick := map[string]time.Time{}
 	needed := map[string]int{}
 	if err := poll(ctx, s.clock+time.Minute, func() bool {
@@ -267,9 +270,11 @@ func benchDiscord(ctx context.Context, c *config, rdb *redis.Client, s discordBe
 				}
 			case events.GameEnded:
 				ends[e.Game] = e
+				endStored[e.Game] = r.Stored
 			}
 		}
 		needed[g.id] = len(pairs)
+		res.RoleGrantsMax = max(res.RoleGrantsMax, len(pairs))
 		res.RoleGrantsNeeded += len(pairs)
 	}
 	res.Accepted = len(clicks)
@@ -329,6 +334,7 @@ func benchDiscord(ctx context.Context, c *config, rdb *redis.Client, s discordBe
 	}
 	// Ends.
 	var endLags, endAnnounceLags []float64
+	deadlines := map[string]time.Time{}
 	for _, g := range guilds {
 		if _, ok := ends[g.game]; !ok {
 			continue
@@ -338,6 +344,8 @@ func benchDiscord(ctx context.Context, c *config, rdb *redis.Client, s discordBe
 			return res, err
 		}
 		deadline := time.UnixMilli(st.DeadlineMS())
+		deadlines[g.id] = deadline
+		log.Info("bench discord: end", "guild", g.id, "event_lag", endStored[g.game].Sub(deadline))
 		summary := time.Time{}
 		for _, call := range fake.CallsTo("PATCH /channels/{channel}/messages/{message}", "message", g.msg) {
 			if call.Status < 300 && strings.Contains(string(call.Body), `"disabled":true`) {
@@ -367,6 +375,9 @@ func benchDiscord(ctx context.Context, c *config, rdb *redis.Client, s discordBe
 		}
 		seen[k] = true
 		res.RoleGrants++
+		if d, ok := deadlines[call.Vars["guild"]]; ok && call.At.After(d) {
+			res.RoleGrantsEnd++
+		}
 		if call.At.After(lastGrant[call.Vars["guild"]]) {
 			lastGrant[call.Vars["guild"]] = call.At
 		}
