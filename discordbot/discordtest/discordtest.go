@@ -51,6 +51,10 @@ type Options struct {
 	// InteractionTimeout is how long after INTERACTION_CREATE a callback is
 	// accepted (default 3 s, as on Discord).
 	InteractionTimeout time.Duration
+	// Clock, if set, is the fake's time for rate limits and the
+	// interaction window (default time.Now): tests move it instead of
+	// waiting.
+	Clock func() time.Time
 	// Token is the bot token the fake expects ("Bot " + Token in the
 	// Authorization header); empty accepts any.
 	Token string
@@ -149,6 +153,14 @@ func NewServer(opts Options) *Server {
 	s.base, _ = url.Parse(s.http.URL)
 	s.wsURL = "ws://" + s.base.Host + "/gateway"
 	return s
+}
+
+// now is the fake's time.
+func (s *Server) now() time.Time {
+	if s.opts.Clock != nil {
+		return s.opts.Clock()
+	}
+	return time.Now()
 }
 
 // Close disconnects every gateway session and stops the server.
