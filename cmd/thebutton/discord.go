@@ -50,10 +50,11 @@ func (b botSettings) check() error {
 	return nil
 }
 
-// reactorLeaseTTL is the least lease of the discord-effects reactor: one
-// attempt of a batch may take half of it, and a batch waits for Discord's
-// rate limits.
-const reactorLeaseTTL = time.Minute
+// reactorLeaseTTL is the least lease of the discord-effects reactor. Its
+// batches only queue effects (the lanes wait for Discord's rate limits),
+// so it is the projections' default: a dead holder's effects are taken
+// over within it.
+const reactorLeaseTTL = 10 * time.Second
 
 // startBot starts the Discord bot when DISCORD_TOKEN is set: the gateway
 // session with the slash commands (and the legacy text commands if asked),
@@ -91,6 +92,13 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	if err != nil {
 		return nil, err
 	}
+	m.WatchEffects(func() map[string]metrics.EffectBacklog {
+		out := map[string]metrics.EffectBacklog{}
+		for kind, b := range bot.Reactor().Backlog() {
+			out[kind] = metrics.EffectBacklog{Effects: b.Effects, Oldest: b.Oldest}
+		}
+		return out
+	})
 	lease.TTL = max(lease.TTL, reactorLeaseTTL)
 	p := projector.New(n.js, c.stream, bot.Reactor(), projector.Options{
 		Log: log.With("component", "reactor"), BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: lease,
