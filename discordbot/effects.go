@@ -353,6 +353,9 @@ const maxEmbedText = 5600
 // embed each, more as lines of up to ten embeds. Clicks that do not fit
 // stay for the next message.
 func (r *Reactor) announce(ctx context.Context, channel string, batch []*effect) error {
+	if err := r.b.rest.ready(ctx, bucketMessages(channel)); err != nil {
+		return err
+	}
 	var (
 		claimed []string
 		clicks  []*effect
@@ -476,8 +479,12 @@ func (r *Reactor) grant(ctx context.Context, e *effect) error {
 		return nil
 	}
 	key := "grant:" + c.Guild + ":" + c.User + ":" + role
+	low := lowPriority(ctx)
+	if err := b.rest.ready(low, bucketMemberRole(c.Guild)); err != nil {
+		return err
+	}
 	return r.onceKey(ctx, key, true, func() error {
-		err := b.rest.grantRole(lowPriority(ctx), c.Guild, c.User, role)
+		err := b.rest.grantRole(low, c.Guild, c.User, role)
 		switch {
 		case err == nil:
 			r.roles.granted(c.Guild, c.User, role)

@@ -157,6 +157,21 @@ func (r *rest) bucketWait(bucket string) time.Duration {
 	return w
 }
 
+// ready waits until a call on bucket could leave at once as far as this
+// process knows (the bucket's reset and, for a low-priority context, room
+// in the global budget), without taking anything. Effects claim their
+// done-mark after it, so that a crash while waiting for a rate limit does
+// not leave an effect claimed but never sent.
+func (r *rest) ready(ctx context.Context, bucket string) error {
+	if err := sleep(ctx, r.bucketWait(bucket)); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	if err := r.yield(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	return nil
+}
+
 // lowKey marks a context whose calls yield to the others.
 type lowKey struct{}
 
