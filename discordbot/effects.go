@@ -375,12 +375,11 @@ func (r *Reactor) announce(ctx context.Context, channel string, batch []*effect)
 	if len(clicks) == 0 {
 		return nil
 	}
+	r.b.log.Debug("announcing", "channel", channel, "clicks", len(clicks), "waited", time.Since(clicks[0].queued))
 	embeds := clickEmbeds(clicks)
+	r.sent(batch[0].lane) // spaced from the start of one send to the next
 	_, err := r.b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: embeds,
 		AllowedMentions: &discordgo.MessageAllowedMentions{}})
-	if !notSent(err) {
-		r.sent(batch[0].lane)
-	}
 	switch {
 	case err == nil:
 		return nil
@@ -433,11 +432,9 @@ func clickLine(c events.ButtonClicked) string {
 func (r *Reactor) endAnnounce(ctx context.Context, e *effect) error {
 	g := e.view
 	return r.once(ctx, e.seq, "endannounce", false, func() error {
+		r.sent(e.lane)
 		_, err := r.b.rest.send(ctx, g.ChatChannel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{endAnnouncement(*e.sum)},
 			AllowedMentions: &discordgo.MessageAllowedMentions{}})
-		if !notSent(err) {
-			r.sent(e.lane)
-		}
 		r.channelProblem(ctx, g.Guild, g.ButtonChannel, g.ChatChannel, g.StartedBy, err)
 		return err
 	})

@@ -241,6 +241,7 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 	}
 	r.accepted = max(r.accepted, batch[len(batch)-1].Seq)
 	r.mu.Unlock()
+	r.b.log.Debug("reactor batch queued", "events", len(batch), "effects", len(effects), "age", age(batch[0]))
 	if err := r.flush(ctx); err != nil {
 		return fmt.Errorf("discord reactor: %w", err)
 	}
@@ -427,8 +428,10 @@ func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error
 	}
 	b.log.Debug("end summary", "game", e.e.Game, "since_stored", t0.Sub(e.rec.Stored), "finish", t1.Sub(t0), "views", t2.Sub(t1),
 		"read", t3.Sub(t2), "post", time.Since(t3))
+	// The picture yields the global budget: twenty games ending at once
+	// must not wait for each other's pictures.
 	return r.once(ctx, e.rec.Seq, "summarypicture", true, func() error {
-		return r.postSummary(ctx, g, sum, false, true, &at)
+		return r.postSummary(lowPriority(ctx), g, sum, false, true, &at)
 	})
 }
 
