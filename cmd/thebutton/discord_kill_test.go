@@ -167,6 +167,7 @@ func TestRunKilledMidBurstResumesDiscord(t *testing.T) {
 		}
 		return false
 	})
+	t.Logf("first announcement %v after READY", resumed.Sub(ready).Round(time.Millisecond))
 	if d := resumed.Sub(ready); d > 5*time.Second {
 		t.Errorf("announcements resumed %v after READY, want within 5 s", d)
 	}
