@@ -118,6 +118,14 @@ func (r *Reactor) Name() string { return "discord" }
 // checkpoint lower than the one last seen means Redis lost it: the queued
 // position is forgotten and the loop starts over from the stored one.
 func (r *Reactor) Position(ctx context.Context) (uint64, error) {
+	// Not while the checkpoint is being written: a read overtaken by a
+	// write would look like a checkpoint that fell back.
+	select {
+	case r.flushing <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-r.flushing }()
 	pos, err := r.marks.Position(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("discord reactor: %w: %w", errMarks, err)
