@@ -70,6 +70,9 @@ func exported(t *testing.T) map[string][]string {
 	m.ObserveRender("timer", time.Millisecond)
 	m.SetSinkUp(metrics.SinkRedis, true)
 	m.SetNATSConnected(true)
+	m.WatchEffects(func() map[string]metrics.EffectBacklog {
+		return map[string]metrics.EffectBacklog{"announce": {Effects: 1, Oldest: time.Second}}
+	})
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +197,8 @@ func TestAlertRulesCoverIssue(t *testing.T) {
 		{"ThebuttonDiscordRateLimited", "0m", []string{"increase(thebutton_discord_rate_limited_total[5m])", "> 0"}},
 		{"ThebuttonNATSDisconnected", "1m", []string{"thebutton_nats_connected", "== 0"}},
 		{"ThebuttonDown", "1m", []string{`up{job="thebutton"}`, "== 0"}},
+		// Issue 9: the effects backlog.
+		{"ThebuttonDiscordEffectsBehind", "2m", []string{"thebutton_discord_effect_oldest_seconds", "> 30", "> 600"}},
 	}
 	var want []string
 	for _, tt := range tests {

@@ -111,6 +111,7 @@ type Metrics struct {
 	renderTime  *prometheus.HistogramVec
 	sinkUp      *prometheus.GaugeVec
 	natsUp      prometheus.Gauge
+	effects     *effectCollector
 
 	mu       sync.Mutex
 	probeErr map[string]bool // sink → last probe failed; RunProbes logs changes
@@ -183,6 +184,7 @@ func New() *Metrics {
 			Help: "1 while the NATS connection is up, else 0.",
 		}),
 		probeErr: make(map[string]bool),
+		effects:  newEffectCollector(),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -191,6 +193,7 @@ func New() *Metrics {
 		m.lagSeconds, m.lagEvents, m.applied, m.batches, m.retries, m.deadLetters,
 		m.discordReqs, m.discord429, m.edits, m.renderTime,
 		m.sinkUp, m.natsUp,
+		m.effects,
 	)
 	for _, r := range []string{EditOK, EditReposted, EditRateLimited, EditFailed} {
 		m.edits.WithLabelValues(r) // at 0, so increase() sees the first one

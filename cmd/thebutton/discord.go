@@ -28,6 +28,7 @@ import (
 type botSettings struct {
 	legacy    bool
 	publicURL string
+	apiURL    string // DISCORD_API_URL: another Discord (tests, benchmarks)
 }
 
 // registerBot adds the bot's flags.
@@ -37,6 +38,7 @@ func (b *botSettings) registerBot(fs *flag.FlagSet, getenv func(string) string) 
 		"answer the original bare-word text commands too; needs the privileged Message Content intent [LEGACY_TEXT_COMMANDS]")
 	fs.StringVar(&b.publicURL, "public-url", getenv("PUBLIC_URL"),
 		"base URL of the web pages, for /card links (empty: no links) [PUBLIC_URL]")
+	b.apiURL = getenv("DISCORD_API_URL") // no flag: for tests against a fake Discord
 }
 
 // check reports the settings' problems.
@@ -47,13 +49,19 @@ func (b botSettings) check() error {
 			return fmt.Errorf("PUBLIC_URL: %q is not an http(s) URL", b.publicURL)
 		}
 	}
+	if b.apiURL != "" {
+		if _, err := parseAPIURL(b.apiURL); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// reactorLeaseTTL is the least lease of the discord-effects reactor: one
-// attempt of a batch may take half of it, and a batch waits for Discord's
-// rate limits.
-const reactorLeaseTTL = time.Minute
+// reactorLeaseTTL is the least lease of the discord-effects reactor. Its
+// batches only queue effects (the lanes wait for Discord's rate limits),
+// so it is the projections' default: a dead holder's effects are taken
+// over within it.
+const reactorLeaseTTL = 10 * time.Second
 
 // startBot starts the Discord bot when DISCORD_TOKEN is set: the gateway
 // session with the slash commands (and the legacy text commands if asked),
@@ -77,9 +85,15 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	blog := log.With("component", "discordbot")
 	views := redisviews.New(redisproj.NewReader(rdb, redisPrefix))
 	marks := redismarks.New(rdb, redismarks.Options{Prefix: redisPrefix + "discord:" + c.stream + ":"})
+	var base http.RoundTripper
+	if b.apiURL != "" {
+		u, _ := parseAPIURL(b.apiURL) // checked
+		base = apiRedirect{base: u}
+		log.Warn("DISCORD_API_URL is set: Discord calls go to another server", "url", u.Redacted())
+	}
 	bot, err := discordbot.New(discordbot.Config{
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
-		HTTPClient: &http.Client{Transport: m.DiscordTransport(nil), Timeout: 30 * time.Second},
+		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
 		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender,
 	}, h, views, marks)
 	if err != nil {
@@ -91,6 +105,13 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	if err != nil {
 		return nil, err
 	}
+	m.WatchEffects(func() map[string]metrics.EffectBacklog {
+		out := map[string]metrics.EffectBacklog{}
+		for kind, b := range bot.Reactor().Backlog() {
+			out[kind] = metrics.EffectBacklog{Effects: b.Effects, Oldest: b.Oldest}
+		}
+		return out
+	})
 	lease.TTL = max(lease.TTL, reactorLeaseTTL)
 	p := projector.New(n.js, c.stream, bot.Reactor(), projector.Options{
 		Log: log.With("component", "reactor"), BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: lease,

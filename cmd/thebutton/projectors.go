@@ -61,7 +61,7 @@ func (p *projSettings) register(fs *flag.FlagSet, getenv func(string) string, ta
 	fs.DurationVar(&p.leaseTTL, "lease-ttl", p.leaseTTL,
 		"a projection's lease lapses after this without renewal: a standby takes over [PROJECTOR_LEASE_TTL]")
 	fs.StringVar(&p.holder, "projector-id", p.holder,
-		"this member's name in the projection leases; default host-pid-random [PROJECTOR_ID]")
+		"this member's name in the projection leases; default the host and a digest of the data directory [PROJECTOR_ID]")
 	if targetsFlag != "" {
 		fs.Func(targetsFlag, "projections, comma separated: redis, mysql (default both)", func(v string) error {
 			t, err := parseTargets(v)
@@ -99,6 +99,17 @@ func (p projSettings) check() error {
 
 func (p projSettings) lease() projector.LeaseOptions {
 	return projector.LeaseOptions{TTL: p.leaseTTL, Holder: p.holder}
+}
+
+// memberLease is the lease of a long-running member (run, project): named
+// PROJECTOR_ID, else stably after the host and the data directory, so that
+// a restart takes its leases back at once.
+func (p projSettings) memberLease(dataDir string) projector.LeaseOptions {
+	l := p.lease()
+	if l.Holder == "" {
+		l.Holder = projector.MemberName(dataDir)
+	}
+	return l
 }
 
 // openRedis returns a client for REDIS_URL. It does not wait for Redis:
@@ -234,7 +245,7 @@ func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *nat
 	opts := func(name string) projector.Options {
 		o := projector.Options{
 			Log:        log.With("component", "projector"),
-			Lease:      ps.lease(),
+			Lease:      ps.memberLease(c.dataDir),
 			DeadLetter: projector.DeadLetterOptions{Replicas: c.replicas},
 		}
 		observe(&o, name, obs)

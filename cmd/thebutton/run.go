@@ -202,7 +202,7 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 		intake.Go(func() { fail(waitWeb()) })
 	}
 
-	lease := ps.lease()
+	lease := ps.memberLease(c.dataDir)
 	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
 	if err != nil {
 		return err
