@@ -14,7 +14,6 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/metrics"
-	"github.com/thebutton-game/thebutton/projector/mysqlproj"
 )
 
 // shutdownGrace bounds the whole shutdown: stop intake, drain consumers,
@@ -24,6 +23,10 @@ const shutdownGrace = 10 * time.Second
 // readyMaxLag is how many events a projection may be behind and still
 // count as caught up for /readyz.
 const readyMaxLag = 0
+
+// probeEvery is how often Redis and MySQL are pinged for
+// thebutton_sink_up and /readyz: a store that comes back shows within it.
+const probeEvery = 2 * time.Second
 
 func runRun(ctx context.Context, a *app, args []string) error {
 	var s serviceFlags
@@ -94,6 +97,7 @@ type observer struct {
 
 func (o observer) ProjectorApplied(projection string, n int, lag time.Duration, lagEvents uint64) {
 	o.m.ProjectorApplied(projection, n, lag, lagEvents)
+	o.ready.SetProjectorFailing(projection, "")
 	o.ready.SetProjectorLag(projection, lagEvents)
 }
 
@@ -103,6 +107,12 @@ func (o observer) SetProjectorLag(projection string, lag time.Duration, lagEvent
 }
 
 func (o observer) ProjectorRetry(projection, op string) { o.m.ProjectorRetry(projection, op) }
+
+// ProjectorFailing makes /readyz name a projection whose step failed until
+// it applies again.
+func (o observer) ProjectorFailing(projection, op string, err error) {
+	o.ready.SetProjectorFailing(projection, fmt.Sprintf("%s: %v", op, err))
+}
 func (o observer) DeadLetter(projection string)         { o.m.DeadLetter(projection) }
 
 // serve runs the service until ctx ends: command handler, timekeeper,
@@ -160,14 +170,16 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 		return err
 	}
 	defer rdb.Close()
-	probeDB, err := mysqlproj.Connect(ctx, string(c.mysqlDSN), log)
+	// The MySQL probe has its own pool that connects lazily: MySQL may be
+	// unreachable now, and its series must say so from the first scrape.
+	probeDB, err := mysqlProbeDB(c.mysqlDSN)
 	if err != nil {
-		log.Warn("mysql not reachable yet; the projector waits for it", "err", err)
+		return err
 	}
-	probes := []metrics.Probe{{Sink: metrics.SinkRedis, Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}}
-	if probeDB != nil {
-		defer probeDB.Close()
-		probes = append(probes, metrics.Probe{Sink: metrics.SinkMySQL, Check: probeDB.PingContext})
+	defer probeDB.Close()
+	probes := []metrics.Probe{
+		readyProbe(ready, metrics.SinkRedis, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
+		readyProbe(ready, metrics.SinkMySQL, probeDB.PingContext),
 	}
 
 	var intake sync.WaitGroup
@@ -180,12 +192,12 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 			mu.Unlock()
 		}
 	}
-	intake.Go(func() { _ = m.RunProbes(ctx, log.With("component", "probes"), 10*time.Second, probes...) })
+	intake.Go(func() { _ = m.RunProbes(ctx, log.With("component", "probes"), probeEvery, probes...) })
 	tk := commands.NewTimekeeper(h, clock, log.With("component", "timekeeper"))
 	intake.Go(func() { _ = tk.Run(ctx) })
 
 	if c.httpAddr != "" {
-		health := metrics.Handler(m, ready.Ready)
+		health := metrics.HandlerFor(m, ready)
 		w := newWeb(rdb, ps.redisPrefix, b.publicURL,
 			map[string]http.Handler{"/metrics": health, "/healthz": health, "/readyz": health}, log.With("component", "web"))
 		waitWeb, err := serveWeb(ctx, c.httpAddr, w, log.With("component", "web"))
