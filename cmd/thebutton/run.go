@@ -113,7 +113,7 @@ func (o observer) ProjectorRetry(projection, op string) { o.m.ProjectorRetry(pro
 func (o observer) ProjectorFailing(projection, op string, err error) {
 	o.ready.SetProjectorFailing(projection, fmt.Sprintf("%s: %v", op, err))
 }
-func (o observer) DeadLetter(projection string)         { o.m.DeadLetter(projection) }
+func (o observer) DeadLetter(projection string) { o.m.DeadLetter(projection) }
 
 // serve runs the service until ctx ends: command handler, timekeeper,
 // projectors, web pages with /metrics, /healthz and /readyz, and the
