@@ -208,7 +208,7 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	}
 
 	lease := ps.lease()
-	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
+	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, ready, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
 	if err != nil {
 		return err
 	}
