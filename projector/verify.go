@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -29,13 +30,27 @@ type Difference struct {
 
 func (d Difference) String() string { return d.Projection + ": " + d.Text }
 
+// LiveVerifier is a sink that can compare itself with the stream while its
+// projector keeps running: it reads its checkpoint and its views in one
+// consistent snapshot, asks upTo for the stream's messages up to that
+// checkpoint and returns the checkpoint and one line per difference. It
+//
+// A LiveVerifier's error that has a method NotLive() returning true says
+// it cannot read a consistent snapshot of itself (such as a projection
+// spread over a Redis Cluster): Verify then pauses its projector instead.
+type LiveVerifier interface {
+	VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error)
+}
+
 // Verify compares every sink with the stream. For each, it waits up to
-// Wait for the sink to catch up, takes the projection's lease (a running
-// projector stands by meanwhile, so the sink holds still), reads the
-// sink's checkpoint and hands the sink's Verify every message up to it.
-// A checkpoint behind the stream's end is itself a difference. A sink
-// that is not a Verifier is an error. It reads the stream once and keeps
-// it in memory.
+// Wait for the sink to catch up. A LiveVerifier then compares a consistent
+// snapshot of itself with the stream up to the snapshot's checkpoint,
+// while its projector goes on (no lease, no pause). Any other sink is
+// paused: Verify takes the projection's lease (a running projector stands
+// by meanwhile, so the sink holds still), reads the sink's checkpoint and
+// hands the sink's Verify every message up to it. A checkpoint behind the
+// stream's end is itself a difference. A sink that is not a Verifier is
+// an error. It reads the stream once and keeps it in memory.
 func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []Sink, o VerifyOptions) ([]Difference, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -101,6 +116,26 @@ func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) err
 
 func verifyOne(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, sink Sink, all []events.Recorded, last uint64, o VerifyOptions) ([]Difference, []events.Recorded, error) {
 	name := sink.Name()
+	if lv, ok := sink.(LiveVerifier); ok {
+		upTo := func(ctx context.Context, pos uint64) ([]events.Recorded, error) {
+			var err error
+			all, err = extend(ctx, s, all, pos)
+			if err != nil {
+				return nil, err
+			}
+			return all[:sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })], nil
+		}
+		pos, lines, err := lv.VerifyLive(ctx, upTo)
+		if err == nil {
+			o.Log.Info("verified a live snapshot", "projection", name, "checkpoint", pos)
+			return differences(name, pos, last, lines), all, nil
+		}
+		var nl interface{ NotLive() bool }
+		if !errors.As(err, &nl) || !nl.NotLive() {
+			return nil, all, err
+		}
+		o.Log.Info("no live snapshot: verifying with the projector paused", "projection", name, "why", err)
+	}
 	l := disabledLease()
 	if kv != nil {
 		var err error
@@ -113,24 +148,37 @@ func verifyOne(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, s
 	if err != nil {
 		return nil, all, fmt.Errorf("read checkpoint: %w", err)
 	}
-	if n := len(all); pos > last {
-		from := uint64(1)
-		if n > 0 {
-			from = all[n-1].Seq + 1
-		}
-		err := readRange(ctx, s, from, pos, 4096, func(chunk []events.Recorded) error {
-			all = append(all, chunk...)
-			return nil
-		})
-		if err != nil {
-			return nil, all, err
-		}
+	if all, err = extend(ctx, s, all, pos); err != nil {
+		return nil, all, err
 	}
 	upto := sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })
 	lines, err := sink.(Verifier).Verify(ctx, all[:upto])
 	if err != nil {
 		return nil, all, err
 	}
+	return differences(name, pos, last, lines), all, nil
+}
+
+// extend reads the stream's messages after all's last one up to pos, if
+// pos is beyond it (a projection that moved on since the stream was read).
+func extend(ctx context.Context, s jetstream.Stream, all []events.Recorded, pos uint64) ([]events.Recorded, error) {
+	from := uint64(1)
+	if n := len(all); n > 0 {
+		from = all[n-1].Seq + 1
+	}
+	if pos < from {
+		return all, nil
+	}
+	err := readRange(ctx, s, from, pos, 4096, func(chunk []events.Recorded) error {
+		all = append(all, chunk...)
+		return nil
+	})
+	return all, err
+}
+
+// differences are a projection's lines, after its checkpoint's lag
+// behind the stream's last sequence if it lags.
+func differences(name string, pos, last uint64, lines []string) []Difference {
 	var diffs []Difference
 	if pos < last {
 		diffs = append(diffs, Difference{name, fmt.Sprintf("checkpoint %d is behind the stream's last sequence %d: %d messages not applied", pos, last, last-pos)})
@@ -138,5 +186,5 @@ func verifyOne(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, s
 	for _, line := range lines {
 		diffs = append(diffs, Difference{name, line})
 	}
-	return diffs, all, nil
+	return diffs
 }

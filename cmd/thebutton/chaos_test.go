@@ -52,7 +52,9 @@ func startService(t *testing.T, vars map[string]string) *service {
 	t.Helper()
 	sv := &service{addr: freeAddr(t), out: &syncBuffer{}}
 	vars["DATA_DIR"] = t.TempDir()
-	vars["NATS_LISTEN"] = "127.0.0.1:0"
+	if vars["NATS_LISTEN"] == "" {
+		vars["NATS_LISTEN"] = "127.0.0.1:0"
+	}
 	vars["HTTP_ADDR"] = sv.addr
 	var s serviceFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)

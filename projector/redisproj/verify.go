@@ -441,3 +441,174 @@ func lowest(z map[string]float64, n int) map[string]float64 {
 
 func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// ErrNotLive is returned by VerifyLive where a consistent snapshot cannot
+// be read in one transaction (Redis Cluster, a Ring: the projection spans
+// several servers); verify the projection paused instead. Its NotLive
+// method tells projector.Verify so.
+var ErrNotLive error = notLive{}
+
+type notLive struct{}
+
+func (notLive) Error() string {
+	return "redis projection: a live snapshot needs a single Redis server"
+}
+func (notLive) NotLive() bool { return true }
+
+// liveAttempts bounds how many snapshots VerifyLive reads before it gives
+// up: a snapshot is retried when it caught the projector between writing
+// a batch's keys and moving its position, or when keys appeared since the
+// key list was read.
+const liveAttempts = 50
+
+// VerifyLive compares the projection with the stream while its projector
+// keeps running: it reads the position and every key of the projection in
+// one MULTI/EXEC (an atomic snapshot, a few milliseconds of Redis time),
+// retrying until the snapshot holds no half-applied batch (every game's and
+// the global checkpoint at most the position), then compares it with the
+// fold of upTo(position), the stream's messages up to that sequence. It
+// takes no lease and pauses nothing. It returns the snapshot's position
+// and one line per difference.
+func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error) {
+	c, ok := s.rdb.(*redis.Client)
+	if !ok {
+		return 0, nil, ErrNotLive
+	}
+	types := map[string]string{}
+	var names []string
+	if err := s.scan(ctx, func(_ redis.UniversalClient, batch []string) error {
+		names = append(names, batch...)
+		return nil
+	}); err != nil {
+		return 0, nil, translate("list keys", err)
+	}
+	for attempt := 0; attempt < liveAttempts; attempt++ {
+		if err := s.readTypes(ctx, c, types, names); err != nil {
+			return 0, nil, err
+		}
+		pos, got, now, err := s.snapshot(ctx, c, types)
+		if err != nil {
+			return 0, nil, err
+		}
+		names = names[:0]
+		for _, k := range now {
+			if t, known := types[k]; !known || t == "none" {
+				delete(types, k) // new, or created again since its type was read
+				names = append(names, k)
+			}
+		}
+		if len(names) > 0 || !settled(s.k, got, pos) {
+			continue // keys appeared, or a batch was half applied: read again
+		}
+		all, err := upTo(ctx, pos)
+		if err != nil {
+			return 0, nil, err
+		}
+		return pos, diff(expect(s.k, inOrder(all)), got), nil
+	}
+	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
+}
+
+// readTypes adds the type of each of names to types (a key's type follows
+// from its name in this layout, so it is read once, outside the snapshot).
+func (s *Sink) readTypes(ctx context.Context, c *redis.Client, types map[string]string, names []string) error {
+	for chunk := range slices.Chunk(names, 500) {
+		pipe := c.Pipeline()
+		cmds := make([]*redis.StatusCmd, len(chunk))
+		for i, k := range chunk {
+			cmds[i] = pipe.Type(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return translate("read key types", err)
+		}
+		for i, k := range chunk {
+			types[k] = cmds[i].Val()
+		}
+	}
+	return nil
+}
+
+// snapshot reads the position, the names of every key of the projection
+// and the content of the keys in types, in one transaction.
+func (s *Sink) snapshot(ctx context.Context, c *redis.Client, types map[string]string) (uint64, map[string]*value, []string, error) {
+	pipe := c.TxPipeline()
+	posCmd := pipe.Get(ctx, s.k.pos())
+	var keysCmds []*redis.StringSliceCmd
+	for _, p := range s.k.patterns() {
+		keysCmds = append(keysCmds, pipe.Keys(ctx, p))
+	}
+	names := slices.Sorted(maps.Keys(types))
+	reads := make([]redis.Cmder, len(names))
+	for i, k := range names {
+		switch types[k] {
+		case "string":
+			reads[i] = pipe.Get(ctx, k)
+		case "hash":
+			reads[i] = pipe.HGetAll(ctx, k)
+		case "zset":
+			reads[i] = pipe.ZRangeWithScores(ctx, k, 0, -1)
+		case "list":
+			reads[i] = pipe.LRange(ctx, k, 0, -1)
+		}
+	}
+	if err := execErr(ctx, pipe); err != nil {
+		return 0, nil, nil, translate("read a snapshot", err)
+	}
+	var pos uint64
+	if v, err := posCmd.Result(); err == nil {
+		if pos, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, nil, nil, fmt.Errorf("redis projection: position %q: %w", v, err)
+		}
+	}
+	var now []string
+	for _, kc := range keysCmds {
+		now = append(now, kc.Val()...)
+	}
+	present := make(map[string]bool, len(now))
+	for _, k := range now {
+		present[k] = true
+	}
+	out := make(map[string]*value, len(names))
+	for i, k := range names {
+		if !present[k] {
+			continue // deleted since its type was read
+		}
+		switch cmd := reads[i].(type) {
+		case *redis.StringCmd:
+			if cmd.Err() == nil {
+				out[k] = &value{kind: "string", str: cmd.Val()}
+			}
+		case *redis.MapStringStringCmd:
+			out[k] = &value{kind: "hash", hash: cmd.Val()}
+		case *redis.ZSliceCmd:
+			z := make(map[string]float64, len(cmd.Val()))
+			for _, m := range cmd.Val() {
+				z[m.Member.(string)] = m.Score
+			}
+			out[k] = &value{kind: "zset", zset: z}
+		case *redis.StringSliceCmd:
+			out[k] = &value{kind: "list", list: cmd.Val()}
+		case nil:
+			out[k] = &value{kind: types[k]}
+		}
+	}
+	return pos, out, now, nil
+}
+
+// settled reports whether no key of the snapshot was written by a batch
+// beyond pos: the global checkpoint and every game's checkpoint are at
+// most pos (the projector writes a batch's keys, then moves the position).
+func settled(k keys, got map[string]*value, pos uint64) bool {
+	for name, v := range got {
+		if v.kind != "hash" {
+			continue
+		}
+		if name != k.meta() && !strings.HasSuffix(name, "}:"+sfxGame) {
+			continue
+		}
+		if ck, err := strconv.ParseUint(v.hash["ck"], 10, 64); err == nil && ck > pos {
+			return false
+		}
+	}
+	return true
+}
