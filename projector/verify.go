@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -81,20 +82,55 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
+	t := time.Now()
 	all, err := ReadAll(ctx, s, last)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	o.Log.Info("stream read", "messages", len(all), "took", time.Since(t).Round(time.Millisecond))
+	// The projections are compared at once, each at its own checkpoint.
+	cache := &streamCache{s: s, all: all}
+	found := make([][]Difference, len(sinks))
+	errs := make([]error, len(sinks))
+	var wg sync.WaitGroup
+	for i, sink := range sinks {
+		wg.Go(func() {
+			found[i], errs[i] = verifyOne(ctx, cache, kv, sink, last, o)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("verify %s: %w", sink.Name(), errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var diffs []Difference
-	for _, sink := range sinks {
-		d, more, err := verifyOne(ctx, s, kv, sink, all, last, o)
-		all = more
-		if err != nil {
-			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
-		}
+	for _, d := range found {
 		diffs = append(diffs, d...)
 	}
 	return diffs, nil
+}
+
+// streamCache is the stream read so far, shared by the projections'
+// comparisons; each may need it further than the others.
+type streamCache struct {
+	s   jetstream.Stream
+	mu  sync.Mutex
+	all []events.Recorded
+}
+
+// upTo returns the stream's messages up to and including pos, reading
+// what is missing. The slices it returns are never written again.
+func (c *streamCache) upTo(ctx context.Context, pos uint64) ([]events.Recorded, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if c.all, err = extend(ctx, c.s, c.all, pos); err != nil {
+		return nil, err
+	}
+	all := c.all
+	return all[:sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })], nil
 }
 
 // waitFor polls the sink's checkpoint until it reaches seq or the deadline
@@ -114,25 +150,18 @@ func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) err
 	return nil
 }
 
-func verifyOne(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, sink Sink, all []events.Recorded, last uint64, o VerifyOptions) ([]Difference, []events.Recorded, error) {
+func verifyOne(ctx context.Context, cache *streamCache, kv jetstream.KeyValue, sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
 	name := sink.Name()
 	if lv, ok := sink.(LiveVerifier); ok {
-		upTo := func(ctx context.Context, pos uint64) ([]events.Recorded, error) {
-			var err error
-			all, err = extend(ctx, s, all, pos)
-			if err != nil {
-				return nil, err
-			}
-			return all[:sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })], nil
-		}
-		pos, lines, err := lv.VerifyLive(ctx, upTo)
+		t := time.Now()
+		pos, lines, err := lv.VerifyLive(ctx, cache.upTo)
 		if err == nil {
-			o.Log.Info("verified a live snapshot", "projection", name, "checkpoint", pos)
-			return differences(name, pos, last, lines), all, nil
+			o.Log.Info("verified a live snapshot", "projection", name, "checkpoint", pos, "took", time.Since(t).Round(time.Millisecond))
+			return differences(name, pos, last, lines), nil
 		}
 		var nl interface{ NotLive() bool }
 		if !errors.As(err, &nl) || !nl.NotLive() {
-			return nil, all, err
+			return nil, err
 		}
 		o.Log.Info("no live snapshot: verifying with the projector paused", "projection", name, "why", err)
 	}
@@ -140,23 +169,23 @@ func verifyOne(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, s
 	if kv != nil {
 		var err error
 		if l, err = acquireLease(ctx, kv, name, RoleVerify, o.Lease, true, o.Log.With("projection", name)); err != nil {
-			return nil, all, err
+			return nil, err
 		}
 	}
 	defer l.release()
 	pos, err := sink.Position(ctx)
 	if err != nil {
-		return nil, all, fmt.Errorf("read checkpoint: %w", err)
+		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	if all, err = extend(ctx, s, all, pos); err != nil {
-		return nil, all, err
-	}
-	upto := sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })
-	lines, err := sink.(Verifier).Verify(ctx, all[:upto])
+	all, err := cache.upTo(ctx, pos)
 	if err != nil {
-		return nil, all, err
+		return nil, err
 	}
-	return differences(name, pos, last, lines), all, nil
+	lines, err := sink.(Verifier).Verify(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	return differences(name, pos, last, lines), nil
 }
 
 // extend reads the stream's messages after all's last one up to pos, if

@@ -4,17 +4,26 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
@@ -182,4 +191,216 @@ func TestDiscordUnreachableAtStart(t *testing.T) {
 	if n := strings.Count(logs, "discord gateway connected"); n != 1 {
 		t.Errorf("%d log lines for Discord coming back, want 1:\n%s", n, logs)
 	}
+}
+
+// faultRun is a service under a fault: its addresses, and presses going on
+// in the background that count what the handler accepted.
+type faultRun struct {
+	*service
+	natsAddr, redisURL, prefix, dsn string
+	accepted                        atomic.Int64
+	stop                            context.CancelFunc
+	pressing                        sync.WaitGroup
+}
+
+// startFaultRun starts the service on redisURL and dsn and presses on two
+// games at a bounded pace (about 100 presses/s) until stopPressing.
+func startFaultRun(t *testing.T, redisURL, prefix, dsn string, vars map[string]string) *faultRun {
+	t.Helper()
+	fr := &faultRun{natsAddr: freeAddr(t), redisURL: redisURL, prefix: prefix, dsn: dsn}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	vars["REDIS_URL"], vars["REDIS_PREFIX"], vars["MYSQL_DSN"], vars["NATS_LISTEN"] = redisURL, prefix, dsn, fr.natsAddr
+	fr.service = startService(t, vars)
+	ctx, cancel := context.WithCancel(context.Background())
+	fr.stop = cancel
+	t.Cleanup(fr.stopPressing)
+	for i := range 2 {
+		g, err := fr.h.StartGame(ctx, commands.StartGame{Guild: "1", Channel: fmt.Sprint(20 + i), By: "2",
+			Duration: time.Hour, Cooldown: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr.pressing.Go(func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				c, err := fr.h.Press(ctx, commands.Press{Game: g.Game, Guild: "1", User: fmt.Sprint(100 + n%30),
+					Interaction: fmt.Sprintf("f%d-%d", i, n)})
+				if err == nil && !c.Duplicate {
+					fr.accepted.Add(1)
+				}
+			}
+		})
+	}
+	return fr
+}
+
+func (fr *faultRun) stopPressing() {
+	fr.stop()
+	fr.pressing.Wait()
+}
+
+// checkAfterFault stops the presses and checks what must hold after any
+// fault: every accepted press is stored (and nothing else), the service
+// is ready again, and `thebutton verify` finds both projections exact.
+func (fr *faultRun) checkAfterFault(t *testing.T) {
+	t.Helper()
+	fr.stopPressing()
+	ctx := context.Background()
+	nc, err := nats.Connect("nats://" + fr.natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "BUTTON")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := projector.ReadAll(ctx, s, info.State.LastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := 0
+	for _, r := range all {
+		if _, ok := r.Event.(events.ButtonClicked); ok {
+			stored++
+		}
+	}
+	if int64(stored) != fr.accepted.Load() {
+		t.Errorf("accepted %d presses, stored %d clicks", fr.accepted.Load(), stored)
+	}
+	waitFor(t, 60*time.Second, "/readyz 200 after the fault", func() bool {
+		code, _ := fr.readyz(t)
+		return code == http.StatusOK
+	})
+	var out syncBuffer
+	code := Main(ctx, []string{"verify", "--wait", "30s"}, &out, &out, env(map[string]string{
+		"NATS_URL": "nats://" + fr.natsAddr, "REDIS_URL": fr.redisURL, "REDIS_PREFIX": fr.prefix, "MYSQL_DSN": fr.dsn,
+	}))
+	if code != 0 {
+		t.Errorf("verify after the fault exited %d:\n%s", code, out.String())
+	}
+	t.Logf("%d accepted = %d stored; verify clean", fr.accepted.Load(), stored)
+}
+
+// privateRedis is a redis-server of the test's own on a free port, with
+// an append-only file fsynced at every write, so a restart finds the data.
+type privateRedis struct {
+	port, dir string
+	cmd       *exec.Cmd
+}
+
+func startPrivateRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is needed for the Redis fault test: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	r := &privateRedis{port: port, dir: t.TempDir()}
+	r.start(t, bin)
+	t.Cleanup(r.kill)
+	return r
+}
+
+func (r *privateRedis) start(t *testing.T, bin string) {
+	t.Helper()
+	r.cmd = exec.Command(bin, "--port", r.port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always")
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "redis-server answering", func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+r.port)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func (r *privateRedis) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// Redis SIGKILLed while presses go on, restarted on its data 3 s later:
+// presses never stop, /readyz is 503 naming Redis while it is down and
+// thebutton_sink_up{sink="redis"} 0, and afterwards accepted = stored and
+// verify is clean.
+func TestChaosRedisKilledAndRestarted(t *testing.T) {
+	r := startPrivateRedis(t)
+	fr := startFaultRun(t, "redis://127.0.0.1:"+r.port+"/0", "chaos:", mysqltest.DSN(t), nil)
+	waitFor(t, 30*time.Second, "ready with presses going on", func() bool {
+		code, _ := fr.readyz(t)
+		return code == http.StatusOK && fr.accepted.Load() > 20
+	})
+	r.kill()
+	killed := time.Now()
+	waitFor(t, 20*time.Second, "/readyz 503 naming Redis", func() bool {
+		code, body := fr.readyz(t)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "redis")
+	})
+	if v := fr.metric(t, `thebutton_sink_up\{sink="redis"\}`); v != "0" {
+		t.Errorf("thebutton_sink_up{sink=\"redis\"} = %q with Redis down, want 0", v)
+	}
+	before := fr.accepted.Load()
+	waitFor(t, 20*time.Second, "presses accepted while Redis is down", func() bool { return fr.accepted.Load() > before+20 })
+	if d := time.Since(killed); d < 3*time.Second {
+		waitFor(t, 10*time.Second, "3 s of outage", func() bool { return time.Since(killed) >= 3*time.Second })
+	}
+	bin, _ := exec.LookPath("redis-server")
+	r.start(t, bin)
+	fr.checkAfterFault(t)
+}
+
+// MySQL stops answering (a proxy that holds every packet: a hang, not a
+// refusal) for 5 s while presses go on: /readyz is 503 naming MySQL,
+// thebutton_sink_up{sink="mysql"} 0, presses go on; once it answers
+// again, accepted = stored and verify is clean.
+func TestChaosMySQLHangs(t *testing.T) {
+	rdb := redistest.Client(t)
+	cfg, err := mysql.ParseDSN(mysqltest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFaultProxy(t, cfg.Addr, true)
+	cfg.Addr = proxy.addr()
+	fr := startFaultRun(t, redistest.URL(), redistest.Prefix(t, rdb, "chaos"), cfg.FormatDSN(), nil)
+	waitFor(t, 30*time.Second, "ready with presses going on", func() bool {
+		code, _ := fr.readyz(t)
+		return code == http.StatusOK && fr.accepted.Load() > 20
+	})
+	proxy.hang()
+	hung := time.Now()
+	waitFor(t, 20*time.Second, "/readyz 503 naming MySQL", func() bool {
+		code, body := fr.readyz(t)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "mysql")
+	})
+	if v := fr.metric(t, `thebutton_sink_up\{sink="mysql"\}`); v != "0" {
+		t.Errorf("thebutton_sink_up{sink=\"mysql\"} = %q with MySQL hanging, want 0", v)
+	}
+	before := fr.accepted.Load()
+	waitFor(t, 20*time.Second, "presses accepted while MySQL hangs", func() bool { return fr.accepted.Load() > before+20 })
+	waitFor(t, 10*time.Second, "5 s of outage", func() bool { return time.Since(hung) >= 5*time.Second })
+	proxy.resume()
+	fr.checkAfterFault(t)
 }

@@ -18,6 +18,7 @@ type faultProxy struct {
 	cond    *sync.Cond
 	closed  bool
 	forward bool
+	refuse  bool // while not forwarding: close new connections at once
 	hung    map[net.Conn]struct{}
 	live    map[net.Conn]struct{}
 }
@@ -46,7 +47,11 @@ func (p *faultProxy) accept() {
 		}
 		p.mu.Lock()
 		if !p.forward {
-			p.hung[c] = struct{}{}
+			if p.refuse {
+				c.Close()
+			} else {
+				p.hung[c] = struct{}{}
+			}
 			p.mu.Unlock()
 			continue
 		}
@@ -113,12 +118,25 @@ func (p *faultProxy) hang() {
 	}
 }
 
+// drop makes the proxy stop forwarding by resetting every connection and
+// closing new ones at once (a server gone, not a silent network).
+func (p *faultProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.forward, p.refuse = false, true
+	for c := range p.live {
+		c.Close()
+		delete(p.live, c)
+	}
+	p.cond.Broadcast()
+}
+
 // resume forwards again and resets every connection held while hanging
 // (as a partition that heals: the clients reconnect).
 func (p *faultProxy) resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.forward = true
+	p.forward, p.refuse = true, false
 	for c := range p.hung {
 		c.Close()
 		delete(p.hung, c)
