@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,10 +31,13 @@ import (
 )
 
 // switchTransport sends requests to next while up, and fails them at
-// once, as a refused connection does, while down.
+// once, as a refused connection does, while down. With gatewayVia set, the
+// gateway address Discord hands out (GET /gateway) is rewritten from
+// fakeHost to gatewayVia: the websocket then goes through the test's proxy.
 type switchTransport struct {
-	next http.RoundTripper
-	up   atomic.Bool
+	next                 http.RoundTripper
+	up                   atomic.Bool
+	fakeHost, gatewayVia string
 }
 
 var errDiscordDown = errors.New("dial tcp: connect: connection refused (Discord down in the test)")
@@ -44,7 +49,20 @@ func (s *switchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return nil, errDiscordDown
 	}
-	return s.next.RoundTrip(r)
+	resp, err := s.next.RoundTrip(r)
+	if err != nil || s.gatewayVia == "" || !strings.HasSuffix(r.URL.Path, "/gateway") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.ReplaceAll(body, []byte(s.fakeHost), []byte(s.gatewayVia))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // service is `thebutton run` started by serve in the test, with its
@@ -402,5 +420,79 @@ func TestChaosMySQLHangs(t *testing.T) {
 	waitFor(t, 20*time.Second, "presses accepted while MySQL hangs", func() bool { return fr.accepted.Load() > before+20 })
 	waitFor(t, 10*time.Second, "5 s of outage", func() bool { return time.Since(hung) >= 5*time.Second })
 	proxy.resume()
+	fr.checkAfterFault(t)
+}
+
+// Discord lost mid-game (the gateway connection reset and REST refused)
+// for a few seconds: the game still ends at its deadline, /readyz stays
+// 200 naming Discord as degraded and thebutton_discord_connected is 0
+// while it lasts, the session comes back by itself, the missed effects
+// (the end announcement) are posted once it is back, and accepted =
+// stored, verify clean.
+func TestChaosDiscordLostMidGame(t *testing.T) {
+	fake := discordtest.New(t, discordtest.Options{})
+	guild, channels := fake.AddGuild("chaos", 10, "button")
+	fakeHost := strings.TrimPrefix(fake.URL(), "http://")
+	proxy := newFaultProxy(t, fakeHost, true)
+	sw := &switchTransport{next: fake.Transport(), fakeHost: fakeHost, gatewayVia: proxy.addr()}
+	sw.up.Store(true)
+	prevT := discordTransport
+	discordTransport = sw
+	t.Cleanup(func() { discordTransport = prevT })
+
+	rdb := redistest.Client(t)
+	fr := startFaultRun(t, redistest.URL(), redistest.Prefix(t, rdb, "chaos"), mysqltest.DSN(t),
+		map[string]string{"DISCORD_TOKEN": "test-token", "DISCORD_GUILD_ID": guild})
+	ctx := context.Background()
+	waitFor(t, 60*time.Second, "ready, Discord connected", func() bool {
+		code, body := fr.readyz(t)
+		return code == http.StatusOK && !strings.Contains(body, "degraded") &&
+			fr.metric(t, "thebutton_discord_connected") == "1"
+	})
+	g, err := fr.h.StartGame(ctx, commands.StartGame{Guild: guild, Channel: channels[0], By: "7", ByName: "ops",
+		Duration: 3 * time.Second, Cooldown: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fr.h.Press(ctx, commands.Press{Game: g.Game, Guild: guild, User: "8", Interaction: "m-1"}); err != nil {
+		t.Fatal(err)
+	}
+	fr.accepted.Add(1)
+	pressed, _, err := fr.h.Game(ctx, g.Game)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.UnixMilli(pressed.DeadlineMS())
+	posts := func() int { return len(fake.CallsTo("POST /channels/{channel}/messages", "channel", channels[0])) }
+
+	sw.up.Store(false)
+	proxy.drop()
+	down := time.Now()
+	waitFor(t, 30*time.Second, "/readyz 200 naming Discord as degraded", func() bool {
+		code, body := fr.readyz(t)
+		return code == http.StatusOK && strings.Contains(body, "degraded: discord")
+	})
+	if v := fr.metric(t, "thebutton_discord_connected"); v != "0" {
+		t.Errorf("thebutton_discord_connected = %q with Discord lost, want 0", v)
+	}
+	waitFor(t, 20*time.Second, "the game ends at its deadline without Discord", func() bool { return gameEnded(ctx, fr.h, g.Game) })
+	ended, _, err := fr.h.Game(ctx, g.Game)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := time.UnixMilli(ended.Ended.AtMS); at.Before(deadline) || at.After(deadline.Add(2*time.Second)) {
+		t.Errorf("game ended at %s, deadline %s", at, deadline)
+	}
+	before := posts()
+	waitFor(t, 10*time.Second, "4 s of outage", func() bool { return time.Since(down) >= 4*time.Second })
+	sw.up.Store(true)
+	proxy.resume()
+	took := waitFor(t, 40*time.Second, "Discord connected again", func() bool {
+		code, body := fr.readyz(t)
+		return code == http.StatusOK && !strings.Contains(body, "degraded") &&
+			fr.metric(t, "thebutton_discord_connected") == "1"
+	})
+	t.Logf("gateway back %s after Discord answered again", took.Round(time.Millisecond))
+	waitFor(t, 40*time.Second, "the missed end announcement posted", func() bool { return posts() > before })
 	fr.checkAfterFault(t)
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 )
@@ -233,6 +234,7 @@ func (c *config) logger(a *app) *slog.Logger {
 	libLogOnce.Do(func() {
 		redis.SetLogger(redisLogger{})
 		_ = mysql.SetLogger(mysqlLogger{})
+		discordgo.Logger = discordgoLog
 	})
 	return log
 }
@@ -244,6 +246,21 @@ var (
 	libLog     atomic.Pointer[slog.Logger]
 	libLogOnce sync.Once
 )
+
+// discordgoLog hands discordgo's messages (such as a failed gateway
+// reconnect) to slog, at their level.
+func discordgoLog(level, _ int, format string, a ...any) {
+	l := slog.LevelInfo
+	switch level {
+	case discordgo.LogError:
+		l = slog.LevelError
+	case discordgo.LogWarning:
+		l = slog.LevelWarn
+	case discordgo.LogDebug:
+		l = slog.LevelDebug
+	}
+	libLog.Load().Log(context.Background(), l, "discordgo", "component", "discordgo", "detail", fmt.Sprintf(format, a...))
+}
 
 // redisLogger hands go-redis's messages (such as "connection pool:
 // ...") to slog.
