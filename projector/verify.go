@@ -82,14 +82,22 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
-	t := time.Now()
-	all, err := ReadAll(ctx, s, last)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	o.Log.Info("stream read", "messages", len(all), "took", time.Since(t).Round(time.Millisecond))
-	// The projections are compared at once, each at its own checkpoint.
-	cache := &streamCache{s: s, all: all}
+	// The stream is read while the projections read their snapshots; the
+	// projections are compared at once, each at its own checkpoint.
+	cache := &streamCache{s: s, read: make(chan struct{})}
+	rctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		<-cache.read
+	}()
+	go func() {
+		defer close(cache.read)
+		t := time.Now()
+		cache.all, cache.readErr = ReadAll(rctx, s, last)
+		if cache.readErr == nil {
+			o.Log.Info("stream read", "messages", len(cache.all), "took", time.Since(t).Round(time.Millisecond))
+		}
+	}()
 	found := make([][]Difference, len(sinks))
 	errs := make([]error, len(sinks))
 	var wg sync.WaitGroup
@@ -115,14 +123,24 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 // streamCache is the stream read so far, shared by the projections'
 // comparisons; each may need it further than the others.
 type streamCache struct {
-	s   jetstream.Stream
-	mu  sync.Mutex
-	all []events.Recorded
+	s       jetstream.Stream
+	read    chan struct{} // closed when the first read (to the stream's end) is done
+	readErr error
+	mu      sync.Mutex
+	all     []events.Recorded
 }
 
 // upTo returns the stream's messages up to and including pos, reading
 // what is missing. The slices it returns are never written again.
 func (c *streamCache) upTo(ctx context.Context, pos uint64) ([]events.Recorded, error) {
+	select {
+	case <-c.read:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if c.readErr != nil {
+		return nil, fmt.Errorf("read the stream: %w", c.readErr)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var err error

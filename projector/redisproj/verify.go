@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -486,10 +487,13 @@ func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, se
 		if err := s.readTypes(ctx, c, types, names); err != nil {
 			return 0, nil, err
 		}
+		t := time.Now()
 		pos, got, now, err := s.snapshot(ctx, c, types)
 		if err != nil {
 			return 0, nil, err
 		}
+		s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempt", attempt+1,
+			"took", time.Since(t).Round(time.Millisecond))
 		names = names[:0]
 		for _, k := range now {
 			if t, known := types[k]; !known || t == "none" {
