@@ -457,52 +457,56 @@ func (notLive) Error() string {
 func (notLive) NotLive() bool { return true }
 
 // liveAttempts bounds how many snapshots VerifyLive reads before it gives
-// up: a snapshot is retried when it caught the projector between writing
-// a batch's keys and moving its position, or when keys appeared since the
-// key list was read.
+// up: a snapshot is read again when it caught the projector between
+// writing a batch's keys and moving its position.
 const liveAttempts = 50
 
+// snapshotScript reads the position (KEYS[1]) and every key matching the
+// patterns ARGV, with its type and content, in one script: atomically,
+// and with no key list read beforehand that keys created since would miss.
+var snapshotScript = redis.NewScript(`
+local out = {redis.call('GET', KEYS[1])}
+for i = 1, #ARGV do
+  for _, k in ipairs(redis.call('KEYS', ARGV[i])) do
+    local t = redis.call('TYPE', k).ok
+    local v = false
+    if t == 'string' then v = redis.call('GET', k)
+    elseif t == 'hash' then v = redis.call('HGETALL', k)
+    elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+    elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
+    end
+    out[#out + 1] = k
+    out[#out + 1] = t
+    out[#out + 1] = v
+  end
+end
+return out
+`)
+
 // VerifyLive compares the projection with the stream while its projector
-// keeps running: it reads the position and every key of the projection in
-// one MULTI/EXEC (an atomic snapshot, a few milliseconds of Redis time),
-// retrying until the snapshot holds no half-applied batch (every game's and
-// the global checkpoint at most the position), then compares it with the
-// fold of upTo(position), the stream's messages up to that sequence. It
-// takes no lease and pauses nothing. It returns the snapshot's position
-// and one line per difference.
+// keeps running: one Lua script reads the position and every key of the
+// projection (an atomic snapshot; Redis runs nothing else meanwhile, for
+// about as long as reading the keys takes), read again until it holds no
+// half-applied batch (every game's and the global checkpoint at most the
+// position); then it compares the snapshot with the fold of upTo(position),
+// the stream's messages up to that sequence. It takes no lease and pauses
+// no projector. It returns the snapshot's position and one line per
+// difference.
 func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error) {
 	c, ok := s.rdb.(*redis.Client)
 	if !ok {
 		return 0, nil, ErrNotLive
 	}
-	types := map[string]string{}
-	var names []string
-	if err := s.scan(ctx, func(_ redis.UniversalClient, batch []string) error {
-		names = append(names, batch...)
-		return nil
-	}); err != nil {
-		return 0, nil, translate("list keys", err)
-	}
 	for attempt := 0; attempt < liveAttempts; attempt++ {
-		if err := s.readTypes(ctx, c, types, names); err != nil {
-			return 0, nil, err
-		}
 		t := time.Now()
-		pos, got, now, err := s.snapshot(ctx, c, types)
+		pos, got, err := s.snapshot(ctx, c)
 		if err != nil {
 			return 0, nil, err
 		}
 		s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempt", attempt+1,
 			"took", time.Since(t).Round(time.Millisecond))
-		names = names[:0]
-		for _, k := range now {
-			if t, known := types[k]; !known || t == "none" {
-				delete(types, k) // new, or created again since its type was read
-				names = append(names, k)
-			}
-		}
-		if len(names) > 0 || !settled(s.k, got, pos) {
-			continue // keys appeared, or a batch was half applied: read again
+		if !settled(s.k, got, pos) {
+			continue // a batch was half applied: read again
 		}
 		all, err := upTo(ctx, pos)
 		if err != nil {
@@ -513,92 +517,65 @@ func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, se
 	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
 }
 
-// readTypes adds the type of each of names to types (a key's type follows
-// from its name in this layout, so it is read once, outside the snapshot).
-func (s *Sink) readTypes(ctx context.Context, c *redis.Client, types map[string]string, names []string) error {
-	for chunk := range slices.Chunk(names, 500) {
-		pipe := c.Pipeline()
-		cmds := make([]*redis.StatusCmd, len(chunk))
-		for i, k := range chunk {
-			cmds[i] = pipe.Type(ctx, k)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return translate("read key types", err)
-		}
-		for i, k := range chunk {
-			types[k] = cmds[i].Val()
-		}
+// snapshot runs snapshotScript and decodes its answer.
+func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
+	patterns := s.k.patterns()
+	args := make([]any, len(patterns))
+	for i, p := range patterns {
+		args[i] = p
 	}
-	return nil
-}
-
-// snapshot reads the position, the names of every key of the projection
-// and the content of the keys in types, in one transaction.
-func (s *Sink) snapshot(ctx context.Context, c *redis.Client, types map[string]string) (uint64, map[string]*value, []string, error) {
-	pipe := c.TxPipeline()
-	posCmd := pipe.Get(ctx, s.k.pos())
-	var keysCmds []*redis.StringSliceCmd
-	for _, p := range s.k.patterns() {
-		keysCmds = append(keysCmds, pipe.Keys(ctx, p))
+	res, err := snapshotScript.Run(ctx, c, []string{s.k.pos()}, args...).Slice()
+	if err != nil {
+		return 0, nil, translate("read a snapshot", err)
 	}
-	names := slices.Sorted(maps.Keys(types))
-	reads := make([]redis.Cmder, len(names))
-	for i, k := range names {
-		switch types[k] {
-		case "string":
-			reads[i] = pipe.Get(ctx, k)
-		case "hash":
-			reads[i] = pipe.HGetAll(ctx, k)
-		case "zset":
-			reads[i] = pipe.ZRangeWithScores(ctx, k, 0, -1)
-		case "list":
-			reads[i] = pipe.LRange(ctx, k, 0, -1)
-		}
-	}
-	if err := execErr(ctx, pipe); err != nil {
-		return 0, nil, nil, translate("read a snapshot", err)
+	if len(res) == 0 || (len(res)-1)%3 != 0 {
+		return 0, nil, fmt.Errorf("redis projection: snapshot of %d values", len(res))
 	}
 	var pos uint64
-	if v, err := posCmd.Result(); err == nil {
+	if v, ok := res[0].(string); ok {
 		if pos, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return 0, nil, nil, fmt.Errorf("redis projection: position %q: %w", v, err)
+			return 0, nil, fmt.Errorf("redis projection: position %q: %w", v, err)
 		}
 	}
-	var now []string
-	for _, kc := range keysCmds {
-		now = append(now, kc.Val()...)
-	}
-	present := make(map[string]bool, len(now))
-	for _, k := range now {
-		present[k] = true
-	}
-	out := make(map[string]*value, len(names))
-	for i, k := range names {
-		if !present[k] {
-			continue // deleted since its type was read
-		}
-		switch cmd := reads[i].(type) {
-		case *redis.StringCmd:
-			if cmd.Err() == nil {
-				out[k] = &value{kind: "string", str: cmd.Val()}
+	out := make(map[string]*value, (len(res)-1)/3)
+	for i := 1; i+2 < len(res); i += 3 {
+		name, _ := res[i].(string)
+		kind, _ := res[i+1].(string)
+		items, _ := res[i+2].([]any)
+		v := &value{kind: kind}
+		switch kind {
+		case "string":
+			v.str, _ = res[i+2].(string)
+		case "hash":
+			v.hash = make(map[string]string, len(items)/2)
+			for j := 0; j+1 < len(items); j += 2 {
+				f, _ := items[j].(string)
+				x, _ := items[j+1].(string)
+				v.hash[f] = x
 			}
-		case *redis.MapStringStringCmd:
-			out[k] = &value{kind: "hash", hash: cmd.Val()}
-		case *redis.ZSliceCmd:
-			z := make(map[string]float64, len(cmd.Val()))
-			for _, m := range cmd.Val() {
-				z[m.Member.(string)] = m.Score
+		case "zset":
+			v.zset = make(map[string]float64, len(items)/2)
+			for j := 0; j+1 < len(items); j += 2 {
+				m, _ := items[j].(string)
+				sc, _ := items[j+1].(string)
+				f, err := strconv.ParseFloat(sc, 64)
+				if err != nil {
+					return 0, nil, fmt.Errorf("redis projection: score %q of %s: %w", sc, name, err)
+				}
+				v.zset[m] = f
 			}
-			out[k] = &value{kind: "zset", zset: z}
-		case *redis.StringSliceCmd:
-			out[k] = &value{kind: "list", list: cmd.Val()}
-		case nil:
-			out[k] = &value{kind: types[k]}
+		case "list":
+			v.list = make([]string, len(items))
+			for j, x := range items {
+				v.list[j], _ = x.(string)
+			}
+		case "none":
+			continue // deleted between KEYS and TYPE: cannot happen in a script
 		}
+		out[name] = v
 	}
-	return pos, out, now, nil
+	return pos, out, nil
 }
-
 // settled reports whether no key of the snapshot was written by a batch
 // beyond pos: the global checkpoint and every game's checkpoint are at
 // most pos (the projector writes a batch's keys, then moves the position).
