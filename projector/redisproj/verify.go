@@ -576,6 +576,7 @@ func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[strin
 	}
 	return pos, out, nil
 }
+
 // settled reports whether no key of the snapshot was written by a batch
 // beyond pos: the global checkpoint and every game's checkpoint are at
 // most pos (the projector writes a batch's keys, then moves the position).
