@@ -464,13 +464,24 @@ const liveAttempts = 50
 // snapshotScript reads the position (KEYS[1]) and every key matching the
 // patterns ARGV, with its type and content, in one script: atomically,
 // and with no key list read beforehand that keys created since would miss.
+// The bulk of the projection is append-only (a game's click list, grown by
+// RPUSH, and the players' click strings, grown by APPEND): of those it
+// reads only the length (types "list+" and "string+"), and the content up
+// to that length is read after the script, so Redis is held for the small
+// keys only.
 var snapshotScript = redis.NewScript(`
 local out = {redis.call('GET', KEYS[1])}
 for i = 1, #ARGV do
   for _, k in ipairs(redis.call('KEYS', ARGV[i])) do
     local t = redis.call('TYPE', k).ok
     local v = false
-    if t == 'string' then v = redis.call('GET', k)
+    if t == 'list' and string.sub(k, -3) == '}:c' then
+      t = 'list+'
+      v = redis.call('LLEN', k)
+    elseif t == 'string' and string.find(k, '}:pc:', 1, true) then
+      t = 'string+'
+      v = redis.call('STRLEN', k)
+    elseif t == 'string' then v = redis.call('GET', k)
     elseif t == 'hash' then v = redis.call('HGETALL', k)
     elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
     elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
@@ -538,12 +549,23 @@ func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[strin
 		}
 	}
 	out := make(map[string]*value, (len(res)-1)/3)
+	type grown struct {
+		name string
+		n    int64
+		cmd  redis.Cmder
+	}
+	var tails []grown // append-only keys: their length in the snapshot
 	for i := 1; i+2 < len(res); i += 3 {
 		name, _ := res[i].(string)
 		kind, _ := res[i+1].(string)
 		items, _ := res[i+2].([]any)
 		v := &value{kind: kind}
 		switch kind {
+		case "list+", "string+":
+			if n, _ := res[i+2].(int64); n > 0 {
+				tails = append(tails, grown{name: name, n: n})
+			}
+			continue
 		case "string":
 			v.str, _ = res[i+2].(string)
 		case "hash":
@@ -573,6 +595,30 @@ func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[strin
 			continue // deleted between KEYS and TYPE: cannot happen in a script
 		}
 		out[name] = v
+	}
+	// What the append-only keys held at the snapshot: their first n items
+	// or bytes, which no later write changes.
+	for chunk := range slices.Chunk(tails, 500) {
+		pipe := c.Pipeline()
+		for i := range chunk {
+			g := &chunk[i]
+			if strings.HasSuffix(g.name, "}:"+sfxClicks) {
+				g.cmd = pipe.LRange(ctx, g.name, 0, g.n-1)
+			} else {
+				g.cmd = pipe.GetRange(ctx, g.name, 0, g.n-1)
+			}
+		}
+		if err := execErr(ctx, pipe); err != nil {
+			return 0, nil, translate("read the append-only keys", err)
+		}
+		for _, g := range chunk {
+			switch cmd := g.cmd.(type) {
+			case *redis.StringSliceCmd:
+				out[g.name] = &value{kind: "list", list: cmd.Val()}
+			case *redis.StringCmd:
+				out[g.name] = &value{kind: "string", str: cmd.Val()}
+			}
+		}
 	}
 	return pos, out, nil
 }
