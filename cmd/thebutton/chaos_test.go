@@ -294,9 +294,19 @@ func (fr *faultRun) checkAfterFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := 0
+	games := map[string][]events.Recorded{}
 	for _, r := range all {
 		if _, ok := r.Event.(events.ButtonClicked); ok {
 			stored++
+		}
+		if strings.HasPrefix(r.Subject, "button.game.") {
+			games[r.Subject] = append(games[r.Subject], r)
+		}
+	}
+	// The game rules, checked again on the stored stream alone.
+	for subject, recs := range games {
+		for _, p := range commands.Audit(recs) {
+			t.Errorf("%s: rule broken: %s", subject, p)
 		}
 	}
 	if int64(stored) != fr.accepted.Load() {
