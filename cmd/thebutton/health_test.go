@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -200,4 +201,35 @@ func redisLoggerOutput() (string, error) {
 	libLog.Store(slog.New(slog.NewJSONHandler(&b, nil)))
 	redisLogger{}.Printf(context.Background(), "redis: %s", "connection pool: test")
 	return b.String(), nil
+}
+
+// A MYSQL_DSN naming a database that does not exist: `run` creates it and
+// says so in one warning naming the database.
+func TestRunSaysItCreatedTheDatabase(t *testing.T) {
+	base, err := mysql.ParseDSN(mysqltest.DSN(t)) // a server that answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.DBName = mysqltest.DatabaseName(t)
+	t.Cleanup(func() {
+		admin := base.Clone()
+		admin.DBName = ""
+		db, err := sql.Open("mysql", admin.FormatDSN())
+		if err == nil {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS `" + base.DBName + "`")
+			db.Close()
+		}
+	})
+	rdb := redistest.Client(t)
+	addr, out := runService(t, map[string]string{
+		"REDIS_URL": redistest.URL(), "REDIS_PREFIX": redistest.Prefix(t, rdb, "health"), "MYSQL_DSN": base.FormatDSN(),
+	})
+	waitFor(t, 60*time.Second, "ready", func() bool {
+		code, _, err := httpGet("http://" + addr + "/readyz")
+		return err == nil && code == http.StatusOK
+	})
+	want := regexp.MustCompile(`level=WARN msg="mysql database was missing: created it" .*database=` + base.DBName)
+	if n := len(want.FindAllString(out.String(), -1)); n != 1 {
+		t.Errorf("%d warnings that the database was created, want 1:\n%s", n, out.String())
+	}
 }
