@@ -61,6 +61,11 @@ const reactorLeaseTTL = time.Minute
 // projector loop as the durable consumer "projector-discord". Without a
 // token it says so and returns a wait that does nothing.
 //
+// Discord that cannot be reached does not stop it: the gateway is opened
+// in the background with back-off (keepOpening) and its state goes to
+// ready (a degraded component), the metric thebutton_discord_connected
+// and the log, one line per change.
+//
 // The bot reads the Redis views written under redisPrefix and keeps its
 // done-marks beside them. wait blocks until ctx ends, then stops the
 // reactor and closes the bot within grace; call it once.
