@@ -23,7 +23,8 @@ var ErrNotReady = errors.New("not ready")
 // disconnected and each projection as behind until they report otherwise.
 // Its methods are safe for concurrent use.
 type Readiness struct {
-	maxLag uint64
+	maxLag    uint64
+	steadyLag uint64 // the bound once a projection has caught up; see SetSteadyLag
 
 	mu     sync.Mutex
 	nats   bool
@@ -38,6 +39,7 @@ type Readiness struct {
 type projState struct {
 	reported bool
 	caughtUp bool
+	once     bool // has been within maxLag once
 	lag      uint64
 	failing  string // why the projection cannot apply now; "" when it can
 }
@@ -93,11 +95,27 @@ func (r *Readiness) SetProjectorLag(projection string, lagEvents uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.register(projection)
-	s.reported, s.caughtUp, s.lag = true, lagEvents <= r.maxLag, lagEvents
+	limit := r.maxLag
+	if s.once {
+		limit = max(limit, r.steadyLag)
+	}
+	s.reported, s.caughtUp, s.lag = true, lagEvents <= limit, lagEvents
+	s.once = s.once || lagEvents <= r.maxLag
 	if lagEvents == 0 {
 		s.failing = "" // nothing left to apply: nothing failing either
 	}
 	r.proj[projection] = s
+}
+
+// SetSteadyLag sets the bound of a projection that has caught up once
+// (been within the maxLag of NewReadiness): it stays ready while it is at
+// most lagEvents messages behind, so the ordinary lag of a projection
+// under load does not make the process flap, while start-up still waits
+// for a full catch-up.
+func (r *Readiness) SetSteadyLag(lagEvents uint64) {
+	r.mu.Lock()
+	r.steadyLag = lagEvents
+	r.mu.Unlock()
 }
 
 // SetProjectorFailing records that projection cannot apply now (its store

@@ -70,3 +70,25 @@ func TestReadinessFailingAndDegraded(t *testing.T) {
 		t.Fatalf("back: %d %q", code, body)
 	}
 }
+
+// At start a projection must catch up fully; once it has, it stays ready
+// within the steady bound and is unready beyond it.
+func TestReadinessSteadyLag(t *testing.T) {
+	r := metrics.NewReadiness(0, "mysql")
+	r.SetSteadyLag(100)
+	r.SetNATS(true)
+	ready := func() bool { return r.Ready(context.Background()) == nil }
+	r.SetProjectorLag("mysql", 50)
+	if ready() {
+		t.Fatal("ready at start 50 events behind")
+	}
+	r.SetProjectorLag("mysql", 0)
+	r.SetProjectorLag("mysql", 50)
+	if !ready() {
+		t.Fatal("not ready 50 events behind after catching up (bound 100)")
+	}
+	r.SetProjectorLag("mysql", 101)
+	if err := r.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "projection mysql: behind by 101 events") {
+		t.Fatalf("101 events behind (bound 100): %v", err)
+	}
+}

@@ -21,8 +21,14 @@ import (
 const shutdownGrace = 10 * time.Second
 
 // readyMaxLag is how many events a projection may be behind and still
-// count as caught up for /readyz.
+// count as caught up for /readyz at start.
 const readyMaxLag = 0
+
+// readySteadyLag is how many events a projection that has caught up may
+// fall behind and still count as ready: about 2 s at 1,000 presses/s,
+// the ordinary lag of a batch under load. Beyond it (or when it cannot
+// apply) /readyz is 503.
+const readySteadyLag = 2000
 
 // probeEvery is how often Redis and MySQL are pinged for
 // thebutton_sink_up and /readyz: a store that comes back shows within it.
@@ -127,6 +133,7 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	m := metrics.New()
 	m.InitProjections(targetRedis, targetMySQL)
 	ready := metrics.NewReadiness(readyMaxLag, targetRedis, targetMySQL)
+	ready.SetSteadyLag(readySteadyLag)
 
 	n, err := openNATS(ctx, c, log)
 	if err != nil {
