@@ -30,24 +30,24 @@ import (
 	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
 
-// switchTransport sends requests to next while up, and fails them at
+// opsSwitchTransport sends requests to next while up, and fails them at
 // once, as a refused connection does, while down. With gatewayVia set, the
 // gateway address Discord hands out (GET /gateway) is rewritten from
 // fakeHost to gatewayVia: the websocket then goes through the test's proxy.
-type switchTransport struct {
+type opsSwitchTransport struct {
 	next                 http.RoundTripper
 	up                   atomic.Bool
 	fakeHost, gatewayVia string
 }
 
-var errDiscordDown = errors.New("dial tcp: connect: connection refused (Discord down in the test)")
+var opsErrDiscordDown = errors.New("dial tcp: connect: connection refused (Discord down in the test)")
 
-func (s *switchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (s *opsSwitchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !s.up.Load() {
 		if r.Body != nil {
 			r.Body.Close()
 		}
-		return nil, errDiscordDown
+		return nil, opsErrDiscordDown
 	}
 	resp, err := s.next.RoundTrip(r)
 	if err != nil || s.gatewayVia == "" || !strings.HasSuffix(r.URL.Path, "/gateway") {
@@ -67,17 +67,17 @@ func (s *switchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // service is `thebutton run` started by serve in the test, with its
 // command handler at hand.
-type service struct {
+type opsService struct {
 	addr string
 	out  *syncBuffer
 	h    observedCommands
 }
 
-// startService runs serve with vars (plus a data dir, an embedded NATS on
+// opsStartService runs serve with vars (plus a data dir, an embedded NATS on
 // a free port and a web address) until the test ends.
-func startService(t *testing.T, vars map[string]string) *service {
+func opsStartService(t *testing.T, vars map[string]string) *opsService {
 	t.Helper()
-	sv := &service{addr: freeAddr(t), out: &syncBuffer{}}
+	sv := &opsService{addr: opsFreeAddr(t), out: &syncBuffer{}}
 	vars["DATA_DIR"] = t.TempDir()
 	if vars["NATS_LISTEN"] == "" {
 		vars["NATS_LISTEN"] = "127.0.0.1:0"
@@ -118,18 +118,18 @@ func startService(t *testing.T, vars map[string]string) *service {
 	return sv
 }
 
-func (sv *service) readyz(t *testing.T) (int, string) {
+func (sv *opsService) readyz(t *testing.T) (int, string) {
 	t.Helper()
-	code, body, err := httpGet("http://" + sv.addr + "/readyz")
+	code, body, err := opsHttpGet("http://" + sv.addr + "/readyz")
 	if err != nil {
 		return 0, err.Error()
 	}
 	return code, body
 }
 
-func (sv *service) metric(t *testing.T, re string) string {
+func (sv *opsService) metric(t *testing.T, re string) string {
 	t.Helper()
-	_, body, err := httpGet("http://" + sv.addr + "/metrics")
+	_, body, err := opsHttpGet("http://" + sv.addr + "/metrics")
 	if err != nil {
 		return ""
 	}
@@ -140,8 +140,8 @@ func (sv *service) metric(t *testing.T, re string) string {
 	return m[1]
 }
 
-// gameEnded reports whether the game has ended.
-func gameEnded(ctx context.Context, h observedCommands, id events.GameID) bool {
+// opsGameEnded reports whether the game has ended.
+func opsGameEnded(ctx context.Context, h observedCommands, id events.GameID) bool {
 	g, ok, err := h.Game(ctx, id)
 	return err == nil && ok && g.Ended.Reason != ""
 }
@@ -155,19 +155,19 @@ func gameEnded(ctx context.Context, h observedCommands, id events.GameID) bool {
 func TestDiscordUnreachableAtStart(t *testing.T) {
 	fake := discordtest.New(t, discordtest.Options{})
 	guild, channels := fake.AddGuild("chaos", 10, "button")
-	sw := &switchTransport{next: fake.Transport()}
+	sw := &opsSwitchTransport{next: fake.Transport()}
 	prevT, prevMin, prevMax := discordTransport, discordRetryMin, discordRetryMax
 	discordTransport, discordRetryMin, discordRetryMax = sw, 50*time.Millisecond, 400*time.Millisecond
 	t.Cleanup(func() { discordTransport, discordRetryMin, discordRetryMax = prevT, prevMin, prevMax })
 
 	rdb := redistest.Client(t)
-	sv := startService(t, map[string]string{
+	sv := opsStartService(t, map[string]string{
 		"REDIS_URL": redistest.URL(), "REDIS_PREFIX": redistest.Prefix(t, rdb, "chaos"), "MYSQL_DSN": mysqltest.DSN(t),
 		"DISCORD_TOKEN": "test-token", "DISCORD_GUILD_ID": guild,
 	})
 	ctx := context.Background()
 
-	waitFor(t, 60*time.Second, "/readyz 200 naming Discord as degraded", func() bool {
+	opsWaitFor(t, 60*time.Second, "/readyz 200 naming Discord as degraded", func() bool {
 		code, body := sv.readyz(t)
 		return code == http.StatusOK && strings.Contains(body, "degraded: discord: cannot open the gateway")
 	})
@@ -182,13 +182,13 @@ func TestDiscordUnreachableAtStart(t *testing.T) {
 	if _, err := sv.h.Press(ctx, commands.Press{Game: g.Game, Guild: guild, User: "8", Interaction: "i-1"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the game ends at its deadline without Discord", func() bool { return gameEnded(ctx, sv.h, g.Game) })
+	opsWaitFor(t, 20*time.Second, "the game ends at its deadline without Discord", func() bool { return opsGameEnded(ctx, sv.h, g.Game) })
 	if n := len(fake.Commands(guild)); n != 0 {
 		t.Fatalf("%d commands registered while Discord was down", n)
 	}
 
 	sw.up.Store(true)
-	took := waitFor(t, 20*time.Second, "/readyz without the degraded line", func() bool {
+	took := opsWaitFor(t, 20*time.Second, "/readyz without the degraded line", func() bool {
 		code, body := sv.readyz(t)
 		return code == http.StatusOK && !strings.Contains(body, "degraded")
 	})
@@ -199,7 +199,7 @@ func TestDiscordUnreachableAtStart(t *testing.T) {
 	if len(fake.Commands(guild)) == 0 {
 		t.Error("no slash commands registered once Discord was back")
 	}
-	waitFor(t, 30*time.Second, "the missed effects posted in the game's channel", func() bool {
+	opsWaitFor(t, 30*time.Second, "the missed effects posted in the game's channel", func() bool {
 		return len(fake.CallsTo("POST /channels/{channel}/messages", "channel", channels[0])) > 0
 	})
 	logs := sv.out.String()
@@ -211,26 +211,26 @@ func TestDiscordUnreachableAtStart(t *testing.T) {
 	}
 }
 
-// faultRun is a service under a fault: its addresses, and presses going on
+// opsFaultRun is a service under a fault: its addresses, and presses going on
 // in the background that count what the handler accepted.
-type faultRun struct {
-	*service
+type opsFaultRun struct {
+	*opsService
 	natsAddr, redisURL, prefix, dsn string
 	accepted                        atomic.Int64
 	stop                            context.CancelFunc
 	pressing                        sync.WaitGroup
 }
 
-// startFaultRun starts the service on redisURL and dsn and presses on two
+// opsStartFaultRun starts the service on redisURL and dsn and presses on two
 // games at a bounded pace (about 100 presses/s) until stopPressing.
-func startFaultRun(t *testing.T, redisURL, prefix, dsn string, vars map[string]string) *faultRun {
+func opsStartFaultRun(t *testing.T, redisURL, prefix, dsn string, vars map[string]string) *opsFaultRun {
 	t.Helper()
-	fr := &faultRun{natsAddr: freeAddr(t), redisURL: redisURL, prefix: prefix, dsn: dsn}
+	fr := &opsFaultRun{natsAddr: opsFreeAddr(t), redisURL: redisURL, prefix: prefix, dsn: dsn}
 	if vars == nil {
 		vars = map[string]string{}
 	}
 	vars["REDIS_URL"], vars["REDIS_PREFIX"], vars["MYSQL_DSN"], vars["NATS_LISTEN"] = redisURL, prefix, dsn, fr.natsAddr
-	fr.service = startService(t, vars)
+	fr.opsService = opsStartService(t, vars)
 	ctx, cancel := context.WithCancel(context.Background())
 	fr.stop = cancel
 	t.Cleanup(fr.stopPressing)
@@ -260,7 +260,7 @@ func startFaultRun(t *testing.T, redisURL, prefix, dsn string, vars map[string]s
 	return fr
 }
 
-func (fr *faultRun) stopPressing() {
+func (fr *opsFaultRun) stopPressing() {
 	fr.stop()
 	fr.pressing.Wait()
 }
@@ -268,7 +268,7 @@ func (fr *faultRun) stopPressing() {
 // checkAfterFault stops the presses and checks what must hold after any
 // fault: every accepted press is stored (and nothing else), the service
 // is ready again, and `thebutton verify` finds both projections exact.
-func (fr *faultRun) checkAfterFault(t *testing.T) {
+func (fr *opsFaultRun) checkAfterFault(t *testing.T) {
 	t.Helper()
 	fr.stopPressing()
 	ctx := context.Background()
@@ -312,7 +312,7 @@ func (fr *faultRun) checkAfterFault(t *testing.T) {
 	if int64(stored) != fr.accepted.Load() {
 		t.Errorf("accepted %d presses, stored %d clicks", fr.accepted.Load(), stored)
 	}
-	waitFor(t, 60*time.Second, "/readyz 200 after the fault", func() bool {
+	opsWaitFor(t, 60*time.Second, "/readyz 200 after the fault", func() bool {
 		code, _ := fr.readyz(t)
 		return code == http.StatusOK
 	})
@@ -326,34 +326,34 @@ func (fr *faultRun) checkAfterFault(t *testing.T) {
 	t.Logf("%d accepted = %d stored; verify clean", fr.accepted.Load(), stored)
 }
 
-// privateRedis is a redis-server of the test's own on a free port, with
+// opsPrivateRedis is a redis-server of the test's own on a free port, with
 // an append-only file fsynced at every write, so a restart finds the data.
-type privateRedis struct {
+type opsPrivateRedis struct {
 	port, dir string
 	cmd       *exec.Cmd
 }
 
-func startPrivateRedis(t *testing.T) *privateRedis {
+func opsStartPrivateRedis(t *testing.T) *opsPrivateRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is needed for the Redis fault test: %v", err)
 	}
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	r := &privateRedis{port: port, dir: t.TempDir()}
+	_, port, _ := net.SplitHostPort(opsFreeAddr(t))
+	r := &opsPrivateRedis{port: port, dir: t.TempDir()}
 	r.start(t, bin)
 	t.Cleanup(r.kill)
 	return r
 }
 
-func (r *privateRedis) start(t *testing.T, bin string) {
+func (r *opsPrivateRedis) start(t *testing.T, bin string) {
 	t.Helper()
 	r.cmd = exec.Command(bin, "--port", r.port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
 		"--appendonly", "yes", "--appendfsync", "always")
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "redis-server answering", func() bool {
+	opsWaitFor(t, 10*time.Second, "redis-server answering", func() bool {
 		c, err := net.Dial("tcp", "127.0.0.1:"+r.port)
 		if err == nil {
 			c.Close()
@@ -362,7 +362,7 @@ func (r *privateRedis) start(t *testing.T, bin string) {
 	})
 }
 
-func (r *privateRedis) kill() {
+func (r *opsPrivateRedis) kill() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill()
 		_ = r.cmd.Wait()
@@ -375,15 +375,15 @@ func (r *privateRedis) kill() {
 // thebutton_sink_up{sink="redis"} 0, and afterwards accepted = stored and
 // verify is clean.
 func TestChaosRedisKilledAndRestarted(t *testing.T) {
-	r := startPrivateRedis(t)
-	fr := startFaultRun(t, "redis://127.0.0.1:"+r.port+"/0", "chaos:", mysqltest.DSN(t), nil)
-	waitFor(t, 30*time.Second, "ready with presses going on", func() bool {
+	r := opsStartPrivateRedis(t)
+	fr := opsStartFaultRun(t, "redis://127.0.0.1:"+r.port+"/0", "chaos:", mysqltest.DSN(t), nil)
+	opsWaitFor(t, 30*time.Second, "ready with presses going on", func() bool {
 		code, _ := fr.readyz(t)
 		return code == http.StatusOK && fr.accepted.Load() > 20
 	})
 	r.kill()
 	killed := time.Now()
-	waitFor(t, 20*time.Second, "/readyz 503 naming Redis", func() bool {
+	opsWaitFor(t, 20*time.Second, "/readyz 503 naming Redis", func() bool {
 		code, body := fr.readyz(t)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "redis")
 	})
@@ -391,9 +391,9 @@ func TestChaosRedisKilledAndRestarted(t *testing.T) {
 		t.Errorf("thebutton_sink_up{sink=\"redis\"} = %q with Redis down, want 0", v)
 	}
 	before := fr.accepted.Load()
-	waitFor(t, 20*time.Second, "presses accepted while Redis is down", func() bool { return fr.accepted.Load() > before+20 })
+	opsWaitFor(t, 20*time.Second, "presses accepted while Redis is down", func() bool { return fr.accepted.Load() > before+20 })
 	if d := time.Since(killed); d < 3*time.Second {
-		waitFor(t, 10*time.Second, "3 s of outage", func() bool { return time.Since(killed) >= 3*time.Second })
+		opsWaitFor(t, 10*time.Second, "3 s of outage", func() bool { return time.Since(killed) >= 3*time.Second })
 	}
 	bin, _ := exec.LookPath("redis-server")
 	r.start(t, bin)
@@ -410,16 +410,16 @@ func TestChaosMySQLHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newFaultProxy(t, cfg.Addr, true)
+	proxy := opsNewFaultProxy(t, cfg.Addr, true)
 	cfg.Addr = proxy.addr()
-	fr := startFaultRun(t, redistest.URL(), redistest.Prefix(t, rdb, "chaos"), cfg.FormatDSN(), nil)
-	waitFor(t, 30*time.Second, "ready with presses going on", func() bool {
+	fr := opsStartFaultRun(t, redistest.URL(), redistest.Prefix(t, rdb, "chaos"), cfg.FormatDSN(), nil)
+	opsWaitFor(t, 30*time.Second, "ready with presses going on", func() bool {
 		code, _ := fr.readyz(t)
 		return code == http.StatusOK && fr.accepted.Load() > 20
 	})
 	proxy.hang()
 	hung := time.Now()
-	waitFor(t, 20*time.Second, "/readyz 503 naming MySQL", func() bool {
+	opsWaitFor(t, 20*time.Second, "/readyz 503 naming MySQL", func() bool {
 		code, body := fr.readyz(t)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "mysql")
 	})
@@ -427,8 +427,8 @@ func TestChaosMySQLHangs(t *testing.T) {
 		t.Errorf("thebutton_sink_up{sink=\"mysql\"} = %q with MySQL hanging, want 0", v)
 	}
 	before := fr.accepted.Load()
-	waitFor(t, 20*time.Second, "presses accepted while MySQL hangs", func() bool { return fr.accepted.Load() > before+20 })
-	waitFor(t, 10*time.Second, "5 s of outage", func() bool { return time.Since(hung) >= 5*time.Second })
+	opsWaitFor(t, 20*time.Second, "presses accepted while MySQL hangs", func() bool { return fr.accepted.Load() > before+20 })
+	opsWaitFor(t, 10*time.Second, "5 s of outage", func() bool { return time.Since(hung) >= 5*time.Second })
 	proxy.resume()
 	fr.checkAfterFault(t)
 }
@@ -443,18 +443,18 @@ func TestChaosDiscordLostMidGame(t *testing.T) {
 	fake := discordtest.New(t, discordtest.Options{})
 	guild, channels := fake.AddGuild("chaos", 10, "button")
 	fakeHost := strings.TrimPrefix(fake.URL(), "http://")
-	proxy := newFaultProxy(t, fakeHost, true)
-	sw := &switchTransport{next: fake.Transport(), fakeHost: fakeHost, gatewayVia: proxy.addr()}
+	proxy := opsNewFaultProxy(t, fakeHost, true)
+	sw := &opsSwitchTransport{next: fake.Transport(), fakeHost: fakeHost, gatewayVia: proxy.addr()}
 	sw.up.Store(true)
 	prevT := discordTransport
 	discordTransport = sw
 	t.Cleanup(func() { discordTransport = prevT })
 
 	rdb := redistest.Client(t)
-	fr := startFaultRun(t, redistest.URL(), redistest.Prefix(t, rdb, "chaos"), mysqltest.DSN(t),
+	fr := opsStartFaultRun(t, redistest.URL(), redistest.Prefix(t, rdb, "chaos"), mysqltest.DSN(t),
 		map[string]string{"DISCORD_TOKEN": "test-token", "DISCORD_GUILD_ID": guild})
 	ctx := context.Background()
-	waitFor(t, 60*time.Second, "ready, Discord connected", func() bool {
+	opsWaitFor(t, 60*time.Second, "ready, Discord connected", func() bool {
 		code, body := fr.readyz(t)
 		return code == http.StatusOK && !strings.Contains(body, "degraded") &&
 			fr.metric(t, "thebutton_discord_connected") == "1"
@@ -478,14 +478,14 @@ func TestChaosDiscordLostMidGame(t *testing.T) {
 	sw.up.Store(false)
 	proxy.drop()
 	down := time.Now()
-	waitFor(t, 30*time.Second, "/readyz 200 naming Discord as degraded", func() bool {
+	opsWaitFor(t, 30*time.Second, "/readyz 200 naming Discord as degraded", func() bool {
 		code, body := fr.readyz(t)
 		return code == http.StatusOK && strings.Contains(body, "degraded: discord")
 	})
 	if v := fr.metric(t, "thebutton_discord_connected"); v != "0" {
 		t.Errorf("thebutton_discord_connected = %q with Discord lost, want 0", v)
 	}
-	waitFor(t, 20*time.Second, "the game ends at its deadline without Discord", func() bool { return gameEnded(ctx, fr.h, g.Game) })
+	opsWaitFor(t, 20*time.Second, "the game ends at its deadline without Discord", func() bool { return opsGameEnded(ctx, fr.h, g.Game) })
 	ended, _, err := fr.h.Game(ctx, g.Game)
 	if err != nil {
 		t.Fatal(err)
@@ -494,15 +494,15 @@ func TestChaosDiscordLostMidGame(t *testing.T) {
 		t.Errorf("game ended at %s, deadline %s", at, deadline)
 	}
 	before := posts()
-	waitFor(t, 10*time.Second, "4 s of outage", func() bool { return time.Since(down) >= 4*time.Second })
+	opsWaitFor(t, 10*time.Second, "4 s of outage", func() bool { return time.Since(down) >= 4*time.Second })
 	sw.up.Store(true)
 	proxy.resume()
-	took := waitFor(t, 40*time.Second, "Discord connected again", func() bool {
+	took := opsWaitFor(t, 40*time.Second, "Discord connected again", func() bool {
 		code, body := fr.readyz(t)
 		return code == http.StatusOK && !strings.Contains(body, "degraded") &&
 			fr.metric(t, "thebutton_discord_connected") == "1"
 	})
 	t.Logf("gateway back %s after Discord answered again", took.Round(time.Millisecond))
-	waitFor(t, 40*time.Second, "the missed end announcement posted", func() bool { return posts() > before })
+	opsWaitFor(t, 40*time.Second, "the missed end announcement posted", func() bool { return posts() > before })
 	fr.checkAfterFault(t)
 }

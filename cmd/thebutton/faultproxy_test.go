@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// faultProxy is a TCP proxy on a loopback port that the test controls:
+// opsFaultProxy is a TCP proxy on a loopback port that the test controls:
 // forwarding, it pipes every connection to target; hanging, it accepts
 // connections and never answers (a network that drops packets, not a
 // clean refusal). Switching to forwarding closes the hung connections.
-type faultProxy struct {
+type opsFaultProxy struct {
 	ln     net.Listener
 	target string
 
@@ -23,13 +23,13 @@ type faultProxy struct {
 	live    map[net.Conn]struct{}
 }
 
-func newFaultProxy(t *testing.T, target string, forward bool) *faultProxy {
+func opsNewFaultProxy(t *testing.T, target string, forward bool) *opsFaultProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{ln: ln, target: target, forward: forward,
+	p := &opsFaultProxy{ln: ln, target: target, forward: forward,
 		hung: make(map[net.Conn]struct{}), live: make(map[net.Conn]struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	go p.accept()
@@ -37,9 +37,9 @@ func newFaultProxy(t *testing.T, target string, forward bool) *faultProxy {
 	return p
 }
 
-func (p *faultProxy) addr() string { return p.ln.Addr().String() }
+func (p *opsFaultProxy) addr() string { return p.ln.Addr().String() }
 
-func (p *faultProxy) accept() {
+func (p *opsFaultProxy) accept() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -61,7 +61,7 @@ func (p *faultProxy) accept() {
 	}
 }
 
-func (p *faultProxy) pipe(c net.Conn) {
+func (p *opsFaultProxy) pipe(c net.Conn) {
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -83,7 +83,7 @@ func (p *faultProxy) pipe(c net.Conn) {
 }
 
 // copy forwards src to dst, holding what it reads while the proxy hangs.
-func (p *faultProxy) copy(dst, src net.Conn) {
+func (p *opsFaultProxy) copy(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -109,7 +109,7 @@ func (p *faultProxy) copy(dst, src net.Conn) {
 
 // hang makes the proxy stop forwarding: open connections stay open but
 // carry nothing more, new ones are accepted and never answered.
-func (p *faultProxy) hang() {
+func (p *opsFaultProxy) hang() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forward = false
@@ -120,7 +120,7 @@ func (p *faultProxy) hang() {
 
 // drop makes the proxy stop forwarding by resetting every connection and
 // closing new ones at once (a server gone, not a silent network).
-func (p *faultProxy) drop() {
+func (p *opsFaultProxy) drop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forward, p.refuse = false, true
@@ -133,7 +133,7 @@ func (p *faultProxy) drop() {
 
 // resume forwards again and resets every connection held while hanging
 // (as a partition that heals: the clients reconnect).
-func (p *faultProxy) resume() {
+func (p *opsFaultProxy) resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forward, p.refuse = true, false
@@ -144,7 +144,7 @@ func (p *faultProxy) resume() {
 	p.cond.Broadcast()
 }
 
-func (p *faultProxy) close() {
+func (p *opsFaultProxy) close() {
 	p.ln.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -19,8 +19,8 @@ import (
 	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
 
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
+// opsFreeAddr returns a loopback address nothing listens on.
+func opsFreeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,8 +31,8 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// httpGet returns the status and body of url, or an error.
-func httpGet(url string) (int, string, error) {
+// opsHttpGet returns the status and body of url, or an error.
+func opsHttpGet(url string) (int, string, error) {
 	c := &http.Client{Timeout: 3 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
@@ -43,8 +43,8 @@ func httpGet(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+// opsWaitFor polls cond every 20 ms until it holds or d passes.
+func opsWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -58,9 +58,9 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 	return time.Since(start)
 }
 
-// sinkUp returns the value of thebutton_sink_up{sink} in a scrape, and
+// opsSinkUp returns the value of thebutton_sink_up{sink} in a scrape, and
 // whether the series is there.
-func sinkUp(scrape, sink string) (string, bool) {
+func opsSinkUp(scrape, sink string) (string, bool) {
 	m := regexp.MustCompile(`(?m)^thebutton_sink_up\{sink="` + sink + `"\} (\S+)$`).FindStringSubmatch(scrape)
 	if m == nil {
 		return "", false
@@ -68,11 +68,11 @@ func sinkUp(scrape, sink string) (string, bool) {
 	return m[1], true
 }
 
-// runService runs `thebutton run` with vars until the test ends and
+// opsRunService runs `thebutton run` with vars until the test ends and
 // returns its web address and its output.
-func runService(t *testing.T, vars map[string]string) (addr string, out *syncBuffer) {
+func opsRunService(t *testing.T, vars map[string]string) (addr string, out *syncBuffer) {
 	t.Helper()
-	addr = freeAddr(t)
+	addr = opsFreeAddr(t)
 	out = &syncBuffer{}
 	vars["DATA_DIR"] = t.TempDir()
 	vars["NATS_LISTEN"] = "127.0.0.1:0"
@@ -99,38 +99,38 @@ func TestRunWithMySQLDownSinceStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newFaultProxy(t, cfg.Addr, false) // hangs from the start
+	proxy := opsNewFaultProxy(t, cfg.Addr, false) // hangs from the start
 	cfg.Addr = proxy.addr()
-	addr, out := runService(t, map[string]string{
+	addr, out := opsRunService(t, map[string]string{
 		"REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "MYSQL_DSN": cfg.FormatDSN(),
 	})
 
 	var first string
-	waitFor(t, 30*time.Second, "first scrape", func() bool {
-		code, body, err := httpGet("http://" + addr + "/metrics")
+	opsWaitFor(t, 30*time.Second, "first scrape", func() bool {
+		code, body, err := opsHttpGet("http://" + addr + "/metrics")
 		first = body
 		return err == nil && code == http.StatusOK
 	})
-	if v, ok := sinkUp(first, "mysql"); !ok || v != "0" {
+	if v, ok := opsSinkUp(first, "mysql"); !ok || v != "0" {
 		t.Errorf("first scrape: thebutton_sink_up{sink=\"mysql\"} = %q (present %v), want 0", v, ok)
 	}
-	if _, ok := sinkUp(first, "redis"); !ok {
+	if _, ok := opsSinkUp(first, "redis"); !ok {
 		t.Errorf("first scrape has no thebutton_sink_up{sink=\"redis\"}")
 	}
-	code, body, err := httpGet("http://" + addr + "/readyz")
+	code, body, err := opsHttpGet("http://" + addr + "/readyz")
 	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "mysql") {
 		t.Errorf("/readyz with MySQL hanging: %d %q %v, want 503 naming mysql", code, body, err)
 	}
 
 	proxy.resume()
-	took := waitFor(t, 20*time.Second, "sink_up mysql 1 after MySQL is back", func() bool {
-		_, body, err := httpGet("http://" + addr + "/metrics")
-		v, _ := sinkUp(body, "mysql")
+	took := opsWaitFor(t, 20*time.Second, "sink_up mysql 1 after MySQL is back", func() bool {
+		_, body, err := opsHttpGet("http://" + addr + "/metrics")
+		v, _ := opsSinkUp(body, "mysql")
 		return err == nil && v == "1"
 	})
 	t.Logf("thebutton_sink_up{sink=\"mysql\"} 1 %s after MySQL answered again", took.Round(time.Millisecond))
-	waitFor(t, 40*time.Second, "/readyz 200 after MySQL is back", func() bool {
-		code, _, err := httpGet("http://" + addr + "/readyz")
+	opsWaitFor(t, 40*time.Second, "/readyz 200 after MySQL is back", func() bool {
+		code, _, err := opsHttpGet("http://" + addr + "/readyz")
 		return err == nil && code == http.StatusOK
 	})
 	if !regexp.MustCompile(`msg="sink reachable again" .*sink=mysql`).MatchString(out.String()) {
@@ -173,15 +173,15 @@ func TestRunRejectsUnworkableConfig(t *testing.T) {
 // of the Redis and MySQL client libraries (Redis unreachable here, so
 // go-redis has something to say).
 func TestJSONLogsAreAllJSON(t *testing.T) {
-	dead := freeAddr(t)
-	addr, out := runService(t, map[string]string{
+	dead := opsFreeAddr(t)
+	addr, out := opsRunService(t, map[string]string{
 		"LOG_FORMAT": "json", "REDIS_URL": "redis://" + dead + "/0", "MYSQL_DSN": "u:p@tcp(" + dead + ")/db",
 	})
-	waitFor(t, 30*time.Second, "readyz naming redis", func() bool {
-		code, body, err := httpGet("http://" + addr + "/readyz")
+	opsWaitFor(t, 30*time.Second, "readyz naming redis", func() bool {
+		code, body, err := opsHttpGet("http://" + addr + "/readyz")
 		return err == nil && code == http.StatusServiceUnavailable && strings.Contains(body, "redis: dial tcp")
 	})
-	redis, _ := redisLoggerOutput()
+	redis, _ := opsRedisLoggerOutput()
 	for i, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("line %d is not JSON: %s", i+1, line)
@@ -192,9 +192,9 @@ func TestJSONLogsAreAllJSON(t *testing.T) {
 	}
 }
 
-// redisLoggerOutput writes one line through the logger handed to go-redis
+// opsRedisLoggerOutput writes one line through the logger handed to go-redis
 // and returns what the current logger printed.
-func redisLoggerOutput() (string, error) {
+func opsRedisLoggerOutput() (string, error) {
 	var b strings.Builder
 	prev := libLog.Load()
 	defer libLog.Store(prev)
@@ -221,11 +221,11 @@ func TestRunSaysItCreatedTheDatabase(t *testing.T) {
 		}
 	})
 	rdb := redistest.Client(t)
-	addr, out := runService(t, map[string]string{
+	addr, out := opsRunService(t, map[string]string{
 		"REDIS_URL": redistest.URL(), "REDIS_PREFIX": redistest.Prefix(t, rdb, "health"), "MYSQL_DSN": base.FormatDSN(),
 	})
-	waitFor(t, 60*time.Second, "ready", func() bool {
-		code, _, err := httpGet("http://" + addr + "/readyz")
+	opsWaitFor(t, 60*time.Second, "ready", func() bool {
+		code, _, err := opsHttpGet("http://" + addr + "/readyz")
 		return err == nil && code == http.StatusOK
 	})
 	want := regexp.MustCompile(`level=WARN msg="mysql database was missing: created it" .*database=` + base.DBName)

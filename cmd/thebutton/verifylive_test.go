@@ -24,8 +24,8 @@ func TestVerifyLiveUnderLoad(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb, "live")
 	dsn := mysqltest.DSN(t)
-	natsAddr := freeAddr(t)
-	sv := startService(t, map[string]string{
+	natsAddr := opsFreeAddr(t)
+	sv := opsStartService(t, map[string]string{
 		"REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "MYSQL_DSN": dsn, "NATS_LISTEN": natsAddr,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,7 +53,7 @@ func TestVerifyLiveUnderLoad(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	reader := redisproj.NewReader(rdb, prefix)
-	waitFor(t, 30*time.Second, "a few thousand presses projected", func() bool {
+	opsWaitFor(t, 30*time.Second, "a few thousand presses projected", func() bool {
 		pos, err := reader.Position(ctx)
 		return err == nil && pos > 3000
 	})
