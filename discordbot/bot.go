@@ -203,6 +203,8 @@ func (b *Bot) Updater() *Updater { return b.updater }
 // a lost session; Config.OnGateway hears about both.
 func (b *Bot) Open(ctx context.Context) error {
 	b.handlersOnce.Do(func() {
+		b.mu.Lock() // Close reads remove, maybe while an abandoned Open runs
+		defer b.mu.Unlock()
 		b.remove = append(b.remove,
 			b.s.AddHandler(b.onInteraction),
 			b.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
@@ -261,6 +263,7 @@ func (b *Bot) Open(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
+		_ = b.s.Close()
 		return errors.New("discordbot: open: the bot was closed meanwhile")
 	}
 	b.opened = true
@@ -304,9 +307,9 @@ func (b *Bot) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
-	upDone := b.upDone
+	upDone, remove, opened := b.upDone, b.remove, b.opened
 	b.mu.Unlock()
-	for _, rm := range b.remove {
+	for _, rm := range remove {
 		rm()
 	}
 	done := make(chan struct{})
@@ -325,6 +328,12 @@ func (b *Bot) Close(ctx context.Context) error {
 		err = fmt.Errorf("discordbot: close: handlers still running: %w", ctx.Err())
 	}
 	b.cancel()
+	if !opened {
+		// Nothing is open; an Open still running (Discord not answering)
+		// holds the session's lock, and closes what it opens when it
+		// finds the bot closed.
+		return err
+	}
 	if cerr := b.s.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("discordbot: close session: %w", cerr)
 	}

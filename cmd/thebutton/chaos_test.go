@@ -249,7 +249,9 @@ func opsStartFaultRun(t *testing.T, redisURL, prefix, dsn string, vars map[strin
 					return
 				case <-tick.C:
 				}
-				c, err := fr.h.Press(ctx, commands.Press{Game: g.Game, Guild: "1", User: fmt.Sprint(100 + n%30),
+				// Not ctx: a press cut off by the end of the test could be
+				// stored and yet count as failed here.
+				c, err := fr.h.Press(context.Background(), commands.Press{Game: g.Game, Guild: "1", User: fmt.Sprint(100 + n%30),
 					Interaction: fmt.Sprintf("f%d-%d", i, n)})
 				if err == nil && !c.Duplicate {
 					fr.accepted.Add(1)
@@ -505,4 +507,41 @@ func TestChaosDiscordLostMidGame(t *testing.T) {
 	t.Logf("gateway back %s after Discord answered again", took.Round(time.Millisecond))
 	opsWaitFor(t, 40*time.Second, "the missed end announcement posted", func() bool { return posts() > before })
 	fr.checkAfterFault(t)
+}
+
+// opsHangingTransport never answers: every request waits until its
+// context ends (Discord unreachable without a refusal: a black hole).
+type opsHangingTransport struct{ waiting atomic.Int32 }
+
+func (h *opsHangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+// Discord that never answers at start: the service is ready (Discord
+// named as degraded), and a shutdown while the bot's gateway attempt
+// hangs still ends within the grace period (serve reports an error
+// otherwise, which the helper's cleanup turns into a failure).
+func TestDiscordHangingAtStartDoesNotHoldShutdown(t *testing.T) {
+	fake := discordtest.New(t, discordtest.Options{})
+	guild, _ := fake.AddGuild("chaos", 10, "button")
+	hang := &opsHangingTransport{}
+	prevT := discordTransport
+	discordTransport = hang
+	t.Cleanup(func() { discordTransport = prevT })
+
+	rdb := redistest.Client(t)
+	sv := opsStartService(t, map[string]string{
+		"REDIS_URL": redistest.URL(), "REDIS_PREFIX": redistest.Prefix(t, rdb, "chaos"), "MYSQL_DSN": mysqltest.DSN(t),
+		"DISCORD_TOKEN": "test-token", "DISCORD_GUILD_ID": guild,
+	})
+	opsWaitFor(t, 60*time.Second, "ready with Discord degraded and a gateway attempt hanging", func() bool {
+		code, body := sv.readyz(t)
+		return code == http.StatusOK && strings.Contains(body, "degraded: discord") && hang.waiting.Load() > 0
+	})
+	if v := sv.metric(t, "thebutton_discord_connected"); v != "0" {
+		t.Errorf("thebutton_discord_connected = %q, want 0", v)
+	}
 }

@@ -132,9 +132,21 @@ var (
 func keepOpening(ctx context.Context, bot *discordbot.Bot, state *discordState) {
 	delay := discordRetryMin
 	for {
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := bot.Open(octx)
-		cancel()
+		// An attempt that hangs (Discord unreachable without a refusal)
+		// must not hold up shutdown: it is left behind when ctx ends, and
+		// the bot's Close makes it give up what it opened.
+		opened := make(chan error, 1)
+		go func() {
+			octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			opened <- bot.Open(octx)
+		}()
+		var err error
+		select {
+		case err = <-opened:
+		case <-ctx.Done():
+			return
+		}
 		if err == nil {
 			state.set(true, "")
 			return
