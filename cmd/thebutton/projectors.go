@@ -169,6 +169,12 @@ type projectorObserver interface {
 	DeadLetter(projection string)
 }
 
+// failureObserver is a projectorObserver that also wants the error of
+// each failed attempt (readiness names it).
+type failureObserver interface {
+	ProjectorFailing(projection, op string, err error)
+}
+
 // lagSampleEvery is how often the lag is sampled besides each batch, so
 // that a projector that stalls shows a growing lag.
 const lagSampleEvery = 5 * time.Second
@@ -193,7 +199,12 @@ func observe(o *projector.Options, name string, obs projectorObserver) {
 		return
 	}
 	o.OnApplied = func(n int, lag time.Duration, pending uint64) { obs.ProjectorApplied(name, n, lag, pending) }
-	o.OnRetry = func(op string, _ error) { obs.ProjectorRetry(name, op) }
+	o.OnRetry = func(op string, err error) {
+		obs.ProjectorRetry(name, op)
+		if f, ok := obs.(failureObserver); ok {
+			f.ProjectorFailing(name, op, err)
+		}
+	}
 	o.OnDeadLetter = func(events.Recorded) { obs.DeadLetter(name) }
 }
 

@@ -578,6 +578,7 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		NamePrefix:     "handler-watch", // nats consumer ls shows what it is: handler-watch_1, …
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", filter, translate(err))
