@@ -176,6 +176,14 @@ func (b *Bot) adminRepost(ctx context.Context, req request) reply {
 	if err != nil || !exists || !state.Active() {
 		return reply{content: "There is no running game in this channel.", ephemeral: true}
 	}
+	// The new message shows the views: let them reach the game's last
+	// event first, or it would show the board before the latest presses
+	// until something else changes.
+	if err := b.waitViews(ctx, state.LastSeq); err != nil {
+		b.log.Warn("repost: the views lag the game; the message may show an older board", "game", g.ID, "err", err)
+	} else if fresh, err := b.views.Game(ctx, g.ID); err == nil {
+		g = fresh
+	}
 	now := time.Now()
 	g.Deadline = time.UnixMilli(state.DeadlineMS())
 	id, err := b.postGameMessage(ctx, g.ButtonChannel, b.liveFromGame(g, now))

@@ -379,11 +379,12 @@ func (r *Reactor) channelProblem(ctx context.Context, guild, chat, channel, admi
 // event before it retries the batch.
 const viewsWait = 3 * time.Second
 
-// waitViews waits until the views have applied seq.
-func (r *Reactor) waitViews(ctx context.Context, seq uint64) error {
+// waitViews waits (at most viewsWait) until the views have applied the
+// event at stream sequence seq, so that what is shown includes it.
+func (b *Bot) waitViews(ctx context.Context, seq uint64) error {
 	deadline := time.Now().Add(viewsWait)
 	for {
-		pos, err := r.b.views.Position(ctx)
+		pos, err := b.views.Position(ctx)
 		if err != nil {
 			return err
 		}
@@ -415,7 +416,7 @@ func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error
 		return nil
 	}
 	t1 := time.Now()
-	if err := r.waitViews(ctx, e.rec.Seq); err != nil {
+	if err := r.b.waitViews(ctx, e.rec.Seq); err != nil {
 		return err
 	}
 	t2 := time.Now()

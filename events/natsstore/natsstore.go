@@ -578,7 +578,10 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		NamePrefix:     "handler-watch", // nats consumer ls shows what it is: handler-watch_1, …
+		// nats consumer ls shows what it is; unique per watch, since an
+		// ordered consumer's name is its prefix and a counter from 1, and
+		// two watchers of one name would share (and split) one consumer.
+		NamePrefix: "handler-watch-" + nuid.Next(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", filter, translate(err))
