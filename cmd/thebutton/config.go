@@ -125,8 +125,8 @@ func (c *config) check() error {
 		errs = append(errs, c.checkNATS()...)
 	}
 	if c.hasSinks && c.redisURL != "" {
-		if u, err := url.Parse(c.redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			errs = append(errs, fmt.Errorf("REDIS_URL: %q is not a redis:// URL", c.redisURL))
+		if err := checkRedisURL(c.redisURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.logLevel {
