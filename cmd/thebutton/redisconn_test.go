@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -106,9 +107,14 @@ func TestReplayVerifyOnRedisCluster(t *testing.T) {
 
 	// Break a game's key on whichever master holds it: verify must say so,
 	// and a replay mends it.
-	var broken string
+	var (
+		mu     sync.Mutex // ForEachMaster calls the masters at once
+		broken string
+	)
 	err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		keys, err := m.Keys(ctx, prefix+"{g:*").Result()
+		mu.Lock()
+		defer mu.Unlock()
 		if len(keys) > 0 && err == nil {
 			broken = keys[0]
 		}
