@@ -34,6 +34,10 @@ type Store interface {
 	Last(ctx context.Context, subject string) (events.Recorded, error)
 	// Subjects lists the subjects matching filter with their message counts.
 	Subjects(ctx context.Context, filter string) (map[string]uint64, error)
+	// Scan calls fn in stream order for the messages on subjects matching
+	// filter from sequence from on, until fn returns false or every
+	// matching message stored is read; it leaves nothing behind.
+	Scan(ctx context.Context, filter string, from uint64, fn func(events.Recorded) bool) error
 	// Watch calls fn in stream order for every message stored after the
 	// call on a subject matching filter, until ctx ends or stop is called.
 	Watch(ctx context.Context, filter string, fn func(events.Recorded)) (stop func(), err error)
@@ -123,6 +127,12 @@ func AsRejection(err error) (*Rejection, bool) {
 // ErrContention means a request lost its optimistic race too many times in
 // a row; nothing was recorded and the caller may try again.
 var ErrContention = errors.New("commands: too much contention, nothing recorded")
+
+// ErrOutcomeUnknown means a request's append could not be confirmed or
+// ruled out within the handler's bound (the store stayed unreachable): it
+// may or may not have been recorded. It is never returned for an append
+// that is known not to be stored, nor for one that is known to be.
+var ErrOutcomeUnknown = errors.New("commands: outcome unknown, the store could not be reached to confirm")
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 

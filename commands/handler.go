@@ -2,11 +2,14 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/thebutton-game/thebutton/events"
 )
@@ -14,6 +17,23 @@ import (
 // maxAttempts bounds how often one request re-reads and re-decides after
 // losing an optimistic race before it gives up with ErrContention.
 const maxAttempts = 32
+
+// Bounds of a request facing an unavailable store (a leader election, a
+// lost connection, a restart).
+const (
+	// outcomeWait bounds how long an append whose outcome is unknown is
+	// repeated (same event, same expected sequence, same message id)
+	// until it is known; it stays inside the store's duplicate window.
+	outcomeWait = 90 * time.Second
+	// lockWait bounds how long a request waits for a game another request
+	// holds (one that may be waiting out an unknown outcome).
+	lockWait = 8 * time.Second
+	// attemptTimeout bounds one append attempt while resolving.
+	attemptTimeout = 2 * time.Second
+	// bulkLoad is how many active games Open loads one by one; more are
+	// loaded with one read of the stream.
+	bulkLoad = 32
+)
 
 // Click is an accepted press as the presser is told about it.
 type Click struct {
@@ -55,11 +75,43 @@ type Handler struct {
 
 	conflicts atomic.Uint64
 	stopWatch func()
+
+	// While Open loads, what the watch delivers waits in pending.
+	gateMu  sync.Mutex
+	loading bool
+	pending []events.Recorded
+}
+
+// gameLock is a mutex whose Lock can give up.
+type gameLock chan struct{}
+
+func (l gameLock) Lock()   { l <- struct{}{} }
+func (l gameLock) Unlock() { <-l }
+
+// lockCtx locks l unless ctx ends or lockWait passes first.
+func (l gameLock) lockCtx(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(lockWait)
+	defer t.Stop()
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrContention
+	}
 }
 
 type gameEntry struct {
-	mu    sync.Mutex
-	fresh bool // state holds every event up to the point the watch took over
+	mu    gameLock
+	qmu   sync.Mutex
+	queue []*queued // presses waiting for the game, in arrival order
+	fresh bool      // state holds every event up to the point the watch took over
 	g     events.Game
 }
 
@@ -87,44 +139,154 @@ func NewHandler(store Store, clock Clock, log *slog.Logger) *Handler {
 }
 
 // Open starts watching the store for events appended by others, then loads
-// every game that has not ended, so the timekeeper can arm them. It
-// returns once the active games are loaded. The watch ends with ctx or
-// Close.
+// every game that has not ended, so the timekeeper can arm them: a few one
+// by one, many with one read of the stream (no per-game reader). What the
+// watch delivers meanwhile is applied once the load is done. It returns
+// once the active games are loaded. The watch ends with ctx or Close.
 func (h *Handler) Open(ctx context.Context) error {
-	stop, err := h.store.Watch(ctx, events.SubjectRoot, h.observe)
+	h.gateMu.Lock()
+	h.loading = true
+	h.gateMu.Unlock()
+	defer h.openGate()
+	stop, err := h.store.Watch(ctx, events.SubjectRoot, h.observeGated)
 	if err != nil {
 		return fmt.Errorf("open handler: %w", err)
 	}
 	h.stopWatch = stop
-	subjects, err := h.store.Subjects(ctx, events.GameSubjects)
-	if err != nil {
+	if err := h.loadActive(ctx); err != nil {
 		stop()
 		return fmt.Errorf("open handler: %w", err)
 	}
+	return nil
+}
+
+// loadActive loads every game whose last event is not its end.
+func (h *Handler) loadActive(ctx context.Context) error {
+	began := time.Now()
+	subjects, err := h.store.Subjects(ctx, events.GameSubjects)
+	if err != nil {
+		return err
+	}
+	type game struct {
+		id      events.GameID
+		subject string
+		last    uint64
+	}
+	var all []game
 	for subject := range subjects {
-		id, ok := events.ParseGameSubject(subject)
-		if !ok {
-			continue
+		if id, ok := events.ParseGameSubject(subject); ok {
+			h.raiseMaxGame(id)
+			all = append(all, game{id: id, subject: subject})
 		}
-		h.raiseMaxGame(id)
-		last, err := h.store.Last(ctx, subject)
+	}
+	// The last event of every game, a few at a time.
+	active := make([]bool, len(all))
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(all) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				last, err := h.store.Last(ctx, all[i].subject)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				_, ended := last.Event.(events.GameEnded)
+				active[i], all[i].last = !ended, last.Seq
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var load []game
+	for i, g := range all {
+		if active[i] {
+			load = append(load, g)
+		}
+	}
+	h.log.Debug("active games found", "games", len(all), "active", len(load), "took", time.Since(began))
+	if len(load) > bulkLoad {
+		// One read of the stream folds every active game; those it did
+		// not bring up to their last event are caught up one by one.
+		entries := make(map[events.GameID]*gameEntry, len(load))
+		target := make(map[events.GameID]uint64, len(load))
+		for _, g := range load {
+			entries[g.id], target[g.id] = h.entry(g.id), g.last
+		}
+		reached := 0
+		err := h.store.Scan(ctx, events.GameSubjects, 1, func(r events.Recorded) bool {
+			id, ok := events.ParseGameSubject(r.Subject)
+			e := entries[id]
+			if !ok || e == nil {
+				return true
+			}
+			e.mu.Lock()
+			before := e.g.LastSeq
+			h.applyGame(e, r)
+			if before < target[id] && e.g.LastSeq >= target[id] {
+				reached++
+			}
+			e.mu.Unlock()
+			return reached < len(load)
+		})
 		if err != nil {
-			stop()
-			return fmt.Errorf("open handler: %w", err)
+			return err
 		}
-		if _, ended := last.Event.(events.GameEnded); ended {
-			continue // loaded on demand, if anyone asks
+		h.log.Debug("active games read", "active", len(load), "took", time.Since(began))
+		var rest []game
+		for _, g := range load {
+			e := entries[g.id]
+			e.mu.Lock()
+			if e.g.LastSeq >= g.last && e.g.Exists() {
+				e.fresh = true
+			} else {
+				rest = append(rest, g)
+			}
+			e.mu.Unlock()
 		}
-		e := h.entry(id)
+		load = rest
+	}
+	for _, g := range load {
+		e := h.entry(g.id)
 		e.mu.Lock()
-		err = h.catchUp(ctx, e, subject)
+		err := h.catchUp(ctx, e, g.subject)
 		e.mu.Unlock()
 		if err != nil {
-			stop()
-			return fmt.Errorf("open handler: %w", err)
+			return err
 		}
 	}
 	return nil
+}
+
+// observeGated is the watch's callback: it holds what arrives while Open
+// loads, and applies it otherwise.
+func (h *Handler) observeGated(r events.Recorded) {
+	h.gateMu.Lock()
+	defer h.gateMu.Unlock()
+	if h.loading {
+		h.pending = append(h.pending, r)
+		return
+	}
+	h.observe(r)
+}
+
+// openGate applies what the watch delivered while Open loaded, in order,
+// and lets the watch apply directly from then on.
+func (h *Handler) openGate() {
+	h.gateMu.Lock()
+	defer h.gateMu.Unlock()
+	for _, r := range h.pending {
+		h.observe(r)
+	}
+	h.pending, h.loading = nil, false
 }
 
 // Close stops the watch. Requests in flight finish on their own contexts.
@@ -199,7 +361,7 @@ func (h *Handler) entry(id events.GameID) *gameEntry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e = h.games[id]; e == nil {
-		e = &gameEntry{}
+		e = &gameEntry{mu: make(gameLock, 1)}
 		h.games[id] = e
 	}
 	return e
@@ -212,7 +374,9 @@ var errNoGame = errors.New("no such game")
 // errNoGame.
 func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameEntry) error) error {
 	e := h.entry(id)
-	e.mu.Lock()
+	if err := e.mu.lockCtx(ctx); err != nil {
+		return err
+	}
 	defer e.mu.Unlock()
 	if !e.fresh {
 		if err := h.catchUp(ctx, e, events.GameSubject(id)); err != nil {
@@ -378,34 +542,107 @@ func (h *Handler) isBanned(ctx context.Context, guild, user string) (bool, error
 // conflict: it catches up and decides again, at most maxAttempts times.
 // decide returns nil to append nothing (its outcome is final). The
 // caller holds e.mu.
+//
+// An append whose outcome is unknown (a timeout, a lost connection, a
+// leader election) is repeated as it was, with the same message id, until
+// the store says stored, duplicate (stored before) or conflict (not
+// stored: another event took the place, and the catch-up shows whether it
+// was this one), for at most outcomeWait and past the caller's context:
+// such a request is never reported as failed while it may have been
+// recorded. If the store stays away, the error wraps ErrOutcomeUnknown.
 func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, decide func() (events.Event, error)) (uint64, bool, error) {
 	subject := events.GameSubject(e.g.Started.Game)
+	unknown := false
+	// Once an outcome is unknown the request goes on past the caller's
+	// context, within outcomeWait of its start.
+	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer cancel()
+	// fail is an error once an outcome was unknown: the entry is re-read on
+	// next use, and the error says what is known.
+	fail := func(err error) error {
+		if !unknown {
+			return err
+		}
+		e.fresh = false
+		if errors.Is(err, ErrOutcomeUnknown) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+	}
 	for range maxAttempts {
 		ev, err := decide()
 		if err != nil || ev == nil {
 			return 0, false, err
 		}
-		seq, dup, err := h.store.Append(ctx, subject, ev, e.g.LastSeq, msgID)
+		id := msgID
+		if id == "" {
+			id = newMsgID()
+		}
+		expect := e.g.LastSeq
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		seq, dup, err := h.store.Append(actx, subject, ev, expect, id)
+		acancel()
+		if err != nil && !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrRefused) {
+			unknown, ctx = true, detached
+			h.log.Warn("append outcome unknown, repeating it", "subject", subject, "expect", expect, "msg_id", id, "err", err)
+			seq, dup, err = h.resolve(ctx, subject, ev, expect, id, err)
+		}
 		switch {
 		case errors.Is(err, events.ErrConflict):
 			h.conflicts.Add(1)
 			if err := h.catchUp(ctx, e, subject); err != nil {
-				return 0, false, err
+				return 0, false, fail(err)
 			}
 			continue
 		case err != nil:
-			return 0, false, err
+			return 0, false, fail(err)
 		case dup:
-			// Stored before (a retried write): read it back, nothing new.
+			// Stored before (a retried write): read it back, nothing new —
+			// unless the earlier write was this request's own, whose
+			// outcome was unknown: then this is its event.
 			if err := h.catchUp(ctx, e, subject); err != nil {
-				return 0, false, err
+				return 0, false, fail(err)
 			}
-			return seq, true, nil
+			return seq, !unknown, nil
 		}
 		h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: ev})
 		return seq, false, nil
 	}
-	return 0, false, ErrContention
+	return 0, false, fail(ErrContention)
+}
+
+// resolve repeats an append whose outcome is unknown until the store
+// answers it, or ctx ends (then the error wraps ErrOutcomeUnknown).
+func (h *Handler) resolve(ctx context.Context, subject string, ev events.Event, expect uint64, msgID string, last error) (uint64, bool, error) {
+	wait := 20 * time.Millisecond
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, false, fmt.Errorf("%w: %s: %v", ErrOutcomeUnknown, subject, last)
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		seq, dup, err := h.store.Append(actx, subject, ev, expect, msgID)
+		cancel()
+		if err == nil || errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrRefused) {
+			if err == nil {
+				h.log.Info("append outcome known", "subject", subject, "seq", seq, "duplicate", dup)
+			}
+			return seq, dup, err
+		}
+		last = err
+	}
+}
+
+// newMsgID is a message id for an append that has none of its own, so that
+// repeating it stores it at most once.
+func newMsgID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "w-" + hex.EncodeToString(b[:])
 }
 
 // Press decides a press and, if accepted, records the click. A refusal is
@@ -422,38 +659,7 @@ func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
 	if err != nil {
 		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, err)
 	}
-	var out Click
-	err = h.withGame(ctx, p.Game, func(e *gameEntry) error {
-		var click events.ButtonClicked
-		_, dup, err := h.appendGame(ctx, e, "press-"+p.Interaction, func() (events.Event, error) {
-			if n, seen := e.g.Interactions[p.Interaction]; seen {
-				out = Click{ButtonClicked: n, Duplicate: true}
-				return nil, nil
-			}
-			c, rej := DecidePress(&e.g, banned, p, e.g.Now(ms(p.At)))
-			if rej != nil {
-				return nil, rej
-			}
-			click = c
-			return c, nil
-		})
-		if err != nil || out.Duplicate {
-			return err
-		}
-		if dup {
-			prev, seen := e.g.Interactions[p.Interaction]
-			if !seen {
-				return fmt.Errorf("press on game %d: interaction %s was stored but is not in the game", p.Game, p.Interaction)
-			}
-			out = Click{ButtonClicked: prev, Duplicate: true}
-			return nil
-		}
-		out = Click{ButtonClicked: click}
-		return nil
-	})
-	if errors.Is(err, errNoGame) {
-		return Click{}, &Rejection{Reason: ReasonNoSuchGame, Game: p.Game}
-	}
+	out, err := h.pressQueued(ctx, p, banned)
 	if err != nil {
 		if _, ok := AsRejection(err); ok {
 			return Click{}, err

@@ -208,12 +208,27 @@ func (h *Handler) appendGuild(ctx context.Context, guild, by string, t time.Time
 	at := ms(t)
 	subject := events.GuildSubject(guild)
 	return h.withGuild(ctx, guild, func(e *guildEntry) error {
+		// As for games: an append whose outcome is unknown is repeated, same
+		// id, until known (past the caller's context, within outcomeWait).
+		detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+		defer cancel()
 		for range maxAttempts {
 			ev, err := decide(&e.g, at)
 			if err != nil || ev == nil {
 				return err
 			}
-			seq, _, err := h.store.Append(ctx, subject, ev, e.g.LastSeq, "")
+			id, expect := newMsgID(), e.g.LastSeq
+			actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+			seq, _, err := h.store.Append(actx, subject, ev, expect, id)
+			acancel()
+			if err != nil && !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrRefused) {
+				ctx = detached
+				h.log.Warn("append outcome unknown, repeating it", "subject", subject, "expect", expect, "msg_id", id, "err", err)
+				seq, _, err = h.resolve(ctx, subject, ev, expect, id, err)
+				if err != nil && !errors.Is(err, events.ErrConflict) {
+					e.fresh = false
+				}
+			}
 			if errors.Is(err, events.ErrConflict) {
 				h.conflicts.Add(1)
 				if err := h.catchUpGuild(ctx, e, guild); err != nil {

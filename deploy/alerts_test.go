@@ -70,6 +70,10 @@ func exported(t *testing.T) map[string][]string {
 	m.ObserveRender("timer", time.Millisecond)
 	m.SetSinkUp(metrics.SinkRedis, true)
 	m.SetNATSConnected(true)
+	m.WatchEffects(func() map[string]metrics.EffectBacklog {
+		return map[string]metrics.EffectBacklog{"announce": {Effects: 1, Oldest: time.Second}}
+	})
+	m.SetDiscordConnected(true)
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -191,9 +195,12 @@ func TestAlertRulesCoverIssue(t *testing.T) {
 		{"ThebuttonDeadLetter", "0m", []string{"increase(thebutton_dead_letters_total", "> 0"}},
 		{"ThebuttonRedisDown", "1m", []string{`thebutton_sink_up{sink="redis"}`, "== 0"}},
 		{"ThebuttonMySQLDown", "1m", []string{`thebutton_sink_up{sink="mysql"}`, "== 0"}},
+		{"ThebuttonDiscordDisconnected", "5m", []string{"thebutton_discord_connected", "== 0"}},
 		{"ThebuttonDiscordRateLimited", "0m", []string{"increase(thebutton_discord_rate_limited_total[5m])", "> 0"}},
 		{"ThebuttonNATSDisconnected", "1m", []string{"thebutton_nats_connected", "== 0"}},
 		{"ThebuttonDown", "1m", []string{`up{job="thebutton"}`, "== 0"}},
+		// Issue 9: the effects backlog.
+		{"ThebuttonDiscordEffectsBehind", "2m", []string{"thebutton_discord_effect_oldest_seconds", "> 30", "> 600"}},
 	}
 	var want []string
 	for _, tt := range tests {

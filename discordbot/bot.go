@@ -72,6 +72,11 @@ type Config struct {
 	MaxEffectAge time.Duration
 	// Log receives the bot's logs (default: discarded).
 	Log *slog.Logger
+	// OnGateway, if set, is told when the gateway session is lost (false,
+	// with why) and when it is back (true) after discordgo reconnected by
+	// itself; Open's own success or failure is its return value. It must
+	// be quick and safe for concurrent use.
+	OnGateway func(connected bool, why string)
 }
 
 func (c Config) withDefaults() Config {
@@ -130,6 +135,9 @@ type Bot struct {
 	inflight sync.WaitGroup // interaction and message handlers
 	remove   []func()
 	upDone   chan struct{}
+
+	handlersOnce sync.Once
+	opened       bool // Open succeeded once: the updater runs
 }
 
 // New returns a bot. It connects nothing yet; the reactor may be used at
@@ -189,18 +197,39 @@ func (b *Bot) Updater() *Updater { return b.updater }
 
 // Open connects to the gateway, registers the slash commands (one bulk
 // overwrite, guild-scoped when DevGuild is set) and starts the updater.
-// It returns once the session is ready.
+// It returns once the session is ready. When it fails (Discord cannot be
+// reached), nothing is left open and it may be called again: the caller
+// retries with back-off. Once open, discordgo reconnects by itself after
+// a lost session; Config.OnGateway hears about both.
 func (b *Bot) Open(ctx context.Context) error {
-	b.remove = append(b.remove,
-		b.s.AddHandler(b.onInteraction),
-		b.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
-			b.log.Info("discord session ready", "user", r.User.Username, "guilds", len(r.Guilds))
-		}),
-	)
-	if b.cfg.Legacy {
-		b.remove = append(b.remove, b.s.AddHandler(b.onMessage))
+	b.handlersOnce.Do(func() {
+		b.mu.Lock() // Close reads remove, maybe while an abandoned Open runs
+		defer b.mu.Unlock()
+		b.remove = append(b.remove,
+			b.s.AddHandler(b.onInteraction),
+			b.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+				b.log.Info("discord session ready", "user", r.User.Username, "guilds", len(r.Guilds))
+				b.gateway(true, "")
+			}),
+			b.s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.gateway(true, "") }),
+			b.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) {
+				b.gateway(false, "gateway session lost; reconnecting")
+			}),
+		)
+		if b.cfg.Legacy {
+			b.remove = append(b.remove, b.s.AddHandler(b.onMessage))
+		}
+	})
+	b.mu.Lock()
+	closed, opened := b.closed, b.opened
+	b.mu.Unlock()
+	if closed {
+		return errors.New("discordbot: open: the bot is closed")
 	}
-	if err := b.s.Open(); err != nil {
+	if opened {
+		return nil
+	}
+	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
 		return fmt.Errorf("discordbot: open gateway: %w", err)
 	}
 	app := ""
@@ -231,12 +260,30 @@ func (b *Bot) Open(ctx context.Context) error {
 		scope = "guild " + b.cfg.DevGuild
 	}
 	b.log.Info("slash commands registered", "count", len(cmds), "scope", scope, "legacy_text", b.cfg.Legacy)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		_ = b.s.Close()
+		return errors.New("discordbot: open: the bot was closed meanwhile")
+	}
+	b.opened = true
 	b.upDone = make(chan struct{})
 	go func() {
 		defer close(b.upDone)
 		b.updater.run(b.ctx)
 	}()
 	return nil
+}
+
+// gateway reports a change of the gateway session to Config.OnGateway,
+// unless the bot is closing (its own Close disconnects too).
+func (b *Bot) gateway(connected bool, why string) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if b.cfg.OnGateway != nil && !closed {
+		b.cfg.OnGateway(connected, why)
+	}
 }
 
 // track registers a handler in flight; false once the bot is closing.
@@ -260,16 +307,17 @@ func (b *Bot) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	upDone, remove, opened := b.upDone, b.remove, b.opened
 	b.mu.Unlock()
-	for _, rm := range b.remove {
+	for _, rm := range remove {
 		rm()
 	}
 	done := make(chan struct{})
 	go func() {
 		b.inflight.Wait()
-		if b.upDone != nil {
+		if upDone != nil {
 			b.cancel()
-			<-b.upDone
+			<-upDone
 		}
 		close(done)
 	}()
@@ -280,6 +328,12 @@ func (b *Bot) Close(ctx context.Context) error {
 		err = fmt.Errorf("discordbot: close: handlers still running: %w", ctx.Err())
 	}
 	b.cancel()
+	if !opened {
+		// Nothing is open; an Open still running (Discord not answering)
+		// holds the session's lock, and closes what it opens when it
+		// finds the bot closed.
+		return err
+	}
 	if cerr := b.s.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("discordbot: close session: %w", cerr)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,8 +60,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 // is absent (failing under CI=true).
 func redisAt(t testing.TB, addr string, required bool) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 300 * time.Millisecond,
-		ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, MaxRetries: -1})
+	// go-redis's default options, as the service runs with (REDIS_URL).
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -123,16 +124,23 @@ func (p *privateRedis) start() {
 	}
 	p.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.done)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for {
 		c, err := net.Dial("tcp", p.addr())
 		if err == nil {
 			c.Close()
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-p.done:
+			p.t.Fatalf("private redis on %s exited at start", p.addr())
+		case <-deadline:
+			p.t.Fatalf("private redis on %s did not start", p.addr())
+		}
 	}
-	p.t.Fatalf("private redis on %s did not start", p.addr())
 }
 
 func (p *privateRedis) stop() {
@@ -169,6 +177,9 @@ type env struct {
 
 	procMu   sync.Mutex
 	procStop []func()
+
+	// reactorRetries counts the reactor loop's failed attempts.
+	reactorRetries atomic.Int64
 }
 
 type envOptions struct {
@@ -239,9 +250,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if e.cfg.Log == nil {
 		e.cfg.Log = e.log.With("component", "discordbot")
 	}
-	if e.cfg.EditInterval == 0 {
-		e.cfg.EditInterval = 1200 * time.Millisecond
-	}
 	if !o.noBot {
 		if o.reactor.BatchSize == 0 {
 			o.reactor = projectorOptions()
@@ -291,6 +299,13 @@ func (e *env) startBot(ropts projector.Options) {
 		ropts.Lease.TTL = time.Minute
 	}
 	ropts.Lease.Holder = "test-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	onRetry := ropts.OnRetry
+	ropts.OnRetry = func(op string, err error) {
+		e.reactorRetries.Add(1)
+		if onRetry != nil {
+			onRetry(op, err)
+		}
+	}
 	rp := projector.New(e.js, e.store.Name(), bot.Reactor(), ropts)
 	stopReactor := e.goRun(func(ctx context.Context) { _ = rp.Run(ctx) })
 	var once sync.Once
@@ -379,6 +394,19 @@ func (e *env) press(user string, game events.GameID, msg string) discordtest.Ans
 		e.t.Fatal(err)
 	}
 	return a
+}
+
+// settled waits until the reactor has done every effect of every event in
+// the stream: its stored checkpoint, the low-water mark of its lanes, is
+// the stream's last message. Whatever an event would repeat has happened
+// by then.
+func (e *env) settled(d time.Duration) {
+	e.t.Helper()
+	e.wait(d, "the reactor settled", func() bool {
+		pos, err := e.marks.Position(e.ctx)
+		info, ierr := e.store.Stream().Info(e.ctx)
+		return err == nil && ierr == nil && pos >= info.State.LastSeq
+	})
 }
 
 // clickCount returns the number of clicks of a game in the stream.

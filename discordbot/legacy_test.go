@@ -55,15 +55,20 @@ func TestLegacyTextCommands(t *testing.T) {
 	e.wait(10*time.Second, "two answers", func() bool {
 		return len(e.fake.CallsTo("POST /channels/{channel}/messages")) >= calls+2
 	})
-	time.Sleep(time.Second)
+	// A last command: once it is answered, the words said before it have
+	// been handled (answered or not).
+	e.fake.Say(e.guild, e.button, e.player, "l2")
+	e.wait(10*time.Second, "the last answer", func() bool {
+		return len(e.fake.CallsTo("POST /channels/{channel}/messages")) >= calls+3
+	})
 	var texts []string
 	for _, m := range e.fake.Messages(e.button)[before:] {
 		if m.AuthorID == e.fake.BotID {
 			texts = append(texts, m.Text())
 		}
 	}
-	if len(texts) != 2 {
-		t.Fatalf("%d answers, want 2 (l2 and sb): %q", len(texts), texts)
+	if len(texts) != 3 {
+		t.Fatalf("%d answers, want 3 (l2, sb and the last l2): %q", len(texts), texts)
 	}
 	joined := strings.Join(texts, "\n")
 	if !strings.Contains(joined, "By MMR") || !strings.Contains(joined, "Manage Server") {

@@ -19,6 +19,7 @@ const (
 	textNoGuild   = "The Button can only be pressed inside a server."
 	textBusy      = "The button is very busy right now and your press was not recorded. Please press again."
 	textFailed    = "Something went wrong on our side and your press may not have been recorded. Please try again in a moment."
+	textUnknown   = "We could not reach the game's store to confirm your press for a long while, so we cannot tell yet whether it counted. Check the game message before pressing again."
 	textNoSuch    = "This button belongs to a game that does not exist. Nothing was recorded."
 	textWrongPlay = "This button belongs to a game of another server: presses only count in the game's own server. Nothing was recorded."
 	textBanned    = "You are on this server's ban list for The Button, so your press was not recorded. Ask a server admin if you think this is a mistake."
@@ -46,6 +47,10 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, game events.Game
 		if !ok {
 			if errors.Is(err, commands.ErrContention) {
 				return reply{content: textBusy, ephemeral: true}
+			}
+			if errors.Is(err, commands.ErrOutcomeUnknown) {
+				b.log.Error("press outcome unknown", "game", game, "guild", ic.GuildID, "user", user, "interaction", ic.ID, "err", err)
+				return reply{content: textUnknown, ephemeral: true}
 			}
 			b.log.Error("press failed", "game", game, "guild", ic.GuildID, "user", user, "interaction", ic.ID, "err", err)
 			return reply{content: textFailed, ephemeral: true}

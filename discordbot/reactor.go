@@ -2,7 +2,6 @@ package discordbot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -35,20 +34,34 @@ type Marks interface {
 //
 //   - game started: the six colour roles created or recoloured, the
 //     explanation and the game message posted, the message id recorded;
-//   - click: the click's colour role given, the click announced in the
-//     chat channel (several clicks of one batch share a message, one
-//     embed each), the game message marked for refresh;
+//   - click: the click's colour role given when the member lacks it, the
+//     click announced in the chat channel (the clicks waiting in one
+//     channel share a message), the game message marked for refresh;
 //   - game ended: the game message turned into the end summary with the
 //     button disabled, and an announcement in the chat channel.
 //
+// Apply does not wait for Discord: it queues each effect in its lane and
+// returns. Lanes are independent and run in parallel: per guild one for
+// the games' starts and ends and one for role grants (Discord allows about
+// one role change per second per guild), per chat channel one for
+// announcements (batched: whatever waits goes out in the next message).
+// So a queue of role grants never delays the end of a game, its
+// announcements or another guild. Game-message edits have their own
+// scheduler, the Updater.
+//
 // Each effect runs at most once per event, across restarts, redeliveries
 // and several bot processes: it is claimed with a done-mark keyed by the
-// event's stream sequence before it runs; a transient failure releases the
-// mark and fails the batch (the loop retries it), a refusal Discord will
-// repeat (a missing permission, a deleted channel) keeps it, is logged and,
-// when an admin can fix it, told to the admin. Announcements of events
-// older than Config.MaxEffectAge are skipped, so catching up over old
-// history never floods a channel.
+// event's stream sequence before it runs (a role grant by the guild,
+// member and colour: one request per member and colour ever); a transient
+// failure releases the mark and the lane tries again with back-off, a
+// refusal Discord will repeat (a missing permission, a deleted channel)
+// keeps it, is logged and, when an admin can fix it, told to the admin.
+// The checkpoint the reactor stores is the low-water mark of its lanes:
+// every event up to it has all its effects done, so after a crash the
+// events whose effects were still queued are delivered again, and the
+// done-marks skip what had run. Announcements of events older than
+// Config.MaxEffectAge are skipped, so catching up over old history never
+// floods a channel.
 //
 // When the checkpoint reads 0 — a first run over an existing stream, a
 // Reset, or a Redis that lost its data and with it the done-marks — the
@@ -67,22 +80,70 @@ type Reactor struct {
 	// zeroSince is when the checkpoint was found at 0 (zero: it is not
 	// 0): the reactor's creation if it was 0 from the first read on.
 	zeroSince time.Time
+
+	// Lanes (guarded by mu).
+	lanes    map[string]*lane
+	pending  map[uint64]int  // effects queued or running, by sequence
+	queued   map[string]bool // markKey of every effect queued or running
+	accepted uint64          // the last sequence queued by Apply
+	stored   uint64          // the checkpoint as last read or written
+	flushing chan struct{}   // a token: one checkpoint write at a time
+	poke     chan struct{}
+	trouble  map[string]time.Time // source → start of a failure streak
+	// announceNext is when each announcement lane may post next.
+	announceNext map[string]time.Time
 }
 
 func newReactor(b *Bot, marks Marks) *Reactor {
-	return &Reactor{b: b, marks: marks, created: time.Now()}
+	r := &Reactor{b: b, marks: marks, created: time.Now(),
+		lanes: make(map[string]*lane), pending: make(map[uint64]int), queued: make(map[string]bool),
+		flushing: make(chan struct{}, 1), poke: make(chan struct{}, 1), trouble: make(map[string]time.Time),
+		announceNext: make(map[string]time.Time)}
+	// The member's roles arrive with each of its interactions.
+	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
+		if ic := ev.Interaction; ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
+			r.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
+		}
+	})
+	go r.checkpointer(b.ctx)
+	return r
 }
 
 // Name is the reactor's identity: its consumer is "projector-discord".
 func (r *Reactor) Name() string { return "discord" }
 
-// Position returns the reactor's checkpoint.
+// Position returns the reactor's checkpoint: the stored low-water mark,
+// or, while this process has effects of later events queued, the last
+// event it queued (so the loop does not deliver them again). A stored
+// checkpoint lower than the one last seen means Redis lost it: the queued
+// position is forgotten and the loop starts over from the stored one.
 func (r *Reactor) Position(ctx context.Context) (uint64, error) {
-	pos, err := r.marks.Position(ctx)
-	if err == nil {
-		r.sawPosition(pos)
+	// Not while the checkpoint is being written: a read overtaken by a
+	// write would look like a checkpoint that fell back.
+	select {
+	case r.flushing <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	return pos, err
+	defer func() { <-r.flushing }()
+	pos, err := r.marks.Position(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("discord reactor: %w: %w", errMarks, err)
+	}
+	r.sawPosition(pos)
+	return r.position(pos), nil
+}
+
+// position folds a stored checkpoint into what this process queued.
+func (r *Reactor) position(stored uint64) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if stored < r.stored {
+		r.b.log.Warn("reactor checkpoint fell back: Redis lost it", "checkpoint", stored, "was", r.stored)
+		r.accepted = stored
+	}
+	r.stored = stored
+	return max(stored, r.accepted)
 }
 
 // sawPosition notes when the checkpoint is first seen at 0.
@@ -104,64 +165,92 @@ func (r *Reactor) sawPosition(pos uint64) {
 
 // Reset deletes the checkpoint but keeps the done-marks: a rebuild never
 // repeats an effect that ran.
-func (r *Reactor) Reset(ctx context.Context) error { return r.marks.ResetPosition(ctx) }
+func (r *Reactor) Reset(ctx context.Context) error {
+	if err := r.marks.ResetPosition(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.accepted, r.stored = 0, 0
+	r.mu.Unlock()
+	return nil
+}
 
 // maxRoleAge is how old a click may be and still have its role given.
 const maxRoleAge = 24 * time.Hour
 
-// Apply runs the effects of a batch, in stream order per channel: starts
-// first, then the clicks (role grants per guild and announcements per
-// chat channel run in parallel), then the ends. It returns nil once every
-// effect ran or was refused for good, and raises the checkpoint.
+// Apply queues the effects of a batch in their lanes, in stream order
+// within each lane, and raises the checkpoint as far as every effect
+// before it is done. It returns once the effects are queued; it fails
+// only when the game state or the checkpoint cannot be read or written.
 func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	pos, err := r.marks.Position(ctx)
+	pos, err := r.Position(ctx)
 	if err != nil {
-		return fmt.Errorf("discord reactor: %w", err)
+		return err
 	}
-	r.sawPosition(pos)
-	var (
-		starts []recorded[events.GameStarted]
-		clicks []recorded[events.ButtonClicked]
-		ends   []recorded[events.GameEnded]
-	)
+	games := map[events.GameID]events.Game{}
+	game := func(id events.GameID) (events.Game, bool, error) {
+		if g, ok := games[id]; ok {
+			return g, true, nil
+		}
+		g, ok, err := r.b.cmds.Game(ctx, id)
+		if err == nil && ok {
+			games[id] = g
+		}
+		return g, ok, err
+	}
+	var effects []*effect
 	for _, rec := range batch {
 		if rec.Seq <= pos || rec.Err != nil {
 			continue
 		}
 		switch e := rec.Event.(type) {
 		case events.GameStarted:
-			starts = append(starts, recorded[events.GameStarted]{rec, e})
+			effects = append(effects, &effect{kind: kindGame, lane: "game:" + e.Guild, seq: rec.Seq, stored: rec.Stored,
+				start: &recorded[events.GameStarted]{rec, e}})
 		case events.ButtonClicked:
-			clicks = append(clicks, recorded[events.ButtonClicked]{rec, e})
+			r.b.updater.Touch(e.Game, time.UnixMilli(e.AtMS))
+			g, ok, err := game(e.Game)
+			if err != nil {
+				return fmt.Errorf("discord reactor: %w", err)
+			}
+			if !ok {
+				continue
+			}
+			c := &recorded[events.ButtonClicked]{rec, e}
+			if age(rec) <= maxRoleAge && e.Imported.IsZero() { // the original gave imported clicks' roles
+				effects = append(effects, &effect{kind: kindRole, lane: "role:" + e.Guild, seq: rec.Seq, stored: rec.Stored,
+					click: c, game: g})
+			}
+			if age(rec) <= r.b.cfg.MaxEffectAge && !r.replayed(rec) {
+				effects = append(effects, &effect{kind: kindAnnounce, lane: "announce:" + g.Started.ChatChannel, seq: rec.Seq,
+					stored: rec.Stored, click: c, game: g})
+			}
 		case events.GameEnded:
-			ends = append(ends, recorded[events.GameEnded]{rec, e})
+			g, ok, err := game(e.Game)
+			if err != nil {
+				return fmt.Errorf("discord reactor: %w", err)
+			}
+			lane := "game:" + g.Started.Guild
+			if !ok {
+				lane = fmt.Sprintf("game:#%d", e.Game)
+			}
+			effects = append(effects, &effect{kind: kindGame, lane: lane, seq: rec.Seq, stored: rec.Stored,
+				end: &recorded[events.GameEnded]{rec, e}})
 		case events.GameMessagePosted:
 			r.b.updater.Track(e.Game)
 		}
 	}
-	var errs []error
-	for _, s := range starts {
-		if err := r.started(ctx, s); err != nil {
-			errs = append(errs, err)
-		}
+	r.mu.Lock()
+	for _, ef := range effects {
+		r.enqueueLocked(ef)
 	}
-	if len(errs) == 0 && len(clicks) > 0 {
-		errs = append(errs, r.clicked(ctx, clicks)...)
-	}
-	if len(errs) == 0 {
-		for _, e := range ends {
-			if err := r.ended(ctx, e); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("discord reactor: %w", err)
-	}
-	if err := r.marks.SetPosition(ctx, batch[len(batch)-1].Seq); err != nil {
+	r.accepted = max(r.accepted, batch[len(batch)-1].Seq)
+	r.mu.Unlock()
+	r.b.log.Debug("reactor batch queued", "events", len(batch), "effects", len(effects), "age", age(batch[0]))
+	if err := r.flush(ctx); err != nil {
 		return fmt.Errorf("discord reactor: %w", err)
 	}
 	return nil
@@ -184,10 +273,14 @@ func markKey(seq uint64, effect string) string {
 // unknown whether Discord acted, the claim stays and the effect is given up
 // (logged): at most once beats twice.
 func (r *Reactor) once(ctx context.Context, seq uint64, effect string, idempotent bool, fn func() error) error {
-	key := markKey(seq, effect)
+	return r.onceKey(ctx, markKey(seq, effect), idempotent, fn)
+}
+
+// onceKey is once with the done-mark's key given.
+func (r *Reactor) onceKey(ctx context.Context, key string, idempotent bool, fn func() error) error {
 	ok, err := r.marks.Claim(ctx, key)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errMarks, err)
 	}
 	if !ok {
 		return nil
@@ -197,18 +290,14 @@ func (r *Reactor) once(ctx context.Context, seq uint64, effect string, idempoten
 	case err == nil:
 		return nil
 	case permanent(err):
-		r.b.log.Warn("discord effect refused for good", "seq", seq, "effect", effect, "err", err)
+		r.b.log.Warn("discord effect refused for good", "effect", key, "err", err)
 		return nil
 	case !idempotent && !notSent(err):
-		r.b.log.Error("discord effect given up: unknown whether Discord acted", "seq", seq, "effect", effect, "err", err)
+		r.b.log.Error("discord effect given up: unknown whether Discord acted", "effect", key, "err", err)
 		return nil
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if rerr := r.marks.Release(rctx, key); rerr != nil {
-		r.b.log.Error("done-mark not released: the effect will not be retried", "seq", seq, "effect", effect, "err", rerr)
-	}
-	return fmt.Errorf("%s of message %d: %w", effect, seq, err)
+	r.release(ctx, []string{key})
+	return fmt.Errorf("%s: %w", key, err)
 }
 
 // replayed reports whether an event was stored before the checkpoint was
@@ -286,132 +375,6 @@ func (r *Reactor) channelProblem(ctx context.Context, guild, chat, channel, admi
 		channel, describe(err))
 }
 
-// clicked runs the effects of a batch's clicks: role grants one guild at a
-// time, announcements one chat channel at a time, all in parallel.
-func (r *Reactor) clicked(ctx context.Context, clicks []recorded[events.ButtonClicked]) []error {
-	b := r.b
-	byGuild := map[string][]recorded[events.ButtonClicked]{}
-	byChannel := map[string][]recorded[events.ButtonClicked]{}
-	games := map[events.GameID]events.Game{}
-	for _, c := range clicks {
-		b.updater.Touch(c.e.Game, time.UnixMilli(c.e.AtMS))
-		if _, ok := games[c.e.Game]; !ok {
-			g, ok, err := b.cmds.Game(ctx, c.e.Game)
-			if err != nil {
-				return []error{err}
-			}
-			if !ok {
-				continue
-			}
-			games[c.e.Game] = g
-		}
-		if age(c.rec) <= maxRoleAge && c.e.Imported.IsZero() { // the original gave imported clicks' roles
-			byGuild[c.e.Guild] = append(byGuild[c.e.Guild], c)
-		}
-		if age(c.rec) <= b.cfg.MaxEffectAge && !r.replayed(c.rec) {
-			ch := games[c.e.Game].Started.ChatChannel
-			byChannel[ch] = append(byChannel[ch], c)
-		}
-	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}
-	for guild, list := range byGuild {
-		wg.Go(func() {
-			for _, c := range list {
-				err := r.once(ctx, c.rec.Seq, "role", true, func() error {
-					err := b.grantRole(ctx, guild, c.e.User, events.Band(c.e.Band))
-					if err != nil && fixable(err) {
-						g := games[c.e.Game]
-						b.notices.tell(ctx, guild, g.Started.ButtonChannel, g.Started.StartedBy, noticeRoles, "%s", rolesHelp(err))
-					}
-					return err
-				})
-				if err != nil {
-					fail(err)
-					return
-				}
-			}
-		})
-	}
-	for channel, list := range byChannel {
-		wg.Go(func() {
-			if err := r.announce(ctx, channel, list, games); err != nil {
-				fail(err)
-			}
-		})
-	}
-	wg.Wait()
-	return errs
-}
-
-// maxEmbeds is Discord's limit of embeds per message.
-const maxEmbeds = 10
-
-// announce posts the announcements of clicks in one chat channel, up to
-// ten per message, each claimed on its own.
-func (r *Reactor) announce(ctx context.Context, channel string, list []recorded[events.ButtonClicked], games map[events.GameID]events.Game) error {
-	for len(list) > 0 {
-		n := min(len(list), maxEmbeds)
-		chunk := list[:n]
-		list = list[n:]
-		var (
-			claimed []string
-			embeds  []*discordgo.MessageEmbed
-		)
-		for _, c := range chunk {
-			key := markKey(c.rec.Seq, "announce")
-			ok, err := r.marks.Claim(ctx, key)
-			if err != nil {
-				r.release(ctx, claimed)
-				return err
-			}
-			if ok {
-				claimed = append(claimed, key)
-				embeds = append(embeds, clickAnnouncement(c.e, games[c.e.Game].Started.DurationMS))
-			}
-		}
-		if len(embeds) == 0 {
-			continue
-		}
-		_, err := r.b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: embeds,
-			AllowedMentions: &discordgo.MessageAllowedMentions{}})
-		if err == nil {
-			continue
-		}
-		if permanent(err) {
-			g := games[chunk[0].e.Game]
-			r.b.log.Warn("announcement refused for good", "channel", channel, "clicks", len(embeds), "err", err)
-			r.channelProblem(ctx, g.Started.Guild, g.Started.ButtonChannel, channel, g.Started.StartedBy, err)
-			continue
-		}
-		if !notSent(err) {
-			r.b.log.Error("announcements given up: unknown whether Discord posted them", "channel", channel, "clicks", len(embeds), "err", err)
-			continue
-		}
-		r.release(ctx, claimed)
-		return fmt.Errorf("announce %d clicks in %s: %w", len(embeds), channel, err)
-	}
-	return nil
-}
-
-func (r *Reactor) release(ctx context.Context, keys []string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	for _, k := range keys {
-		if err := r.marks.Release(rctx, k); err != nil {
-			r.b.log.Error("done-mark not released: the effect will not be retried", "key", k, "err", err)
-		}
-	}
-}
-
 // viewsWait bounds how long the reactor waits for the views to reach an
 // event before it retries the batch.
 const viewsWait = 3 * time.Second
@@ -440,33 +403,47 @@ func (r *Reactor) waitViews(ctx context.Context, seq uint64) error {
 // into its summary.
 const maxSummaryAge = 24 * time.Hour
 
-// ended turns a game's message into its summary and announces the end.
+// ended turns a game's message into its summary and queues the end's
+// announcement in the chat channel's lane, after the clicks queued there.
 func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error {
 	b := r.b
+	t0 := time.Now()
 	if err := b.updater.Finish(ctx, e.e.Game); err != nil {
 		return err
 	}
 	if age(e.rec) > maxSummaryAge || !e.e.Imported.IsZero() { // an imported end: the original showed it
 		return nil
 	}
+	t1 := time.Now()
 	if err := r.waitViews(ctx, e.rec.Seq); err != nil {
 		return err
 	}
+	t2 := time.Now()
 	sum, g, err := r.summary(ctx, e.e)
 	if err != nil {
 		return err
 	}
-	if err := r.once(ctx, e.rec.Seq, "summary", true, func() error { return r.postSummary(ctx, g, sum, !r.replayed(e.rec)) }); err != nil {
+	t3 := time.Now()
+	// The announcement and the summary at once, the summary's picture
+	// (rendering takes a while) after.
+	if age(e.rec) <= b.cfg.MaxEffectAge && !r.replayed(e.rec) {
+		r.mu.Lock()
+		r.enqueueLocked(&effect{kind: kindAnnounce, lane: "announce:" + g.ChatChannel, seq: e.rec.Seq, stored: e.rec.Stored,
+			end: &e, sum: &sum, view: g})
+		r.mu.Unlock()
+	}
+	var at summaryAt
+	if err := r.once(ctx, e.rec.Seq, "summary", true, func() error {
+		return r.postSummary(ctx, g, sum, !r.replayed(e.rec), false, &at)
+	}); err != nil {
 		return err
 	}
-	if age(e.rec) > b.cfg.MaxEffectAge || r.replayed(e.rec) {
-		return nil
-	}
-	return r.once(ctx, e.rec.Seq, "endannounce", false, func() error {
-		_, err := b.rest.send(ctx, g.ChatChannel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{endAnnouncement(sum)},
-			AllowedMentions: &discordgo.MessageAllowedMentions{}})
-		r.channelProblem(ctx, g.Guild, g.ButtonChannel, g.ChatChannel, g.StartedBy, err)
-		return err
+	b.log.Debug("end summary", "game", e.e.Game, "since_stored", t0.Sub(e.rec.Stored), "finish", t1.Sub(t0), "views", t2.Sub(t1),
+		"read", t3.Sub(t2), "post", time.Since(t3))
+	// The picture yields the global budget: twenty games ending at once
+	// must not wait for each other's pictures.
+	return r.once(ctx, e.rec.Seq, "summarypicture", true, func() error {
+		return r.postSummary(lowPriority(ctx), g, sum, false, true, &at)
 	})
 }
 
@@ -510,52 +487,70 @@ func (r *Reactor) summary(ctx context.Context, e events.GameEnded) (endSummary, 
 	return s, g, nil
 }
 
-// postSummary edits the game message into the summary (button disabled,
-// end picture), or, when mayPost is set, posts the summary when the
-// message is gone.
-func (r *Reactor) postSummary(ctx context.Context, g Game, s endSummary, mayPost bool) error {
+// summaryAt is where a game's end summary was put.
+type summaryAt struct{ channel, message string }
+
+// postSummary edits the game message into the summary (button disabled)
+// or, when mayPost is set, posts the summary when the message is gone.
+// Without picture the summary goes out at once; with it, the end picture
+// is rendered and added to the summary at at (it is never posted anew).
+// at is set to where the summary is.
+func (r *Reactor) postSummary(ctx context.Context, g Game, s endSummary, mayPost, picture bool, at *summaryAt) error {
 	b := r.b
-	pic := endPictureOf(s)
-	start := time.Now()
-	img, err := imaging.RenderEndPicture(pic)
-	r.b.rendered("end", start)
-	if err != nil {
-		return fmt.Errorf("game %d end picture: %w", s.Game, err)
+	embed := summaryEmbed(s, "")
+	file := func() []*discordgo.File { return nil }
+	if picture {
+		pic := endPictureOf(s)
+		start := time.Now()
+		img, err := imaging.RenderEndPicture(pic)
+		r.b.rendered("end", start)
+		if err != nil {
+			return fmt.Errorf("game %d end picture: %w", s.Game, err)
+		}
+		embed = summaryEmbed(s, img.Name)
+		file = func() []*discordgo.File {
+			return []*discordgo.File{{Name: img.Name, ContentType: img.ContentType, Reader: newReader(img.Data)}}
+		}
 	}
-	embed := summaryEmbed(s, img.Name)
 	label := "Game over"
 	if s.Aborted {
 		label = "Stopped"
 	}
 	comps := gameButtons(s.Game, events.Red, true, label)
-	file := func() []*discordgo.File {
-		return []*discordgo.File{{Name: img.Name, ContentType: img.ContentType, Reader: newReader(img.Data)}}
+	channel, message := at.channel, at.message
+	if message == "" {
+		state, _, err := b.cmds.Game(ctx, s.Game)
+		if err != nil {
+			return err
+		}
+		channel, message = state.MessageChannel, state.MessageID
 	}
-	state, _, err := b.cmds.Game(ctx, s.Game)
-	if err != nil {
-		return err
-	}
-	channel, message := state.MessageChannel, state.MessageID
 	if channel == "" {
 		channel = g.ButtonChannel
 	}
 	if message != "" {
 		none := []*discordgo.MessageAttachment{}
-		_, err = b.rest.edit(ctx, &discordgo.MessageEdit{Channel: channel, ID: message,
+		_, err := b.rest.edit(ctx, &discordgo.MessageEdit{Channel: channel, ID: message,
 			Embeds: &[]*discordgo.MessageEmbed{embed}, Components: &comps, Files: file(), Attachments: &none,
 			AllowedMentions: &discordgo.MessageAllowedMentions{}})
 		code := codeOf(err)
+		if err == nil {
+			at.channel, at.message = channel, message
+		}
 		if err == nil || (code != CodeUnknownMessage && code != CodeTooManyEdits) {
 			r.channelProblem(ctx, g.Guild, g.ChatChannel, channel, g.StartedBy, err)
 			return err
 		}
-		b.log.Info("game message gone or frozen: posting the summary anew", "game", s.Game, "code", code, "post", mayPost)
+		b.log.Info("game message gone or frozen: posting the summary anew", "game", s.Game, "code", code, "post", mayPost && !picture)
 	}
-	if !mayPost {
+	if !mayPost || picture {
 		return nil
 	}
-	_, err = b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed},
+	m, err := b.rest.send(ctx, channel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed},
 		Components: comps, Files: file(), AllowedMentions: &discordgo.MessageAllowedMentions{}})
+	if err == nil && m != nil {
+		at.channel, at.message = m.ChannelID, m.ID
+	}
 	r.channelProblem(ctx, g.Guild, g.ChatChannel, channel, g.StartedBy, err)
 	return err
 }

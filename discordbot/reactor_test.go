@@ -41,10 +41,11 @@ func TestGameEndsWithSummaryAndAnnouncement(t *testing.T) {
 	e.press(e.player, game, msg)
 
 	var summary discordtest.Message
-	e.wait(20*time.Second, "the end summary", func() bool {
+	e.wait(20*time.Second, "the end summary with its picture", func() bool {
 		m, _ := e.fake.Message(msg)
 		summary = m
-		return len(m.Embeds) == 1 && strings.Contains(m.Embeds[0].Title, "is over")
+		_, pic := m.EmbedImage(0)
+		return len(m.Embeds) == 1 && strings.Contains(m.Embeds[0].Title, "is over") && pic
 	})
 	text := summary.Text()
 	for _, want := range []string{"Total clicks", "3", "Lifetime", "Players", "2", "Most active", "Pat Player",
@@ -67,9 +68,10 @@ func TestGameEndsWithSummaryAndAnnouncement(t *testing.T) {
 		}
 		return false
 	})
-	// Nothing edits the summary afterwards.
+	// Nothing edits the summary afterwards: once every effect is done
+	// (and the updater stopped at the end), the summary is as it was.
 	edits := summary.Edits
-	time.Sleep(3 * time.Second)
+	e.settled(10 * time.Second)
 	if m, _ := e.fake.Message(msg); m.Edits != edits || !strings.Contains(m.Embeds[0].Title, "is over") {
 		t.Errorf("summary edited again: %d edits (was %d), title %q", m.Edits, edits, m.Embeds[0].Title)
 	}
@@ -111,7 +113,7 @@ func TestRestartFindsMessagesAndNeverRepeats(t *testing.T) {
 		m, _ := e.fake.Message(msg)
 		return m.Edits > editsBefore && strings.Contains(m.Text(), "7 clicks")
 	})
-	time.Sleep(2 * time.Second) // let anything that would repeat happen
+	e.settled(15 * time.Second) // anything that would repeat has happened
 	if n := len(announcements(e, e.chat)); n != 7 {
 		t.Errorf("%d announcements after the restart, want 7 (no repeats)", n)
 		for _, m := range e.fake.Messages(e.chat) {
@@ -136,6 +138,37 @@ func TestRestartFindsMessagesAndNeverRepeats(t *testing.T) {
 		if !contains(e.fake.MemberRoles(e.guild, p), "Purple") {
 			t.Errorf("player %s has roles %v", p, e.fake.MemberRoles(e.guild, p))
 		}
+	}
+}
+
+// A member whose interaction shows the colour role gets no grant request;
+// a member without it gets one, and no more for further clicks of the same
+// colour.
+func TestRoleGrantsOnlyWhereTheMemberLacksTheRole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	game, msg := e.startGame(chatOpt(e.chat), strOpt("cooldown", "0"))
+	purple := e.fake.Roles(e.guild)["Purple"].ID // a click on a fresh 12 h clock is purple
+	if purple == "" {
+		t.Fatal("no Purple role after the start")
+	}
+	e.fake.SetGuild(e.guild, func(g *discordtest.Guild) {
+		g.Members[e.player].Roles = append(g.Members[e.player].Roles, purple)
+	})
+	for _, p := range []string{e.player, e.player2, e.player2, e.player} {
+		if a := e.press(p, game, msg); !strings.Contains(a.Content, "Purple click") {
+			t.Fatalf("press: %q, want a purple click", a.Content)
+		}
+	}
+	e.wait(15*time.Second, "4 announcements", func() bool { return len(announcements(e, e.chat)) == 4 })
+	e.settled(15 * time.Second)
+	grants := e.fake.CallsTo("PUT /guilds/{guild}/members/{user}/roles/{role}")
+	for _, c := range grants {
+		if c.Vars["user"] == e.player {
+			t.Errorf("grant request for a member holding the role: %s", c.Path)
+		}
+	}
+	if len(grants) != 1 || grants[0].Vars["user"] != e.player2 || grants[0].Vars["role"] != purple {
+		t.Errorf("%d grant requests, want one: Purple to the second player", len(grants))
 	}
 }
 

@@ -41,7 +41,10 @@ func TestRedisDownPressesStillWorkAndEverythingCatchesUp(t *testing.T) {
 			t.Errorf("/%s with redis down: %q", cmd, a.Text())
 		}
 	}
-	time.Sleep(time.Second)
+	// The reactor has met the outage (a failed attempt since the presses)
+	// and announced nothing meanwhile.
+	retries := e.reactorRetries.Load()
+	e.wait(30*time.Second, "the reactor retrying", func() bool { return e.reactorRetries.Load() > retries })
 	if n := len(announcements(e, e.chat)); n != 1 {
 		t.Errorf("%d announcements while redis is down, want still 1 (marks unreadable)", n)
 	}
@@ -67,7 +70,7 @@ func TestRedisDownPressesStillWorkAndEverythingCatchesUp(t *testing.T) {
 	if a := slash(t, e, e.player, "clicks"); !strings.Contains(a.Text(), "Total: **4**") {
 		t.Errorf("/clicks after redis is back: %q", a.Text())
 	}
-	time.Sleep(time.Second)
+	e.settled(30 * time.Second)
 	if n := len(announcements(e, e.chat)); n != 4 {
 		t.Errorf("%d announcements, want 4", n)
 	}
@@ -99,14 +102,14 @@ func TestRedisDataLossRepeatsNothing(t *testing.T) {
 		pos, err := e.marks.Position(e.ctx)
 		return err == nil && pos > 0
 	})
-	time.Sleep(time.Second)
+	e.settled(30 * time.Second)
 	if n := len(announcements(e, e.chat)); n != 2 {
 		t.Errorf("%d announcements after the data loss, want still 2", n)
 	}
 	third := e.fake.AddMember(e.guild, "", "After", permPlayer)
 	e.press(third, game, msg)
 	e.wait(15*time.Second, "the new press announced", func() bool { return len(announcements(e, e.chat)) >= 3 })
-	time.Sleep(2 * time.Second)
+	e.settled(30 * time.Second)
 	if n := len(announcements(e, e.chat)); n != 3 {
 		t.Errorf("%d announcements, want 3: nothing repeated after the data loss", n)
 	}

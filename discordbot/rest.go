@@ -148,8 +148,59 @@ func (r *rest) bucketWait(bucket string) time.Duration {
 	b := r.s.Ratelimiter.GetBucket(bucket)
 	b.Lock()
 	defer b.Unlock()
-	return r.s.Ratelimiter.GetWaitTime(b, 1)
+	w := r.s.Ratelimiter.GetWaitTime(b, 1)
+	if w > 0 {
+		// The reset is known to the millisecond, rounded: a call right at
+		// it may still land in the old window and get a 429.
+		w += bucketMargin
+	}
+	return w
 }
+
+// ready waits until a call on bucket could leave at once as far as this
+// process knows (the bucket's reset and, for a low-priority context, room
+// in the global budget), without taking anything. Effects claim their
+// done-mark after it, so that a crash while waiting for a rate limit does
+// not leave an effect claimed but never sent.
+func (r *rest) ready(ctx context.Context, bucket string) error {
+	if err := sleep(ctx, r.bucketWait(bucket)); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	if err := r.yield(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	return nil
+}
+
+// lowKey marks a context whose calls yield to the others.
+type lowKey struct{}
+
+// lowPriority returns a context whose REST calls take the global budget
+// only when it has room to spare (role grants: they wait for Discord's
+// per-guild limit anyway, and must never delay an announcement or the end
+// of a game).
+func lowPriority(ctx context.Context) context.Context { return context.WithValue(ctx, lowKey{}, true) }
+
+// lowReserve is how many tokens of the global limiter a low-priority call
+// leaves to the others.
+const lowReserve = 2
+
+// yield waits, for a low-priority call, until the global limiter has more
+// than lowReserve tokens.
+func (r *rest) yield(ctx context.Context) error {
+	if ctx.Value(lowKey{}) == nil {
+		return nil
+	}
+	for r.limiter.Tokens() < lowReserve+1 {
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bucketMargin is added to a wait for a bucket's reset.
+const bucketMargin = 25 * time.Millisecond
 
 // do runs call, which must make one discordgo request on bucket with the
 // options it is given, under the limits described on rest.
@@ -166,6 +217,9 @@ func (r *rest) do(ctx context.Context, op, bucket string, call func(opts ...disc
 		// after its global token, so calls reach Discord as the limiter
 		// spaced them.
 		if err := sleep(ctx, r.bucketWait(bucket)); err != nil {
+			return fmt.Errorf("discord %s: %w: %w", op, errNotSent, err)
+		}
+		if err := r.yield(ctx); err != nil {
 			return fmt.Errorf("discord %s: %w: %w", op, errNotSent, err)
 		}
 		if err := r.limiter.Wait(ctx); err != nil {

@@ -19,6 +19,78 @@ const roleCacheFor = 10 * time.Minute
 type roleCache struct {
 	mu     sync.Mutex
 	guilds map[string]guildRoles
+	// members holds, per guild and member, the roles the member is known
+	// to hold: those its last interaction showed and those given since.
+	members map[string]map[string]map[string]bool
+	// blockedUntil is, per guild, until when role grants are not tried
+	// because Discord refused one for a reason an admin must fix.
+	blockedUntil map[string]time.Time
+}
+
+// maxKnownMembers bounds the members remembered per guild; beyond it the
+// knowledge starts over (a grant then costs at most one request more).
+const maxKnownMembers = 100000
+
+// saw records the roles a member's interaction showed, keeping those
+// given since (the interaction may predate them).
+func (c *roleCache) saw(guild, user string, roles []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.memberLocked(guild, user)
+	for _, id := range roles {
+		m[id] = true
+	}
+}
+
+func (c *roleCache) memberLocked(guild, user string) map[string]bool {
+	if c.members == nil {
+		c.members = make(map[string]map[string]map[string]bool)
+	}
+	g := c.members[guild]
+	if g == nil || len(g) >= maxKnownMembers {
+		g = make(map[string]map[string]bool)
+		c.members[guild] = g
+	}
+	m := g[user]
+	if m == nil {
+		m = make(map[string]bool)
+		g[user] = m
+	}
+	return m
+}
+
+// holds reports whether a member is known to hold a role.
+func (c *roleCache) holds(guild, user, role string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.members[guild][user][role]
+}
+
+// granted records a role given to a member.
+func (c *roleCache) granted(guild, user, role string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.memberLocked(guild, user)[role] = true
+}
+
+// block stops role grants in a guild for problemCacheFor after a refusal
+// an admin must fix.
+func (c *roleCache) block(guild string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.blockedUntil == nil {
+		c.blockedUntil = make(map[string]time.Time)
+	}
+	c.blockedUntil[guild] = time.Now().Add(problemCacheFor)
+}
+
+// blocked reports whether role grants in a guild are stopped, and until
+// when.
+func (c *roleCache) blocked(guild string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.blockedUntil[guild]
+	return until, ok && time.Now().Before(until)
 }
 
 type guildRoles struct {
@@ -119,32 +191,25 @@ func (b *Bot) ensureRoles(ctx context.Context, guild string, recolor bool) ([6]s
 	return ids, problem
 }
 
-// grantRole gives user the role of band in guild, setting up the roles if
-// they are not known. A permanent failure is reported for the admin.
-func (b *Bot) grantRole(ctx context.Context, guild, user string, band events.Band) error {
-	for attempt := 0; attempt < 2; attempt++ {
-		ids, problem, ok := b.reactor.roles.get(guild)
-		if ok && ids[band] == "" && problem != nil {
-			return problem // refused a moment ago: the admin has been told
-		}
-		if !ok || ids[band] == "" {
-			var err error
-			ids, err = b.ensureRoles(ctx, guild, false)
-			if err != nil && !permanent(err) {
-				return err
-			}
-			if ids[band] == "" {
-				return err
-			}
-		}
-		err := b.rest.grantRole(ctx, guild, user, ids[band])
-		if codeOf(err) == CodeUnknownRole && attempt == 0 {
-			b.reactor.roles.forget(guild) // deleted by someone: set up again
-			continue
-		}
-		return err
+// roleIDs returns the ids of a guild's colour roles, setting them up
+// when they are not known; the id of band is set when err is nil. A
+// refusal of a moment ago is returned without asking Discord again.
+func (b *Bot) roleIDs(ctx context.Context, guild string, band events.Band) ([6]string, error) {
+	ids, problem, ok := b.reactor.roles.get(guild)
+	if ok && ids[band] != "" {
+		return ids, nil
 	}
-	return nil
+	if ok && problem != nil {
+		return ids, problem // refused a moment ago: the admin has been told
+	}
+	ids, err := b.ensureRoles(ctx, guild, false)
+	if ids[band] != "" {
+		return ids, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: role %s not set up", errRoles, band)
+	}
+	return ids, err
 }
 
 // rolesHelp is what an admin is told when roles cannot be managed.

@@ -27,6 +27,9 @@ var (
 	ErrUnknownType = errors.New("events: unknown event type")
 	// ErrMalformed means a payload could not be decoded or fails validation.
 	ErrMalformed = errors.New("events: malformed event")
+	// ErrRefused means the store answered an append and refused it for a
+	// reason other than a conflict: nothing was stored.
+	ErrRefused = errors.New("events: append refused")
 )
 
 // Subject prefixes. Every event lives in the stream under one of these.

@@ -222,3 +222,55 @@ func (g *Guild) Apply(seq uint64, e Event) error {
 	}
 	return nil
 }
+
+// ClickUndo takes back clicks applied tentatively, for a writer that
+// decides several presses in a row before storing them together: if the
+// write fails, Undo returns the game to where Tentative began.
+type ClickUndo struct {
+	saved   Game
+	players map[string]*PlayerState // state before, nil: had none
+	inters  []string
+}
+
+// Tentative starts recording clicks applied through the returned undo.
+func (g *Game) Tentative() *ClickUndo {
+	return &ClickUndo{saved: *g, players: map[string]*PlayerState{}}
+}
+
+// Apply applies c to g (without a sequence: LastSeq stays), remembering
+// how to take it back.
+func (u *ClickUndo) Apply(g *Game, c ButtonClicked) error {
+	if _, seen := u.players[c.User]; !seen {
+		if p := g.Players[c.User]; p != nil {
+			before := *p
+			u.players[c.User] = &before
+		} else {
+			u.players[c.User] = nil
+		}
+	}
+	_, had := g.Interactions[c.Interaction]
+	if err := g.Apply(0, c); err != nil {
+		return err
+	}
+	if c.Interaction != "" && !had {
+		u.inters = append(u.inters, c.Interaction)
+	}
+	return nil
+}
+
+// Undo returns g to its state when Tentative was called.
+func (u *ClickUndo) Undo(g *Game) {
+	players, inters := g.Players, g.Interactions
+	for user, before := range u.players {
+		if before == nil {
+			delete(players, user)
+		} else if p := players[user]; p != nil {
+			*p = *before
+		}
+	}
+	for _, id := range u.inters {
+		delete(inters, id)
+	}
+	*g = u.saved // Clickers keeps its old length; the maps are the same
+	g.Players, g.Interactions = players, inters
+}

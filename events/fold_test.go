@@ -1,6 +1,8 @@
 package events_test
 
 import (
+	"fmt"
+
 	"testing"
 
 	"github.com/thebutton-game/thebutton/events"
@@ -116,5 +118,38 @@ func TestFoldGuild(t *testing.T) {
 	}
 	if g.Icon != "🦊" || g.IsBanned("5") || !g.IsBanned("6") {
 		t.Errorf("guild state: icon %q banned %v", g.Icon, g.Banned)
+	}
+}
+
+// Clicks applied tentatively are taken back whole by Undo.
+func TestClickUndo(t *testing.T) {
+	var g events.Game
+	st := events.GameStarted{Game: 1, Guild: "10", ButtonChannel: "20", ChatChannel: "20", StartedBy: "30", AtMS: 1_000, DurationMS: 60_000}
+	c := func(n int64, user string) events.ButtonClicked {
+		return events.ButtonClicked{Game: 1, Guild: "10", Number: n, User: user, Interaction: fmt.Sprint("i", n), AtMS: 1_000 + n}
+	}
+	if err := g.Apply(1, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Apply(2, c(1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	before := fmt.Sprintf("%+v %+v %v %v", g.Last, *g.Players["a"], g.Clickers, len(g.Interactions))
+	u := g.Tentative()
+	for _, x := range []events.ButtonClicked{c(2, "b"), c(3, "a"), c(4, "c")} {
+		if err := u.Apply(&g, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.Clicks != 4 || g.LastSeq != 2 {
+		t.Fatalf("after tentative clicks: clicks %d last seq %d", g.Clicks, g.LastSeq)
+	}
+	u.Undo(&g)
+	after := fmt.Sprintf("%+v %+v %v %v", g.Last, *g.Players["a"], g.Clickers, len(g.Interactions))
+	if after != before || g.Clicks != 1 || g.Players["b"] != nil || g.Players["c"] != nil {
+		t.Errorf("after undo: %s, want %s (clicks %d)", after, before, g.Clicks)
+	}
+	if err := g.Apply(3, c(2, "d")); err != nil {
+		t.Errorf("apply after undo: %v", err)
 	}
 }

@@ -23,19 +23,25 @@ var ErrNotReady = errors.New("not ready")
 // disconnected and each projection as behind until they report otherwise.
 // Its methods are safe for concurrent use.
 type Readiness struct {
-	maxLag uint64
+	maxLag    uint64
+	steadyLag uint64 // the bound once a projection has caught up; see SetSteadyLag
 
 	mu     sync.Mutex
 	nats   bool
 	proj   map[string]projState
 	order  []string // projection names, in registration order
 	checks []check
+	// degraded names what does not work while the process stays ready
+	// (such as the Discord gateway), with why.
+	degraded map[string]string
 }
 
 type projState struct {
 	reported bool
 	caughtUp bool
+	once     bool // has been within maxLag once
 	lag      uint64
+	failing  string // why the projection cannot apply now; "" when it can
 }
 
 type check struct {
@@ -89,8 +95,68 @@ func (r *Readiness) SetProjectorLag(projection string, lagEvents uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.register(projection)
-	s.reported, s.caughtUp, s.lag = true, lagEvents <= r.maxLag, lagEvents
+	limit := r.maxLag
+	if s.once {
+		limit = max(limit, r.steadyLag)
+	}
+	s.reported, s.caughtUp, s.lag = true, lagEvents <= limit, lagEvents
+	s.once = s.once || lagEvents <= r.maxLag
+	if lagEvents == 0 {
+		s.failing = "" // nothing left to apply: nothing failing either
+	}
 	r.proj[projection] = s
+}
+
+// SetSteadyLag sets the bound of a projection that has caught up once
+// (been within the maxLag of NewReadiness): it stays ready while it is at
+// most lagEvents messages behind, so the ordinary lag of a projection
+// under load does not make the process flap, while start-up still waits
+// for a full catch-up.
+func (r *Readiness) SetSteadyLag(lagEvents uint64) {
+	r.mu.Lock()
+	r.steadyLag = lagEvents
+	r.mu.Unlock()
+}
+
+// SetProjectorFailing records that projection cannot apply now (its store
+// refuses or does not answer), with why; the process is not ready until a
+// report clears it: SetProjectorFailing with "" (a batch was applied) or a
+// SetProjectorLag of 0.
+func (r *Readiness) SetProjectorFailing(projection, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.register(projection)
+	s.failing = why
+	r.proj[projection] = s
+}
+
+// SetDegraded records that component does not work, with why ("" clears
+// it), while the process still does its main work: Ready is not affected,
+// and the /readyz answer of HandlerFor names it in its body.
+func (r *Readiness) SetDegraded(component, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if why == "" {
+		delete(r.degraded, component)
+		return
+	}
+	if r.degraded == nil {
+		r.degraded = make(map[string]string)
+	}
+	r.degraded[component] = why
+}
+
+// Degraded returns what SetDegraded recorded, one "component: why" line
+// per component, sorted.
+func (r *Readiness) Degraded() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.degraded))
+	for c, why := range r.degraded {
+		out = append(out, c+": "+why)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // AddCheck adds a condition of readiness, such as a ping of Redis, run by
@@ -112,6 +178,8 @@ func (r *Readiness) Ready(ctx context.Context) error {
 	}
 	for _, p := range r.order {
 		switch s := r.proj[p]; {
+		case s.failing != "":
+			why = append(why, fmt.Sprintf("projection %s: cannot apply: %s", p, s.failing))
 		case !s.reported:
 			why = append(why, fmt.Sprintf("projection %s: not reported yet", p))
 		case !s.caughtUp && s.lag > 0:
@@ -143,6 +211,17 @@ const ReadyTimeout = 2 * time.Second
 // ready nil means always ready. Other paths are 404. Mount it on a larger
 // mux path by path: mux.Handle("/metrics", h), "/healthz", "/readyz".
 func Handler(m *Metrics, ready func(context.Context) error) http.Handler {
+	return handler(m, ready, nil)
+}
+
+// HandlerFor is Handler answering /readyz from r: 503 with every reason
+// while r is not ready; 200 "ready" when it is, followed by one
+// "degraded: component: why" line for each degraded component.
+func HandlerFor(m *Metrics, r *Readiness) http.Handler {
+	return handler(m, r.Ready, r.Degraded)
+}
+
+func handler(m *Metrics, ready func(context.Context) error, degraded func() []string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry:          m.reg,
@@ -158,11 +237,18 @@ func Handler(m *Metrics, ready func(context.Context) error) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), ReadyTimeout)
 		defer cancel()
-		if err := ready(ctx); err != nil {
-			plain(w, http.StatusServiceUnavailable, err.Error()+"\n")
+		err := ready(ctx)
+		var notes string
+		if degraded != nil {
+			for _, d := range degraded() {
+				notes += "degraded: " + d + "\n"
+			}
+		}
+		if err != nil {
+			plain(w, http.StatusServiceUnavailable, err.Error()+"\n"+notes)
 			return
 		}
-		plain(w, http.StatusOK, "ready\n")
+		plain(w, http.StatusOK, "ready\n"+notes)
 	})
 	return mux
 }

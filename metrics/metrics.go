@@ -111,6 +111,9 @@ type Metrics struct {
 	renderTime  *prometheus.HistogramVec
 	sinkUp      *prometheus.GaugeVec
 	natsUp      prometheus.Gauge
+	effects     *effectCollector
+	discordUp   prometheus.Gauge // registered by the first SetDiscordConnected
+	discordOnce sync.Once
 
 	mu       sync.Mutex
 	probeErr map[string]bool // sink → last probe failed; RunProbes logs changes
@@ -183,6 +186,7 @@ func New() *Metrics {
 			Help: "1 while the NATS connection is up, else 0.",
 		}),
 		probeErr: make(map[string]bool),
+		effects:  newEffectCollector(),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -191,6 +195,7 @@ func New() *Metrics {
 		m.lagSeconds, m.lagEvents, m.applied, m.batches, m.retries, m.deadLetters,
 		m.discordReqs, m.discord429, m.edits, m.renderTime,
 		m.sinkUp, m.natsUp,
+		m.effects,
 	)
 	for _, r := range []string{EditOK, EditReposted, EditRateLimited, EditFailed} {
 		m.edits.WithLabelValues(r) // at 0, so increase() sees the first one
@@ -374,6 +379,21 @@ func (m *Metrics) SetSinkUp(sink string, up bool) {
 // calls it from the connection's connect, disconnect, reconnect and closed
 // handlers.
 func (m *Metrics) SetNATSConnected(up bool) { m.natsUp.Set(b2f(up)) }
+
+// SetDiscordConnected sets thebutton_discord_connected: 1 while the bot's
+// Discord gateway session is open, 0 while Discord cannot be reached and
+// the bot retries. The series exists only in a process that runs the bot
+// (its first call registers it), so no alert fires where there is none.
+func (m *Metrics) SetDiscordConnected(up bool) {
+	m.discordOnce.Do(func() {
+		m.discordUp = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "discord_connected",
+			Help: "1 while the Discord gateway session is open, 0 while Discord cannot be reached (the bot retries); absent without a bot.",
+		})
+		m.reg.MustRegister(m.discordUp)
+	})
+	m.discordUp.Set(b2f(up))
+}
 
 func b2f(b bool) float64 {
 	if b {

@@ -28,6 +28,7 @@ func touchAll(m *metrics.Metrics) {
 	m.ObserveRender("timer", 40*time.Millisecond)
 	m.SetSinkUp(metrics.SinkRedis, true)
 	m.SetNATSConnected(true)
+	m.SetDiscordConnected(true)
 }
 
 // families gathers m's registry by name.
@@ -98,6 +99,7 @@ func TestMetricNames(t *testing.T) {
 	want := []fam{
 		{"thebutton_append_conflicts_total", "COUNTER", ""},
 		{"thebutton_dead_letters_total", "COUNTER", "projection"},
+		{"thebutton_discord_connected", "GAUGE", ""},
 		{"thebutton_discord_rate_limited_total", "COUNTER", "route"},
 		{"thebutton_discord_requests_total", "COUNTER", "class,route"},
 		{"thebutton_game_message_edits_total", "COUNTER", "result"},

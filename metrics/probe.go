@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -14,9 +15,12 @@ type Probe struct {
 }
 
 // RunProbes runs every probe at once, then every interval, until ctx ends,
-// and sets thebutton_sink_up from each result. Each check gets at most
-// interval (and at most 5 s). A sink going down or coming back is logged
-// once, not at every probe. It blocks until ctx ends, then returns nil
+// and sets thebutton_sink_up from each result. Every probe's series exists
+// from the start, at 0 until its first check succeeds, so a store that is
+// down when the process starts is seen as down (not as missing). The checks
+// of one round run concurrently: a store that hangs does not delay the
+// others. Each check gets at most interval (and at most 5 s). A sink going
+// down or coming back is logged once, not at every probe. It blocks until ctx ends, then returns nil
 // once no check is running; the caller owns the goroutine it runs on.
 func (m *Metrics) RunProbes(ctx context.Context, log *slog.Logger, interval time.Duration, probes ...Probe) error {
 	if log == nil {
@@ -26,15 +30,25 @@ func (m *Metrics) RunProbes(ctx context.Context, log *slog.Logger, interval time
 		interval = 10 * time.Second
 	}
 	timeout := min(interval, 5*time.Second)
+	for _, p := range probes {
+		m.mu.Lock()
+		_, seen := m.probeErr[p.Sink]
+		m.mu.Unlock()
+		if !seen {
+			m.SetSinkUp(p.Sink, false)
+		}
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for _, p := range probes {
-			if ctx.Err() != nil {
-				return nil
-			}
-			m.probe(ctx, log, timeout, p)
+		if ctx.Err() != nil {
+			return nil
 		}
+		var wg sync.WaitGroup
+		for _, p := range probes {
+			wg.Go(func() { m.probe(ctx, log, timeout, p) })
+		}
+		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return nil

@@ -2,11 +2,14 @@ package projector
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -46,8 +49,9 @@ type LeaseOptions struct {
 	// from a dead holder after TTL, and a tool waits TTL after a takeover
 	// (default 10s).
 	TTL time.Duration
-	// Holder names this member; default host-pid-random. A member finding
-	// a lease held under its own name takes it back at once.
+	// Holder names this member; default host-pid-random (see MemberName
+	// for the stable name of a long-running member). A member finding a
+	// lease held under its own name takes it back at once.
 	Holder string
 	// Disabled skips the lease: the member applies whenever it runs. Safe
 	// (the checkpoint decides) but every member then does the work.
@@ -70,6 +74,26 @@ func (o LeaseOptions) withDefaults() LeaseOptions {
 		o.Replicas = 1
 	}
 	return o
+}
+
+// MemberName is the stable default name of a long-running member (`run`,
+// `project`): the host name and a digest of its absolute data directory.
+// Restarted on the same host with the same data directory — after a crash,
+// a SIGKILL or a deploy — the member finds its leases under its own name
+// and takes them back at once instead of standing by for a TTL. Two
+// members on one host therefore need different data directories (or
+// their own PROJECTOR_ID). Tools (replay, verify, status) keep the random
+// default: a tool must never take a projector's lease back as its own.
+func MemberName(dataDir string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return host + "-" + hex.EncodeToString(sum[:4])
 }
 
 func defaultHolder() string {

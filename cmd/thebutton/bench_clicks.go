@@ -41,6 +41,18 @@ type clicksResult struct {
 	PublishP99MS float64        `json:"publish_p99_ms"`
 	RulesBroken  int            `json:"rules_broken"`
 	NATS         string         `json:"nats"`
+	// Against the stored stream, after the run: accepted presses not
+	// stored, and stored clicks not answered accepted (ghost clicks).
+	Lost  int `json:"lost"`
+	Ghost int `json:"ghost"`
+	// MaxAnswerMS is the longest answer of any press, errors included.
+	MaxAnswerMS float64 `json:"max_answer_ms"`
+	// Cluster mode: the node killed (SIGKILL) and when.
+	Cluster     int     `json:"cluster,omitempty"`
+	Killed      string  `json:"killed,omitempty"`
+	KilledAtS   float64 `json:"killed_at_s,omitempty"`
+	AtomicBatch bool    `json:"atomic_batch"`
+	SyncSetting string  `json:"nats_sync,omitempty"`
 }
 
 func runBenchClicks(ctx context.Context, a *app, args []string) error {
@@ -51,13 +63,24 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	instances := fs.Int("instances", 1, "independent command handlers racing on the same games")
 	duration := fs.Duration("duration", 10*time.Second, "how long presses go on")
 	rate := fs.Int("rate", 0, "presses per second, open loop; 0 = closed loop, as fast as possible")
+	cluster := fs.Int("cluster", 0, "start a JetStream cluster of this many nodes (child processes on loopback), the stream replicated on all")
+	killAt := fs.Duration("kill-leader-at", 0, "with --cluster: SIGKILL the stream leader's node this long into the run")
+	serveNode := fs.String("serve-node", "", "internal: run one cluster node (JSON options) until killed")
+	openGames := fs.Int("open-games", 0, "instead of pressing: seed this many active games into a scratch store and time a handler's start on them")
+	openEvents := fs.Int("open-events", 0, "with --open-games: events in all (a start and clicks per game)")
 	c.registerNATS(fs, a.getenv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *serveNode != "" {
+		return serveClusterNode(ctx, *serveNode)
+	}
 	var problems []error
 	if *players < 1 || *games < 1 || *instances < 1 || *duration <= 0 || *rate < 0 {
 		problems = append(problems, errors.New("players, games, instances and duration must be positive, rate not negative"))
+	}
+	if *cluster < 0 || *cluster > 5 || *killAt < 0 || (*killAt > 0 && *cluster < 3) {
+		problems = append(problems, errors.New("--cluster takes 0 to 5 nodes; --kill-leader-at needs --cluster 3 or more"))
 	}
 	if err := c.check(); err != nil {
 		problems = append(problems, err)
@@ -66,7 +89,15 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := c.logger(a)
-	if c.natsURL == "" {
+	var nodes *benchCluster
+	if *cluster > 0 {
+		var err error
+		if nodes, err = startBenchCluster(ctx, *cluster); err != nil {
+			return err
+		}
+		defer nodes.stop()
+		c.natsURL, c.replicas = nodes.urls, *cluster
+	} else if c.natsURL == "" {
 		// A scratch store: the bench never touches the service's data.
 		dir, err := os.MkdirTemp("", "thebutton-bench-")
 		if err != nil {
@@ -95,6 +126,17 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 		}
 		defer conns[i].close()
 	}
+	if *openGames > 0 {
+		// A fresh connection, as `run` has, and no other instance watching.
+		cc := c
+		cc.natsURL = first.url
+		fresh, err := openNATS(ctx, &cc, log)
+		if err != nil {
+			return err
+		}
+		defer fresh.close()
+		return benchOpen(ctx, a, log, first.js, fresh.store, *openGames, max(*openEvents, *openGames))
+	}
 	for i, n := range conns {
 		handlers[i] = commands.NewHandler(n.store, commands.SystemClock{}, log)
 		if err := handlers[i].Open(ctx); err != nil {
@@ -122,25 +164,34 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	}
 
 	res := clicksResult{Players: *players, Games: *games, Instances: *instances, Rate: *rate,
-		RejectedBy: map[string]int{}, NATS: first.url, PublishP50MS: pubP50, PublishP99MS: pubP99}
+		RejectedBy: map[string]int{}, NATS: first.url, PublishP50MS: pubP50, PublishP99MS: pubP99,
+		Cluster: *cluster, AtomicBatch: first.store.CanBatch(), SyncSetting: c.natsSync}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var seq atomic.Int64
+	accepted := map[string]bool{}
 	press := func(player int, due time.Time) {
 		n := seq.Add(1)
 		h := handlers[player%len(handlers)]
 		game := ids[rand.IntN(len(ids))]
-		_, err := h.Press(ctx, commands.Press{
+		inter := fmt.Sprintf("bench-%d-%d", base, n)
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second) // the bot's answer budget
+		c, err := h.Press(pctx, commands.Press{
 			Game: game, Guild: "1", User: fmt.Sprint(1000 + player),
-			Interaction: fmt.Sprintf("bench-%d-%d", base, n), At: time.Now(),
+			Interaction: inter, At: time.Now(),
 		})
+		cancel()
 		d := time.Since(due)
 		mu.Lock()
 		defer mu.Unlock()
 		res.Presses++
+		res.MaxAnswerMS = max(res.MaxAnswerMS, float64(d.Microseconds())/1000)
 		switch rej, ok := commands.AsRejection(err); {
 		case err == nil:
 			res.Accepted++
+			if !c.Duplicate {
+				accepted[inter] = true
+			}
 			lat = append(lat, d)
 		case ok:
 			res.Rejected++
@@ -157,6 +208,20 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	began := time.Now()
 	end := began.Add(*duration)
 	var wg sync.WaitGroup
+	if *killAt > 0 {
+		timer := time.AfterFunc(*killAt, func() {
+			name, err := nodes.killLeader(ctx, first.store)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				log.Error("kill the stream leader", "err", err)
+				return
+			}
+			res.Killed, res.KilledAtS = name, time.Since(began).Seconds()
+			log.Info("stream leader killed", "node", name)
+		})
+		defer timer.Stop()
+	}
 	if *rate == 0 {
 		for p := range *players {
 			wg.Go(func() {
@@ -196,7 +261,16 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 			res.RulesBroken++
 			log.Error("rule broken", "game", id, "problem", p)
 		}
+		for _, r := range recs {
+			if c, ok := r.Event.(events.ButtonClicked); ok {
+				if !accepted[c.Interaction] {
+					res.Ghost++
+				}
+				delete(accepted, c.Interaction)
+			}
+		}
 	}
+	res.Lost = len(accepted)
 	return printJSON(a.stdout, res)
 }
 

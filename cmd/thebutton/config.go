@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
 )
 
 // secret is a value that must never reach a log.
@@ -68,7 +75,7 @@ func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.natsListen, "nats-listen", envDefault(getenv, "NATS_LISTEN", "127.0.0.1:4333"),
 		"client address of the embedded NATS server, for the nats CLI [NATS_LISTEN]")
 	fs.StringVar(&c.natsSync, "nats-sync", envDefault(getenv, "NATS_SYNC", "default"),
-		"embedded JetStream disk sync: default (every 2m), a duration such as 1s, or always [NATS_SYNC]")
+		"embedded JetStream disk sync: default or always (fsync before every ack), or a duration such as 2m (fsync that often) [NATS_SYNC]")
 	fs.StringVar(&c.dataDir, "data-dir", envDefault(getenv, "DATA_DIR", "data"),
 		"folder for the embedded server's store [DATA_DIR]")
 	fs.StringVar(&c.stream, "stream", envDefault(getenv, "NATS_STREAM", "BUTTON"),
@@ -124,9 +131,12 @@ func (c *config) check() error {
 	if c.hasNATS {
 		errs = append(errs, c.checkNATS()...)
 	}
-	if c.hasSinks && c.redisURL != "" {
-		if err := checkRedisURL(c.redisURL); err != nil {
-			errs = append(errs, err)
+	if c.hasSinks {
+		errs = append(errs, c.checkSinks()...)
+	}
+	if c.httpAddr != "" {
+		if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP_ADDR: %q is not host:port: %w", c.httpAddr, err))
 		}
 	}
 	switch c.logLevel {
@@ -140,11 +150,42 @@ func (c *config) check() error {
 	return errors.Join(errs...)
 }
 
+// checkSinks reports what cannot work in REDIS_URL and MYSQL_DSN: a URL
+// or DSN the clients cannot parse would otherwise make the service wait
+// for a store it can never reach. The DSN is never quoted (it may hold a
+// password).
+func (c *config) checkSinks() []error {
+	var errs []error
+	if c.redisURL != "" {
+		if err := checkRedisURL(c.redisURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg, err := mysql.ParseDSN(string(c.mysqlDSN)); err != nil {
+		errs = append(errs, fmt.Errorf("MYSQL_DSN: not a go-sql-driver DSN (user:password@tcp(host:port)/dbname): %w", err))
+	} else if cfg.DBName == "" {
+		errs = append(errs, errors.New("MYSQL_DSN: names no database (…/dbname)"))
+	}
+	return errs
+}
+
+// natsSchemes are the URL schemes the NATS client dials.
+var natsSchemes = map[string]bool{"nats": true, "tls": true, "ws": true, "wss": true}
+
 func (c *config) checkNATS() []error {
 	var errs []error
 	if c.natsURL != "" {
-		if _, err := url.Parse(c.natsURL); err != nil {
-			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
+		for _, raw := range strings.Split(c.natsURL, ",") {
+			raw = strings.TrimSpace(raw)
+			u, err := url.Parse(raw)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
+			case !strings.Contains(raw, "://"):
+				// host:port without a scheme: the client adds nats://
+			case !natsSchemes[u.Scheme] || u.Host == "":
+				errs = append(errs, fmt.Errorf("NATS_URL: %q is not a nats://, tls://, ws:// or wss:// URL", u.Redacted()))
+			}
 		}
 	} else if _, _, err := net.SplitHostPort(c.natsListen); err != nil {
 		errs = append(errs, fmt.Errorf("NATS_LISTEN: %w", err))
@@ -179,10 +220,52 @@ func (c *config) logger(a *app) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.logLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
 	if c.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+		log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(a.stderr, opts))
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, opts))
+	// go-redis and the MySQL driver log through package-level loggers of
+	// their own: route both through this one, so every line has its format.
+	libLog.Store(log)
+	libLogOnce.Do(func() {
+		redis.SetLogger(redisLogger{})
+		_ = mysql.SetLogger(mysqlLogger{})
+		discordgo.Logger = discordgoLog
+	})
+	return log
+}
+
+// libLog is the logger of the clients' package-level loggers: the last
+// one built (the process builds one; tests build many, so it is swapped
+// atomically rather than set again in the libraries).
+var (
+	libLog     atomic.Pointer[slog.Logger]
+	libLogOnce sync.Once
+)
+
+// discordgoLog hands discordgo's messages (such as a failed gateway
+// reconnect) to slog, at their level.
+func discordgoLog(level, _ int, format string, a ...any) {
+	l := slog.LevelInfo
+	switch level {
+	case discordgo.LogError:
+		l = slog.LevelError
+	case discordgo.LogWarning:
+		l = slog.LevelWarn
+	case discordgo.LogDebug:
+		l = slog.LevelDebug
+	}
+	libLog.Load().Log(context.Background(), l, "discordgo", "component", "discordgo", "detail", fmt.Sprintf(format, a...))
+}
+
+// redisLogger hands go-redis's messages (such as "connection pool:
+// ...") to slog.
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	libLog.Load().WarnContext(ctx, "redis client", "component", "go-redis", "detail", fmt.Sprintf(format, v...))
 }
 
 // natsDir is where the embedded server keeps its store.

@@ -28,6 +28,7 @@ import (
 type botSettings struct {
 	legacy    bool
 	publicURL string
+	apiURL    string // DISCORD_API_URL: another Discord (tests, benchmarks)
 }
 
 // registerBot adds the bot's flags.
@@ -37,6 +38,7 @@ func (b *botSettings) registerBot(fs *flag.FlagSet, getenv func(string) string) 
 		"answer the original bare-word text commands too; needs the privileged Message Content intent [LEGACY_TEXT_COMMANDS]")
 	fs.StringVar(&b.publicURL, "public-url", getenv("PUBLIC_URL"),
 		"base URL of the web pages, for /card links (empty: no links) [PUBLIC_URL]")
+	b.apiURL = getenv("DISCORD_API_URL") // no flag: for tests against a fake Discord
 }
 
 // check reports the settings' problems.
@@ -47,13 +49,19 @@ func (b botSettings) check() error {
 			return fmt.Errorf("PUBLIC_URL: %q is not an http(s) URL", b.publicURL)
 		}
 	}
+	if b.apiURL != "" {
+		if _, err := parseAPIURL(b.apiURL); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// reactorLeaseTTL is the least lease of the discord-effects reactor: one
-// attempt of a batch may take half of it, and a batch waits for Discord's
-// rate limits.
-const reactorLeaseTTL = time.Minute
+// reactorLeaseTTL is the least lease of the discord-effects reactor. Its
+// batches only queue effects (the lanes wait for Discord's rate limits),
+// so it is the projections' default: a dead holder's effects are taken
+// over within it.
+const reactorLeaseTTL = 10 * time.Second
 
 // startBot starts the Discord bot when DISCORD_TOKEN is set: the gateway
 // session with the slash commands (and the legacy text commands if asked),
@@ -61,11 +69,16 @@ const reactorLeaseTTL = time.Minute
 // projector loop as the durable consumer "projector-discord". Without a
 // token it says so and returns a wait that does nothing.
 //
+// Discord that cannot be reached does not stop it: the gateway is opened
+// in the background with back-off (keepOpening) and its state goes to
+// ready (a degraded component), the metric thebutton_discord_connected
+// and the log, one line per change.
+//
 // The bot reads the Redis views written under redisPrefix and keeps its
 // done-marks beside them. wait blocks until ctx ends, then stops the
 // reactor and closes the bot within grace; call it once.
 func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h discordbot.Commands, m *metrics.Metrics,
-	rdb redis.UniversalClient, redisPrefix string, lease projector.LeaseOptions, grace time.Duration,
+	ready *metrics.Readiness, rdb redis.UniversalClient, redisPrefix string, lease projector.LeaseOptions, grace time.Duration,
 	log *slog.Logger) (wait func() error, err error) {
 	if c.discordToken == "" {
 		log.Info("DISCORD_TOKEN is not set: the Discord bot does not run")
@@ -75,34 +88,44 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		return nil, err
 	}
 	blog := log.With("component", "discordbot")
+	state := &discordState{log: blog, m: m, ready: ready}
+	state.set(false, "connecting")
 	views := redisviews.New(redisproj.NewReader(rdb, redisPrefix))
 	marks := redismarks.New(rdb, redismarks.Options{Prefix: redisPrefix + "discord:" + c.stream + ":"})
+	base := discordTransport
+	if b.apiURL != "" {
+		u, _ := parseAPIURL(b.apiURL) // checked
+		base = apiRedirect{base: u}
+		log.Warn("DISCORD_API_URL is set: Discord calls go to another server", "url", u.Redacted())
+	}
 	bot, err := discordbot.New(discordbot.Config{
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
-		HTTPClient: &http.Client{Transport: m.DiscordTransport(nil), Timeout: 30 * time.Second},
-		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender,
+		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
+		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
 	}, h, views, marks)
 	if err != nil {
 		return nil, err
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bot.Open(octx)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
+	var wg sync.WaitGroup
+	wg.Go(func() { keepOpening(ctx, bot, state) })
+	m.WatchEffects(func() map[string]metrics.EffectBacklog {
+		out := map[string]metrics.EffectBacklog{}
+		for kind, b := range bot.Reactor().Backlog() {
+			out[kind] = metrics.EffectBacklog{Effects: b.Effects, Oldest: b.Oldest}
+		}
+		return out
+	})
 	lease.TTL = max(lease.TTL, reactorLeaseTTL)
 	p := projector.New(n.js, c.stream, bot.Reactor(), projector.Options{
 		Log: log.With("component", "reactor"), BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: lease,
 		OnRetry:      func(op string, _ error) { m.ProjectorRetry("discord", op) },
 		OnDeadLetter: func(events.Recorded) { m.DeadLetter("discord") },
 	})
-	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.Run(ctx) })
 	log.Info("discord bot running", "legacy_text_commands", b.legacy, "dev_guild", c.discordGuild)
 	return func() error {
 		<-ctx.Done()
-		wg.Wait() // the reactor stops with ctx
+		wg.Wait() // the reactor and the opener stop with ctx
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		if err := bot.Close(cctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -110,4 +133,89 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		}
 		return nil
 	}, nil
+}
+
+// discordTransport carries the bot's Discord calls; nil is the default
+// transport. Tests point it at the fake Discord.
+var discordTransport http.RoundTripper
+
+// Back-off of the gateway's first connection while Discord cannot be
+// reached: from discordRetryMin, doubling, to discordRetryMax.
+var (
+	discordRetryMin = time.Second
+	discordRetryMax = time.Minute
+)
+
+// keepOpening opens the bot's gateway session, retrying with back-off
+// until it succeeds or ctx ends. Meanwhile the service runs without
+// Discord (timekeeper, projections, web pages); the discord-effects
+// reactor retries on its own and catches up once Discord answers.
+func keepOpening(ctx context.Context, bot *discordbot.Bot, state *discordState) {
+	delay := discordRetryMin
+	for {
+		// An attempt that hangs (Discord unreachable without a refusal)
+		// must not hold up shutdown: it is left behind when ctx ends, and
+		// the bot's Close makes it give up what it opened.
+		opened := make(chan error, 1)
+		go func() {
+			octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			opened <- bot.Open(octx)
+		}()
+		var err error
+		select {
+		case err = <-opened:
+		case <-ctx.Done():
+			return
+		}
+		if err == nil {
+			state.set(true, "")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		state.set(false, fmt.Sprintf("cannot open the gateway (next try in %s): %v", delay, err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, discordRetryMax)
+	}
+}
+
+// discordState is the Discord connection as /readyz, the metric
+// thebutton_discord_connected and the log see it. Discord down is a
+// degraded mode, not unreadiness: the service keeps serving its pages and
+// ending games, so /readyz stays 200 and names it in its body.
+type discordState struct {
+	log   *slog.Logger
+	m     *metrics.Metrics
+	ready *metrics.Readiness
+
+	mu    sync.Mutex
+	known bool // a state was logged
+	up    bool
+}
+
+// set records the state; it logs one line per change, not per attempt.
+func (d *discordState) set(up bool, why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m.SetDiscordConnected(up)
+	if up {
+		d.ready.SetDegraded("discord", "")
+	} else {
+		d.ready.SetDegraded("discord", why)
+	}
+	if (d.known && d.up == up) || (!d.known && why == "connecting") {
+		return
+	}
+	d.known, d.up = true, up
+	if up {
+		d.log.Info("discord gateway connected")
+	} else {
+		d.log.Warn("discord unreachable: the bot retries; games, projections and web pages go on", "err", why)
+	}
 }

@@ -59,12 +59,17 @@ func openNATS(ctx context.Context, c *config, log *slog.Logger) (*natsConn, erro
 		host, portStr, _ := net.SplitHostPort(c.natsListen)
 		port, _ := strconv.Atoi(portStr) // 0: a free port
 		interval, always, _ := c.syncSetting()
+		if interval == 0 && !always {
+			// The default: every acknowledged write is on disk (fsync)
+			// before its ack, so an accepted press survives a power loss.
+			always = true
+		}
 		n.srv, err = embedded.Start(embedded.Options{Dir: dir, Host: host, Port: port, SyncInterval: interval, SyncAlways: always})
 		if err != nil {
 			return nil, fmt.Errorf("%w (is another thebutton using %s? set NATS_LISTEN or NATS_URL)", err, c.natsListen)
 		}
 		n.url = n.srv.ClientURL()
-		log.Info("embedded nats started", "url", n.url, "store", dir)
+		log.Info("embedded nats started", "url", n.url, "store", dir, "sync_always", always, "sync_interval", interval)
 		n.nc, err = n.srv.Connect(true, opts...)
 	} else {
 		n.nc, err = nats.Connect(c.natsURL, opts...)
@@ -80,6 +85,10 @@ func openNATS(ctx context.Context, c *config, log *slog.Logger) (*natsConn, erro
 	if n.store, err = natsstore.Open(ctx, n.js, natsstore.Config{Stream: c.stream, Replicas: c.replicas}); err != nil {
 		n.close()
 		return nil, err
+	}
+	if !n.store.CanBatch() {
+		log.Info("nats server has no atomic batch publish (needs 2.12): presses are appended one at a time",
+			"server_version", n.nc.ConnectedServerVersion())
 	}
 	return n, nil
 }

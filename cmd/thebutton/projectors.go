@@ -59,7 +59,7 @@ func (p *projSettings) register(fs *flag.FlagSet, getenv func(string) string, ta
 	fs.DurationVar(&p.leaseTTL, "lease-ttl", p.leaseTTL,
 		"a projection's lease lapses after this without renewal: a standby takes over [PROJECTOR_LEASE_TTL]")
 	fs.StringVar(&p.holder, "projector-id", p.holder,
-		"this member's name in the projection leases; default host-pid-random [PROJECTOR_ID]")
+		"this member's name in the projection leases; default the host and a digest of the data directory [PROJECTOR_ID]")
 	if targetsFlag != "" {
 		fs.Func(targetsFlag, "projections, comma separated: redis, mysql (default both)", func(v string) error {
 			t, err := parseTargets(v)
@@ -97,6 +97,17 @@ func (p projSettings) check() error {
 
 func (p projSettings) lease() projector.LeaseOptions {
 	return projector.LeaseOptions{TTL: p.leaseTTL, Holder: p.holder}
+}
+
+// memberLease is the lease of a long-running member (run, project): named
+// PROJECTOR_ID, else stably after the host and the data directory, so that
+// a restart takes its leases back at once.
+func (p projSettings) memberLease(dataDir string) projector.LeaseOptions {
+	l := p.lease()
+	if l.Holder == "" {
+		l.Holder = projector.MemberName(dataDir)
+	}
+	return l
 }
 
 // openMySQL opens the MySQL history (migrating it) and pings it.
@@ -146,6 +157,12 @@ type projectorObserver interface {
 	DeadLetter(projection string)
 }
 
+// failureObserver is a projectorObserver that also wants the error of
+// each failed attempt (readiness names it).
+type failureObserver interface {
+	ProjectorFailing(projection, op string, err error)
+}
+
 // lagSampleEvery is how often the lag is sampled besides each batch, so
 // that a projector that stalls shows a growing lag.
 const lagSampleEvery = 5 * time.Second
@@ -170,7 +187,12 @@ func observe(o *projector.Options, name string, obs projectorObserver) {
 		return
 	}
 	o.OnApplied = func(n int, lag time.Duration, pending uint64) { obs.ProjectorApplied(name, n, lag, pending) }
-	o.OnRetry = func(op string, _ error) { obs.ProjectorRetry(name, op) }
+	o.OnRetry = func(op string, err error) {
+		obs.ProjectorRetry(name, op)
+		if f, ok := obs.(failureObserver); ok {
+			f.ProjectorFailing(name, op, err)
+		}
+	}
 	o.OnDeadLetter = func(events.Recorded) { obs.DeadLetter(name) }
 }
 
@@ -222,7 +244,7 @@ func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *nat
 	opts := func(name string) projector.Options {
 		o := projector.Options{
 			Log:        log.With("component", "projector"),
-			Lease:      ps.lease(),
+			Lease:      ps.memberLease(c.dataDir),
 			DeadLetter: projector.DeadLetterOptions{Replicas: c.replicas},
 		}
 		observe(&o, name, obs)

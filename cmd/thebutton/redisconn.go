@@ -54,6 +54,9 @@ func checkRedisURL(rawURL string) error {
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return fmt.Errorf("REDIS_URL: %q is not a redis://, rediss:// or redis+cluster:// URL", redactURL(rawURL))
 	}
+	if _, err := redis.ParseURL(rawURL); err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
 	return nil
 }
 

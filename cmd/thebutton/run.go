@@ -14,20 +14,25 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/metrics"
-	"github.com/thebutton-game/thebutton/projector/mysqlproj"
 )
 
 // shutdownGrace bounds the whole shutdown: stop intake, drain consumers,
 // close sinks, drain NATS.
 const shutdownGrace = 10 * time.Second
 
-// mysqlConnectTimeout bounds start-up's wait for MySQL; the projector
-// keeps trying in the background.
-const mysqlConnectTimeout = 5 * time.Second
-
 // readyMaxLag is how many events a projection may be behind and still
-// count as caught up for /readyz.
+// count as caught up for /readyz at start.
 const readyMaxLag = 0
+
+// readySteadyLag is how many events a projection that has caught up may
+// fall behind and still count as ready: about 2 s at 1,000 presses/s,
+// the ordinary lag of a batch under load. Beyond it (or when it cannot
+// apply) /readyz is 503.
+const readySteadyLag = 2000
+
+// probeEvery is how often Redis and MySQL are pinged for
+// thebutton_sink_up and /readyz: a store that comes back shows within it.
+const probeEvery = 2 * time.Second
 
 func runRun(ctx context.Context, a *app, args []string) error {
 	var s serviceFlags
@@ -98,6 +103,7 @@ type observer struct {
 
 func (o observer) ProjectorApplied(projection string, n int, lag time.Duration, lagEvents uint64) {
 	o.m.ProjectorApplied(projection, n, lag, lagEvents)
+	o.ready.SetProjectorFailing(projection, "")
 	o.ready.SetProjectorLag(projection, lagEvents)
 }
 
@@ -107,7 +113,13 @@ func (o observer) SetProjectorLag(projection string, lag time.Duration, lagEvent
 }
 
 func (o observer) ProjectorRetry(projection, op string) { o.m.ProjectorRetry(projection, op) }
-func (o observer) DeadLetter(projection string)         { o.m.DeadLetter(projection) }
+
+// ProjectorFailing makes /readyz name a projection whose step failed until
+// it applies again.
+func (o observer) ProjectorFailing(projection, op string, err error) {
+	o.ready.SetProjectorFailing(projection, fmt.Sprintf("%s: %v", op, err))
+}
+func (o observer) DeadLetter(projection string) { o.m.DeadLetter(projection) }
 
 // serve runs the service until ctx ends: command handler, timekeeper,
 // projectors, web pages with /metrics, /healthz and /readyz, and the
@@ -121,6 +133,7 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	m := metrics.New()
 	m.InitProjections(targetRedis, targetMySQL)
 	ready := metrics.NewReadiness(readyMaxLag, targetRedis, targetMySQL)
+	ready.SetSteadyLag(readySteadyLag)
 
 	n, err := openNATS(ctx, c, log)
 	if err != nil {
@@ -164,17 +177,16 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 		return err
 	}
 	defer rdb.Close()
-	// Bounded: a MySQL that hangs must not keep the service from starting.
-	cctx, cancelConnect := context.WithTimeout(ctx, mysqlConnectTimeout)
-	probeDB, err := mysqlproj.Connect(cctx, string(c.mysqlDSN), log)
-	cancelConnect()
+	// The MySQL probe has its own pool that connects lazily: MySQL may be
+	// unreachable now, and its series must say so from the first scrape.
+	probeDB, err := mysqlProbeDB(c.mysqlDSN)
 	if err != nil {
-		log.Warn("mysql not reachable yet; the projector waits for it", "err", err)
+		return err
 	}
-	probes := []metrics.Probe{{Sink: metrics.SinkRedis, Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}}
-	if probeDB != nil {
-		defer probeDB.Close()
-		probes = append(probes, metrics.Probe{Sink: metrics.SinkMySQL, Check: probeDB.PingContext})
+	defer probeDB.Close()
+	probes := []metrics.Probe{
+		readyProbe(ready, metrics.SinkRedis, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
+		readyProbe(ready, metrics.SinkMySQL, probeDB.PingContext),
 	}
 
 	var intake sync.WaitGroup
@@ -187,12 +199,12 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 			mu.Unlock()
 		}
 	}
-	intake.Go(func() { _ = m.RunProbes(ctx, log.With("component", "probes"), 10*time.Second, probes...) })
+	intake.Go(func() { _ = m.RunProbes(ctx, log.With("component", "probes"), probeEvery, probes...) })
 	tk := commands.NewTimekeeper(h, clock, log.With("component", "timekeeper"))
 	intake.Go(func() { _ = tk.Run(ctx) })
 
 	if c.httpAddr != "" {
-		health := metrics.Handler(m, ready.Ready)
+		health := metrics.HandlerFor(m, ready)
 		w := newWeb(rdb, ps.redisPrefix, b.publicURL,
 			map[string]http.Handler{"/metrics": health, "/healthz": health, "/readyz": health}, log.With("component", "web"))
 		waitWeb, err := serveWeb(ctx, c.httpAddr, w, log.With("component", "web"))
@@ -202,8 +214,8 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 		intake.Go(func() { fail(waitWeb()) })
 	}
 
-	lease := ps.lease()
-	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
+	lease := ps.memberLease(c.dataDir)
+	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, ready, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
 	if err != nil {
 		return err
 	}

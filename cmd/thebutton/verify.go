@@ -23,9 +23,11 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		wait time.Duration
 	)
 	fs := newFlagSet(a, "verify", "verify [flags]\n\n"+
-		"Reads the whole stream, waits (--wait) for each projection to catch up, pauses its projector\n"+
-		"(takes its lease) and compares the projection with the stream up to its checkpoint. Prints\n"+
-		"every difference; a projection behind the stream is a difference too.")
+		"Reads the whole stream, waits (--wait) for each projection to catch up, reads each projection\n"+
+		"at one consistent point while its projector keeps running (Redis: one script; MySQL: one\n"+
+		"transaction) and compares it with the stream up to that point. A projection on a Redis\n"+
+		"Cluster is compared with its projector paused (its lease taken). Prints every difference;\n"+
+		"a projection behind the stream is a difference too.")
 	c.registerNATS(fs, a.getenv)
 	c.registerSinks(fs, a.getenv)
 	ps.register(fs, a.getenv, "target")

@@ -51,6 +51,10 @@ type Options struct {
 	// InteractionTimeout is how long after INTERACTION_CREATE a callback is
 	// accepted (default 3 s, as on Discord).
 	InteractionTimeout time.Duration
+	// Clock, if set, is the fake's time for rate limits and the
+	// interaction window (default time.Now): tests move it instead of
+	// waiting.
+	Clock func() time.Time
 	// Token is the bot token the fake expects ("Bot " + Token in the
 	// Authorization header); empty accepts any.
 	Token string
@@ -58,14 +62,16 @@ type Options struct {
 
 // DefaultRouteLimits are the per-route limits used unless Options.Routes
 // overrides them. Message create and edit are Discord's 5 per 5 s per
-// channel; reactions 1 per 250 ms per channel.
+// channel; member-role changes 10 per 10 s per guild; reactions 1 per
+// 250 ms per channel. A test that needs looser limits sets Options.Routes
+// and says why.
 var DefaultRouteLimits = map[string]Limit{
 	"POST /channels/{channel}/messages":                                   {5, 5 * time.Second},
 	"PATCH /channels/{channel}/messages/{message}":                        {5, 5 * time.Second},
 	"DELETE /channels/{channel}/messages/{message}":                       {5, time.Second},
 	"PUT /channels/{channel}/messages/{message}/reactions/{emoji}/@me":    {1, 250 * time.Millisecond},
 	"DELETE /channels/{channel}/messages/{message}/reactions/{emoji}/@me": {1, 250 * time.Millisecond},
-	"PUT /guilds/{guild}/members/{user}/roles/{role}":                     {10, time.Second},
+	"PUT /guilds/{guild}/members/{user}/roles/{role}":                     {10, 10 * time.Second},
 	"POST /guilds/{guild}/roles":                                          {10, 10 * time.Second},
 	"PATCH /guilds/{guild}/roles/{role}":                                  {10, 10 * time.Second},
 	"PUT /applications/{app}/commands":                                    {5, 20 * time.Second},
@@ -147,6 +153,14 @@ func NewServer(opts Options) *Server {
 	s.base, _ = url.Parse(s.http.URL)
 	s.wsURL = "ws://" + s.base.Host + "/gateway"
 	return s
+}
+
+// now is the fake's time.
+func (s *Server) now() time.Time {
+	if s.opts.Clock != nil {
+		return s.opts.Clock()
+	}
+	return time.Now()
 }
 
 // Close disconnects every gateway session and stops the server.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,7 +172,12 @@ func TestGlobalLimit(t *testing.T) {
 }
 
 func TestInteractionCallbacks(t *testing.T) {
-	f := discordtest.New(t, discordtest.Options{Token: token, InteractionTimeout: 300 * time.Millisecond})
+	var (
+		clockMu sync.Mutex
+		skew    time.Duration // how far the fake's clock is ahead
+	)
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return time.Now().Add(skew) }
+	f := discordtest.New(t, discordtest.Options{Token: token, InteractionTimeout: 300 * time.Millisecond, Clock: clock})
 	guild, chans := f.AddGuild("G", 0, "a")
 	user := f.AddMember(guild, "", "U", 0)
 	got := make(chan *discordgo.InteractionCreate, 4)
@@ -208,7 +214,9 @@ func TestInteractionCallbacks(t *testing.T) {
 
 	late := f.Press(guild, chans[0], user, "press:1", "42")
 	lic := <-got
-	time.Sleep(400 * time.Millisecond)
+	clockMu.Lock()
+	skew += 400 * time.Millisecond // past the interaction window
+	clockMu.Unlock()
 	err = s.InteractionRespond(lic.Interaction, resp)
 	if !errors.As(err, &re) || re.Message.Code != discordgo.ErrCodeUnknownInteraction {
 		t.Errorf("late callback: %v, want 10062", err)

@@ -275,7 +275,7 @@ func (s *Server) sendInteraction(i *Interaction, fill func(map[string]any)) {
 	fill(base)
 	raw, _ := json.Marshal(base)
 	n := s.dispatch("INTERACTION_CREATE", 0, func(*gwConn) any { return json.RawMessage(raw) }, func() {
-		i.sentAt.CompareAndSwap(0, time.Now().UnixNano())
+		i.sentAt.CompareAndSwap(0, s.now().UnixNano())
 	})
 	s.mu.Lock()
 	i.delivered = n

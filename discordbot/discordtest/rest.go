@@ -88,7 +88,7 @@ func varNames(pattern string) []string {
 func (s *Server) wrap(r route) http.Handler {
 	names := varNames(r.pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		now := time.Now()
+		now := s.now()
 		c := &Call{Method: req.Method, Route: r.pattern, Vars: make(map[string]string), At: now,
 			AuditReason: req.Header.Get("X-Audit-Log-Reason"), auth: req.Header.Get("Authorization")}
 		c.Path = strings.TrimPrefix(req.URL.Path, "/api/"+req.PathValue("version"))

@@ -10,12 +10,16 @@ package natsstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/thebutton-game/thebutton/events"
 )
@@ -46,7 +50,8 @@ func (c Config) withDefaults() Config {
 
 // StreamConfig is the configuration Open applies: file storage, no age,
 // size or per-subject limits (history is never dropped), deletes and
-// purges denied, direct gets allowed.
+// purges denied, direct gets allowed. Open also allows atomic batches
+// (allow_atomic) where the server has them.
 func StreamConfig(c Config) jetstream.StreamConfig {
 	c = c.withDefaults()
 	return jetstream.StreamConfig{
@@ -73,19 +78,126 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	name   string
+	batch  bool // the stream takes atomic batches
 }
 
 // Open creates the stream, or updates it to StreamConfig if it exists,
 // and returns a store on it. Calling it again with the same configuration
 // changes nothing.
+//
+// On a server that has atomic batch publish (nats-server 2.12 or later) the
+// stream allows it, and AppendBatch stores several events of one subject
+// in one write; on an older server it is left off and CanBatch is false.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
-	stream, err := js.CreateOrUpdateStream(ctx, StreamConfig(cfg))
+	sc := StreamConfig(cfg)
+	batch := serverAtLeast(js.Conn().ConnectedServerVersion(), 2, 12)
+	sc.AllowAtomicPublish = batch
+	stream, err := js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: stream, name: cfg.Stream}, nil
+	return &Store{js: js, stream: stream, name: cfg.Stream, batch: batch}, nil
 }
+
+// serverAtLeast reports whether version (such as "2.12.1") is at least
+// major.minor.
+func serverAtLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// CanBatch reports whether AppendBatch can store several events in one
+// atomic write (nats-server 2.12 or later); if not, it stores nothing and
+// callers append one event at a time.
+func (s *Store) CanBatch() bool { return s.batch }
+
+// Batch headers of JetStream's atomic batch publish (ADR-50).
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+	// MaxBatch is the most events AppendBatch takes (the server allows 1,000).
+	MaxBatch = 500
+)
+
+// AppendBatch stores evs on subject, all or none, in one write, if the
+// subject's last sequence is expect, each with its message id (msgIDs[i],
+// which must not be empty). It returns the sequence of the last one; they
+// are stored one after the other. A lost race, or a message id stored
+// before (the batch, or part of it, was stored by an earlier attempt),
+// returns an error wrapping events.ErrConflict: the caller reads the
+// subject to see what is there. Other errors are as for Append.
+func (s *Store) AppendBatch(ctx context.Context, subject string, evs []events.Event, expect uint64, msgIDs []string) (uint64, error) {
+	if !s.batch {
+		return 0, fmt.Errorf("%w: atomic batch publish needs nats-server 2.12 or later", events.ErrRefused)
+	}
+	if len(evs) == 0 || len(evs) > MaxBatch || len(msgIDs) != len(evs) {
+		return 0, fmt.Errorf("%w: a batch takes 1 to %d events, each with a message id", events.ErrRefused, MaxBatch)
+	}
+	nc := s.js.Conn()
+	id := nuid.Next()
+	for i, e := range evs {
+		data, err := events.Encode(e)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", events.ErrRefused, err)
+		}
+		if msgIDs[i] == "" {
+			return 0, fmt.Errorf("%w: a batched event needs a message id", events.ErrRefused)
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set(HeaderType, e.EventType())
+		msg.Header.Set(HeaderVersion, fmt.Sprint(events.Version))
+		msg.Header.Set(jetstream.MsgIDHeader, msgIDs[i])
+		msg.Header.Set(headerBatchID, id)
+		msg.Header.Set(headerBatchSeq, fmt.Sprint(i+1))
+		if i == 0 {
+			msg.Header.Set(jetstream.ExpectedStreamHeader, s.name)
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, fmt.Sprint(expect))
+		}
+		if i < len(evs)-1 {
+			if err := nc.PublishMsg(msg); err != nil {
+				return 0, fmt.Errorf("append batch to %s: %w", subject, err)
+			}
+			continue
+		}
+		msg.Header.Set(headerBatchCommit, "1")
+		reply, err := nc.RequestMsgWithContext(ctx, msg)
+		if err != nil {
+			if errors.Is(err, nats.ErrNoResponders) {
+				err = jetstream.ErrNoStreamResponse
+			}
+			return 0, fmt.Errorf("append batch to %s: %w", subject, err)
+		}
+		var ack struct {
+			Error    *jetstream.APIError `json:"error,omitempty"`
+			Stream   string              `json:"stream"`
+			Sequence uint64              `json:"seq"`
+			Batch    string              `json:"batch"`
+			Count    int                 `json:"count"`
+		}
+		if err := json.Unmarshal(reply.Data, &ack); err != nil {
+			return 0, fmt.Errorf("append batch to %s: invalid ack: %w", subject, err)
+		}
+		if ack.Error != nil {
+			if ack.Error.ErrorCode == jsErrCodeAtomicDuplicate {
+				return 0, fmt.Errorf("append batch to %s: %w: %v", subject, events.ErrConflict, ack.Error)
+			}
+			return 0, fmt.Errorf("append batch to %s: %w", subject, translateAppend(ack.Error))
+		}
+		if ack.Batch != id || ack.Count != len(evs) || ack.Sequence == 0 {
+			return 0, fmt.Errorf("append batch to %s: ack for batch %q of %d, sent %q of %d", subject, ack.Batch, ack.Count, id, len(evs))
+		}
+		return ack.Sequence, nil
+	}
+	return 0, fmt.Errorf("%w: empty batch", events.ErrRefused)
+}
+
+// jsErrCodeAtomicDuplicate is JSAtomicPublishContainsDuplicateMessageErr.
+const jsErrCodeAtomicDuplicate jetstream.ErrorCode = 10201
 
 // Stream is the underlying JetStream stream, for consumers and status.
 func (s *Store) Stream() jetstream.Stream { return s.stream }
@@ -106,11 +218,15 @@ const (
 // the subject must be empty). msgID, if not empty, de-duplicates: a second
 // append with the same id within the duplicate window stores nothing and
 // returns the first one's sequence with duplicate true, whatever expect
-// says. A lost race returns an error wrapping events.ErrConflict.
+// says. A lost race returns an error wrapping events.ErrConflict; any other
+// answer of the stream refusing the write wraps events.ErrRefused (nothing
+// was stored). Any other error (a timeout, a lost connection, a leader
+// election) leaves the outcome unknown: the same append with the same msgID
+// tells, as long as the duplicate window has not passed.
 func (s *Store) Append(ctx context.Context, subject string, e events.Event, expect uint64, msgID string) (seq uint64, duplicate bool, err error) {
 	data, err := events.Encode(e)
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("%w: %v", events.ErrRefused, err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(HeaderType, e.EventType())
@@ -124,9 +240,27 @@ func (s *Store) Append(ctx context.Context, subject string, e events.Event, expe
 	}
 	ack, err := s.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
-		return 0, false, fmt.Errorf("append %s to %s: %w", e.EventType(), subject, translate(err))
+		return 0, false, fmt.Errorf("append %s to %s: %w", e.EventType(), subject, translateAppend(err))
 	}
 	return ack.Sequence, ack.Duplicate, nil
+}
+
+// translateAppend is translate for a publish: an API error other than a
+// conflict or a temporary unavailability (status 503) is a refusal.
+func translateAppend(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch {
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence,
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return fmt.Errorf("%w: %v", events.ErrConflict, err)
+		case apiErr.Code == 503:
+			return err
+		default:
+			return fmt.Errorf("%w: %v", events.ErrRefused, err)
+		}
+	}
+	return err
 }
 
 // translate turns JetStream errors callers branch on into events sentinels.
@@ -151,14 +285,119 @@ func decodeMsg(subject string, seq uint64, t time.Time, data []byte) events.Reco
 	return events.Recorded{Seq: seq, Subject: subject, Event: e, Err: err, Stored: t, Data: data}
 }
 
-// Last returns the last message of subject, or an error wrapping
-// events.ErrNotFound if the subject is empty.
-func (s *Store) Last(ctx context.Context, subject string) (events.Recorded, error) {
-	m, err := s.stream.GetLastMsgForSubject(ctx, subject)
-	if err != nil {
-		return events.Recorded{}, fmt.Errorf("last message of %s: %w", subject, translate(err))
+// Reads a decision depends on go to the stream leader: the stream API's
+// message get ($JS.API.STREAM.MSG.GET), which only the leader answers,
+// rather than a direct get, which any replica may answer from behind the
+// leader. Longer reads use a consumer that is deleted when the read ends.
+
+// msgGetRequest is the stream API's message get request.
+type msgGetRequest struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+}
+
+type msgGetResponse struct {
+	Error   *jetstream.APIError `json:"error,omitempty"`
+	Message *struct {
+		Subject  string    `json:"subject"`
+		Sequence uint64    `json:"seq"`
+		Data     []byte    `json:"data,omitempty"`
+		Time     time.Time `json:"time"`
+	} `json:"message,omitempty"`
+}
+
+// Attempts of a read against an unavailable stream (no leader yet, a
+// reconnect) are repeated until the caller's context ends.
+const (
+	attemptTimeout = 2 * time.Second
+	retryMin       = 20 * time.Millisecond
+	retryMax       = 500 * time.Millisecond
+)
+
+// apiPrefix is the JetStream API prefix of the store's context.
+func (s *Store) apiPrefix() string {
+	o := s.js.Options()
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
 	}
+	return jetstream.DefaultAPIPrefix
+}
+
+// errUnavailable marks a read attempt that may succeed when repeated.
+var errUnavailable = errors.New("stream unavailable")
+
+// leaderGet asks the stream leader for one message, repeating while the
+// stream cannot answer, until ctx ends.
+func (s *Store) leaderGet(ctx context.Context, req msgGetRequest) (events.Recorded, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return events.Recorded{}, err
+	}
+	subj := s.apiPrefix() + "STREAM.MSG.GET." + s.name
+	var last error
+	for wait := retryMin; ; wait = min(2*wait, retryMax) {
+		rec, err := s.leaderGetOnce(ctx, subj, body)
+		if err == nil || !errors.Is(err, errUnavailable) {
+			return rec, err
+		}
+		last = err
+		if err := sleepCtx(ctx, wait); err != nil {
+			return events.Recorded{}, fmt.Errorf("%w (last attempt: %v)", err, last)
+		}
+	}
+}
+
+func (s *Store) leaderGetOnce(ctx context.Context, subj string, body []byte) (events.Recorded, error) {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	reply, err := s.js.Conn().RequestWithContext(actx, subj, body)
+	if err != nil {
+		if ctx.Err() != nil {
+			return events.Recorded{}, ctx.Err()
+		}
+		// A timeout, no responders (no leader yet), a reconnect.
+		return events.Recorded{}, fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	var resp msgGetResponse
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return events.Recorded{}, fmt.Errorf("message get: %w", err)
+	}
+	if resp.Error != nil {
+		if resp.Error.Code == 503 {
+			return events.Recorded{}, fmt.Errorf("%w: %v", errUnavailable, resp.Error)
+		}
+		return events.Recorded{}, translate(resp.Error)
+	}
+	if resp.Message == nil {
+		return events.Recorded{}, fmt.Errorf("message get: empty answer")
+	}
+	m := resp.Message
 	return decodeMsg(m.Subject, m.Sequence, m.Time, m.Data), nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Last returns the last message of subject, as the stream leader has it,
+// or an error wrapping events.ErrNotFound if the subject is empty.
+func (s *Store) Last(ctx context.Context, subject string) (events.Recorded, error) {
+	r, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	if err != nil {
+		return events.Recorded{}, fmt.Errorf("last message of %s: %w", subject, err)
+	}
+	return r, nil
 }
 
 // shortWalk is how many messages Load fetches one by one before it opens a
@@ -166,80 +405,159 @@ func (s *Store) Last(ctx context.Context, subject string) (events.Recorded, erro
 const shortWalk = 8
 
 // Load returns the messages of subject with a sequence above after, in
-// order, up to the subject's last message at the time of the call.
+// order, up to the subject's last message at the time of the call as the
+// stream leader has it. Every step is bounded by ctx.
 func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]events.Recorded, error) {
-	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(translate(err), events.ErrNotFound) {
+	last, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	if errors.Is(err, events.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", subject, translate(err))
+		return nil, fmt.Errorf("load %s: %w", subject, err)
 	}
-	if last.Sequence <= after {
+	if last.Seq <= after {
 		return nil, nil
 	}
 	var out []events.Recorded
 	next := after + 1
 	for range shortWalk {
-		if next == last.Sequence {
-			return append(out, decodeMsg(last.Subject, last.Sequence, last.Time, last.Data)), nil
+		if next == last.Seq {
+			return append(out, last), nil
 		}
-		m, err := s.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+		m, err := s.leaderGet(ctx, msgGetRequest{Seq: next, NextFor: subject})
 		if err != nil {
-			return nil, fmt.Errorf("load %s from %d: %w", subject, next, translate(err))
+			return nil, fmt.Errorf("load %s from %d: %w", subject, next, err)
 		}
-		out = append(out, decodeMsg(m.Subject, m.Sequence, m.Time, m.Data))
-		if m.Sequence >= last.Sequence {
+		out = append(out, m)
+		if m.Seq >= last.Seq {
 			return out, nil
 		}
-		next = m.Sequence + 1
+		next = m.Seq + 1
 	}
-	rest, err := s.scan(ctx, subject, next, last.Sequence)
-	if err != nil {
-		return nil, err
+	// A consumer placed on a replica behind the leader may see the end
+	// before last: read on from where it stopped until last is in.
+	for wait := retryMin; ; wait = min(2*wait, retryMax) {
+		err = s.Scan(ctx, subject, next, func(r events.Recorded) bool {
+			if r.Seq > last.Seq {
+				return false
+			}
+			out = append(out, r)
+			next = r.Seq + 1
+			return r.Seq < last.Seq
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", subject, err)
+		}
+		if n := len(out); n > 0 && out[n-1].Seq >= last.Seq {
+			return out, nil
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, fmt.Errorf("load %s: read ended before sequence %d: %w", subject, last.Seq, err)
+		}
 	}
-	return append(out, rest...), nil
 }
 
-// scan reads subject from sequence from up to and including until with an
-// ordered consumer, in batches.
-func (s *Store) scan(ctx context.Context, subject string, from, until uint64) ([]events.Recorded, error) {
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", subject, translate(err))
+// Scan calls fn in stream order for the messages on subjects matching
+// filter from sequence from on, until fn returns false or every matching
+// message stored is read. It reads with one consumer, deleted when Scan
+// returns (and, should that fail, removed by the server after a short
+// inactivity); a consumer lost to a leader change is replaced, from where
+// the read was. Every step is bounded by ctx.
+func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(events.Recorded) bool) error {
+	if from == 0 {
+		from = 1
 	}
-	var out []events.Recorded
-	for {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", subject, err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
+	var cons jetstream.Consumer
+	defer func() { s.dropConsumer(ctx, cons) }()
+	for wait := retryMin; ; {
+		if cons == nil {
+			c, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+				Name:              "catchup_" + nuid.Next(),
+				Description:       "thebutton catch-up read of " + filter + ", deleted after the read",
+				FilterSubject:     filter,
+				DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+				OptStartSeq:       from,
+				AckPolicy:         jetstream.AckNonePolicy,
+				InactiveThreshold: scanInactive,
+				Replicas:          1,
+				MemoryStorage:     true,
+			})
 			if err != nil {
-				return nil, fmt.Errorf("scan %s: %w", subject, err)
+				if ctx.Err() != nil {
+					return fmt.Errorf("scan %s: %w (last attempt: %v)", filter, ctx.Err(), translate(err))
+				}
+				if serr := sleepCtx(ctx, wait); serr != nil {
+					return fmt.Errorf("scan %s: %w (last attempt: %v)", filter, serr, translate(err))
+				}
+				wait = min(2*wait, retryMax)
+				continue
 			}
-			out = append(out, decodeMsg(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Data()))
-			if md.Sequence.Stream >= until {
-				return out, nil
-			}
+			cons = c
 		}
-		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("scan %s: %w", subject, err)
-		}
-		if n == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+		fctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		batch, err := cons.Fetch(scanBatch, jetstream.FetchContext(fctx))
+		n, done := 0, false
+		if err == nil {
+			for m := range batch.Messages() {
+				md, merr := m.Metadata()
+				if merr != nil {
+					continue
+				}
+				n++
+				from = md.Sequence.Stream + 1
+				if !fn(decodeMsg(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Data())) || md.NumPending == 0 {
+					done = true
+					break
+				}
 			}
-			return nil, fmt.Errorf("scan %s: stream ended before sequence %d", subject, until)
+			err = batch.Error()
+		}
+		cancel()
+		if done {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch {
+		case n > 0:
+			wait = retryMin
+		case err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+			// Nothing delivered in time: nothing matches from here, or the
+			// consumer is gone with its server. Ask, and start over if so.
+			info, ierr := cons.Info(ctx)
+			if ierr == nil && info.NumPending == 0 {
+				return nil
+			}
+			if ierr != nil {
+				s.dropConsumer(ctx, cons)
+				cons = nil
+			}
+		default:
+			s.dropConsumer(ctx, cons)
+			cons = nil
+			if err := sleepCtx(ctx, wait); err != nil {
+				return err
+			}
+			wait = min(2*wait, retryMax)
 		}
 	}
+}
+
+const (
+	scanBatch    = 10000
+	scanInactive = 30 * time.Second
+)
+
+// dropConsumer deletes a consumer Scan created, within a short bound even
+// when ctx has ended.
+func (s *Store) dropConsumer(ctx context.Context, cons jetstream.Consumer) {
+	if cons == nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+	defer cancel()
+	_ = s.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 }
 
 // Subjects returns every subject matching filter (such as
@@ -260,6 +578,7 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		NamePrefix:     "handler-watch", // nats consumer ls shows what it is: handler-watch_1, …
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", filter, translate(err))
@@ -275,12 +594,25 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", filter, err)
 	}
+	// Stopping the watch deletes its consumer rather than leaving it to
+	// expire on the server.
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cc.Stop()
+			if info := cons.CachedInfo(); info != nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+				defer cancel()
+				_ = s.stream.DeleteConsumer(dctx, info.Name)
+			}
+		})
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
-			cc.Stop()
+			stop()
 		case <-cc.Closed():
 		}
 	}()
-	return cc.Stop, nil
+	return stop, nil
 }

@@ -118,7 +118,7 @@ func connect(ctx context.Context, dsn string, log *slog.Logger) (*sql.DB, string
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second // dialling; statements are bounded by ctx
 	}
-	if err := createDatabase(ctx, cfg); err != nil {
+	if err := createDatabase(ctx, cfg, log); err != nil {
 		return nil, "", err
 	}
 	conn, err := mysql.NewConnector(cfg)
@@ -138,8 +138,9 @@ func connect(ctx context.Context, dsn string, log *slog.Logger) (*sql.DB, string
 }
 
 // createDatabase creates cfg's database unless it exists, connecting
-// without it.
-func createDatabase(ctx context.Context, cfg *mysql.Config) error {
+// without it, and says so in the log: a DSN naming the wrong database
+// must not go unnoticed.
+func createDatabase(ctx context.Context, cfg *mysql.Config, log *slog.Logger) error {
 	admin := cfg.Clone()
 	admin.DBName = ""
 	conn, err := mysql.NewConnector(admin)
@@ -160,6 +161,7 @@ func createDatabase(ctx context.Context, cfg *mysql.Config) error {
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+quoted+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
 		return fmt.Errorf("mysqlproj: create database %s: %w", cfg.DBName, err)
 	}
+	log.Warn("mysql database was missing: created it", "database", cfg.DBName, "addr", cfg.Addr)
 	return nil
 }
 

@@ -51,6 +51,11 @@ func (s *Sink) Verify(ctx context.Context, all []events.Recorded) ([]string, err
 	if err != nil {
 		return nil, err
 	}
+	return compare(want, got), nil
+}
+
+// compare lists the differences between the expected and the read history.
+func compare(want, got *history) []string {
 	var diffs []string
 	if got.seq != want.seq {
 		diffs = append(diffs, fmt.Sprintf("checkpoint: MySQL is at seq %d, the stream ends at seq %d", got.seq, want.seq))
@@ -69,7 +74,7 @@ func (s *Sink) Verify(ctx context.Context, all []events.Recorded) ([]string, err
 	diffs = append(diffs, diffRows("guild_bans", want.bans, got.bans,
 		func(a, b banKey) int { return cmp.Or(cmp.Compare(a.guild, b.guild), cmp.Compare(a.user, b.user)) },
 		func(k banKey) string { return fmt.Sprintf("guild %s user %s", k.guild, k.user) })...)
-	return diffs, nil
+	return diffs
 }
 
 // expect folds the stream into the history it must produce.
@@ -254,4 +259,23 @@ func show(v any, opt string) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// VerifyLive compares the history with the stream while its projector
+// keeps running: it reads every table and the checkpoint in one
+// REPEATABLE READ transaction (a consistent snapshot; the projector's
+// writes go on beside it) and compares them with the fold of
+// upTo(checkpoint), the stream's messages up to that sequence. It takes no
+// lease and pauses nothing. It returns the snapshot's checkpoint and one
+// line per difference.
+func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error) {
+	got, err := s.read(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	all, err := upTo(ctx, got.seq)
+	if err != nil {
+		return 0, nil, err
+	}
+	return got.seq, compare(expect(all), got), nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -441,3 +442,201 @@ func lowest(z map[string]float64, n int) map[string]float64 {
 
 func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// ErrNotLive is returned by VerifyLive where a consistent snapshot cannot
+// be read in one transaction (Redis Cluster, a Ring: the projection spans
+// several servers); verify the projection paused instead. Its NotLive
+// method tells projector.Verify so.
+var ErrNotLive error = notLive{}
+
+type notLive struct{}
+
+func (notLive) Error() string {
+	return "redis projection: a live snapshot needs a single Redis server"
+}
+func (notLive) NotLive() bool { return true }
+
+// liveAttempts bounds how many snapshots VerifyLive reads before it gives
+// up: a snapshot is read again when it caught the projector between
+// writing a batch's keys and moving its position.
+const liveAttempts = 50
+
+// snapshotScript reads the position (KEYS[1]) and every key matching the
+// patterns ARGV, with its type and content, in one script: atomically,
+// and with no key list read beforehand that keys created since would miss.
+// The bulk of the projection is append-only (a game's click list, grown by
+// RPUSH, and the players' click strings, grown by APPEND): of those it
+// reads only the length (types "list+" and "string+"), and the content up
+// to that length is read after the script, so Redis is held for the small
+// keys only.
+var snapshotScript = redis.NewScript(`
+local out = {redis.call('GET', KEYS[1])}
+for i = 1, #ARGV do
+  for _, k in ipairs(redis.call('KEYS', ARGV[i])) do
+    local t = redis.call('TYPE', k).ok
+    local v = false
+    if t == 'list' and string.sub(k, -3) == '}:c' then
+      t = 'list+'
+      v = redis.call('LLEN', k)
+    elseif t == 'string' and string.find(k, '}:pc:', 1, true) then
+      t = 'string+'
+      v = redis.call('STRLEN', k)
+    elseif t == 'string' then v = redis.call('GET', k)
+    elseif t == 'hash' then v = redis.call('HGETALL', k)
+    elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+    elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
+    end
+    out[#out + 1] = k
+    out[#out + 1] = t
+    out[#out + 1] = v
+  end
+end
+return out
+`)
+
+// VerifyLive compares the projection with the stream while its projector
+// keeps running: one Lua script reads the position and every key of the
+// projection (an atomic snapshot; Redis runs nothing else meanwhile, for
+// about as long as reading the keys takes), read again until it holds no
+// half-applied batch (every game's and the global checkpoint at most the
+// position); then it compares the snapshot with the fold of upTo(position),
+// the stream's messages up to that sequence. It takes no lease and pauses
+// no projector. It returns the snapshot's position and one line per
+// difference.
+func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error) {
+	c, ok := s.rdb.(*redis.Client)
+	if !ok {
+		return 0, nil, ErrNotLive
+	}
+	for attempt := 0; attempt < liveAttempts; attempt++ {
+		t := time.Now()
+		pos, got, err := s.snapshot(ctx, c)
+		if err != nil {
+			return 0, nil, err
+		}
+		s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempt", attempt+1,
+			"took", time.Since(t).Round(time.Millisecond))
+		if !settled(s.k, got, pos) {
+			continue // a batch was half applied: read again
+		}
+		all, err := upTo(ctx, pos)
+		if err != nil {
+			return 0, nil, err
+		}
+		return pos, diff(expect(s.k, inOrder(all)), got), nil
+	}
+	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
+}
+
+// snapshot runs snapshotScript and decodes its answer.
+func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
+	patterns := s.k.patterns()
+	args := make([]any, len(patterns))
+	for i, p := range patterns {
+		args[i] = p
+	}
+	res, err := snapshotScript.Run(ctx, c, []string{s.k.pos()}, args...).Slice()
+	if err != nil {
+		return 0, nil, translate("read a snapshot", err)
+	}
+	if len(res) == 0 || (len(res)-1)%3 != 0 {
+		return 0, nil, fmt.Errorf("redis projection: snapshot of %d values", len(res))
+	}
+	var pos uint64
+	if v, ok := res[0].(string); ok {
+		if pos, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, nil, fmt.Errorf("redis projection: position %q: %w", v, err)
+		}
+	}
+	out := make(map[string]*value, (len(res)-1)/3)
+	type grown struct {
+		name string
+		n    int64
+		cmd  redis.Cmder
+	}
+	var tails []grown // append-only keys: their length in the snapshot
+	for i := 1; i+2 < len(res); i += 3 {
+		name, _ := res[i].(string)
+		kind, _ := res[i+1].(string)
+		items, _ := res[i+2].([]any)
+		v := &value{kind: kind}
+		switch kind {
+		case "list+", "string+":
+			if n, _ := res[i+2].(int64); n > 0 {
+				tails = append(tails, grown{name: name, n: n})
+			}
+			continue
+		case "string":
+			v.str, _ = res[i+2].(string)
+		case "hash":
+			v.hash = make(map[string]string, len(items)/2)
+			for j := 0; j+1 < len(items); j += 2 {
+				f, _ := items[j].(string)
+				x, _ := items[j+1].(string)
+				v.hash[f] = x
+			}
+		case "zset":
+			v.zset = make(map[string]float64, len(items)/2)
+			for j := 0; j+1 < len(items); j += 2 {
+				m, _ := items[j].(string)
+				sc, _ := items[j+1].(string)
+				f, err := strconv.ParseFloat(sc, 64)
+				if err != nil {
+					return 0, nil, fmt.Errorf("redis projection: score %q of %s: %w", sc, name, err)
+				}
+				v.zset[m] = f
+			}
+		case "list":
+			v.list = make([]string, len(items))
+			for j, x := range items {
+				v.list[j], _ = x.(string)
+			}
+		case "none":
+			continue // deleted between KEYS and TYPE: cannot happen in a script
+		}
+		out[name] = v
+	}
+	// What the append-only keys held at the snapshot: their first n items
+	// or bytes, which no later write changes.
+	for chunk := range slices.Chunk(tails, 500) {
+		pipe := c.Pipeline()
+		for i := range chunk {
+			g := &chunk[i]
+			if strings.HasSuffix(g.name, "}:"+sfxClicks) {
+				g.cmd = pipe.LRange(ctx, g.name, 0, g.n-1)
+			} else {
+				g.cmd = pipe.GetRange(ctx, g.name, 0, g.n-1)
+			}
+		}
+		if err := execErr(ctx, pipe); err != nil {
+			return 0, nil, translate("read the append-only keys", err)
+		}
+		for _, g := range chunk {
+			switch cmd := g.cmd.(type) {
+			case *redis.StringSliceCmd:
+				out[g.name] = &value{kind: "list", list: cmd.Val()}
+			case *redis.StringCmd:
+				out[g.name] = &value{kind: "string", str: cmd.Val()}
+			}
+		}
+	}
+	return pos, out, nil
+}
+
+// settled reports whether no key of the snapshot was written by a batch
+// beyond pos: the global checkpoint and every game's checkpoint are at
+// most pos (the projector writes a batch's keys, then moves the position).
+func settled(k keys, got map[string]*value, pos uint64) bool {
+	for name, v := range got {
+		if v.kind != "hash" {
+			continue
+		}
+		if name != k.meta() && !strings.HasSuffix(name, "}:"+sfxGame) {
+			continue
+		}
+		if ck, err := strconv.ParseUint(v.hash["ck"], 10, 64); err == nil && ck > pos {
+			return false
+		}
+	}
+	return true
+}

@@ -5,6 +5,7 @@ package embedded
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -27,6 +28,12 @@ type Options struct {
 	HTTPPort int
 	// ServerName names the server in cluster and monitoring output.
 	ServerName string
+	// Cluster, if not empty, names a JetStream cluster this server joins:
+	// it listens for routes on ClusterPort (on Host) and connects to Routes
+	// (nats-route://host:port URLs, its own may be among them).
+	Cluster     string
+	ClusterPort int
+	Routes      []string
 }
 
 // Server is a running embedded NATS server.
@@ -63,6 +70,10 @@ func Start(o Options) (*Server, error) {
 		NoLog:        true,
 		HTTPHost:     host,
 		HTTPPort:     o.HTTPPort,
+	}
+	if o.Cluster != "" {
+		opts.Cluster = server.ClusterOpts{Name: o.Cluster, Host: host, Port: o.ClusterPort}
+		opts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

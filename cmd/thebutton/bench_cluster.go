@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
+)
+
+// benchCluster is a JetStream cluster of child processes of this binary
+// (`bench clicks --serve-node`), on loopback, for `bench clicks --cluster`:
+// a node can be killed with SIGKILL like a real server.
+type benchCluster struct {
+	dir   string
+	urls  string
+	nodes map[string]*exec.Cmd
+}
+
+func startBenchCluster(ctx context.Context, n int) (*benchCluster, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "thebutton-bench-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	bc := &benchCluster{dir: dir, nodes: map[string]*exec.Cmd{}}
+	ports := make([]int, 2*n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			bc.stop()
+			return nil, err
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	var routes, urls []string
+	for i := range n {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i]))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	bc.urls = strings.Join(urls, ",")
+	for i := range n {
+		name := fmt.Sprintf("node%d", i+1)
+		o := embedded.Options{Dir: fmt.Sprintf("%s/%s", dir, name), Host: "127.0.0.1", Port: ports[i], ServerName: name,
+			Cluster: "bench", ClusterPort: ports[n+i], Routes: routes}
+		spec, _ := json.Marshal(o)
+		cmd := exec.CommandContext(ctx, exe, "bench", "clicks", "--serve-node", string(spec))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			bc.stop()
+			return nil, fmt.Errorf("start cluster node %s: %w", name, err)
+		}
+		bc.nodes[name] = cmd
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, u := range urls {
+		for {
+			nc, err := nats.Connect(u, nats.Timeout(time.Second))
+			if err == nil {
+				nc.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				bc.stop()
+				return nil, fmt.Errorf("cluster node %s not up: %w", u, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// JetStream answers once the nodes elected a meta leader.
+	nc, err := nats.Connect(bc.urls, nats.Timeout(time.Second))
+	if err != nil {
+		bc.stop()
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		bc.stop()
+		return nil, err
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return bc, nil
+		}
+		if time.Now().After(deadline) {
+			bc.stop()
+			return nil, fmt.Errorf("cluster has no JetStream after 30s: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// killLeader sends SIGKILL to the node leading the store's stream.
+func (bc *benchCluster) killLeader(ctx context.Context, store *natsstore.Store) (string, error) {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := store.Stream().Info(ictx)
+	if err != nil {
+		return "", err
+	}
+	if info.Cluster == nil || bc.nodes[info.Cluster.Leader] == nil {
+		return "", errors.New("the stream has no known leader")
+	}
+	name := info.Cluster.Leader
+	return name, bc.nodes[name].Process.Kill()
+}
+
+func (bc *benchCluster) stop() {
+	for _, cmd := range bc.nodes {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	os.RemoveAll(bc.dir)
+}
+
+// serveClusterNode runs one node of a bench cluster until ctx ends.
+func serveClusterNode(ctx context.Context, spec string) error {
+	var o embedded.Options
+	if err := json.Unmarshal([]byte(spec), &o); err != nil {
+		return fmt.Errorf("serve-node: %w", err)
+	}
+	srv, err := embedded.Start(o)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	srv.Shutdown()
+	return nil
+}

@@ -1,0 +1,128 @@
+package natsstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+)
+
+func openStore(t *testing.T) *natsstore.Store {
+	t.Helper()
+	srv := natstest.Server(t, "")
+	_, js := natstest.Connect(t, srv)
+	s, err := natsstore.Open(context.Background(), js, natsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func started() events.GameStarted {
+	return events.GameStarted{Game: 1, Guild: "10", ButtonChannel: "20", ChatChannel: "20", StartedBy: "30", AtMS: 1_000, DurationMS: 3_600_000}
+}
+
+func click(n int64) events.ButtonClicked {
+	return events.ButtonClicked{Game: 1, Guild: "10", Number: n, User: fmt.Sprint(40 + n), Interaction: fmt.Sprint("i", n),
+		AtMS: 1_000 + n, ValueMS: 3_600_000 - 1, Band: 5, ClaimedMS: 1, MMRMilli: 1}
+}
+
+// A batch is stored all together after the expected sequence; a stale
+// expectation or an id stored before stores nothing and is a conflict.
+func TestAppendBatch(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	if !s.CanBatch() {
+		t.Fatal("the embedded server has atomic batches, CanBatch says no")
+	}
+	subject := events.GameSubject(1)
+	seq0, _, err := s.Append(ctx, subject, started(), 0, "start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := []events.Event{click(1), click(2), click(3)}
+	ids := []string{"press-i1", "press-i2", "press-i3"}
+	last, err := s.AppendBatch(ctx, subject, evs, seq0, ids)
+	if err != nil || last != seq0+3 {
+		t.Fatalf("batch: last %d err %v; want %d", last, err, seq0+3)
+	}
+	if _, err := s.AppendBatch(ctx, subject, []events.Event{click(4), click(5)}, seq0, []string{"a", "b"}); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("stale expectation: %v, want a conflict", err)
+	}
+	if _, err := s.AppendBatch(ctx, subject, []events.Event{click(4), click(3)}, last, []string{"press-i4", "press-i3"}); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("an id stored before: %v, want a conflict", err)
+	}
+	recs, err := s.Load(ctx, subject, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("%d messages stored, want 4 (start and one batch of 3)", len(recs))
+	}
+	for i, r := range recs[1:] {
+		if c, ok := r.Event.(events.ButtonClicked); !ok || c.Number != int64(i+1) || r.Seq != seq0+uint64(i+1) {
+			t.Errorf("message %d: %+v", r.Seq, r.Event)
+		}
+	}
+}
+
+// A long read leaves no consumer behind, and a read with an ended
+// context ends at once.
+func TestLoadLeavesNoConsumer(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	subject := events.GameSubject(1)
+	seq, _, err := s.Append(ctx, subject, started(), 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := int64(1); n <= 100; n++ {
+		if seq, _, err = s.Append(ctx, subject, click(n), seq, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, after := range []uint64{0, 50, 90} {
+		recs, err := s.Load(ctx, subject, after)
+		if err != nil || len(recs) == 0 || recs[len(recs)-1].Seq != seq {
+			t.Fatalf("load after %d: %d messages, %v", after, len(recs), err)
+		}
+	}
+	info, err := s.Stream().Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Errorf("%d consumers left after the reads", info.State.Consumers)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Load(ended, subject, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("load with an ended context: %v", err)
+	}
+}
+
+// A stream created before atomic batches (no allow_atomic) is updated by
+// Open to take them.
+func TestOpenUpdatesAnOlderStream(t *testing.T) {
+	srv := natstest.Server(t, "")
+	_, js := natstest.Connect(t, srv)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, natsstore.StreamConfig(natsstore.Config{})); err != nil {
+		t.Fatal(err)
+	}
+	s, err := natsstore.Open(ctx, js, natsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stream().Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.CanBatch() || !info.Config.AllowAtomicPublish {
+		t.Errorf("CanBatch %v, allow_atomic %v after Open on an older stream", s.CanBatch(), info.Config.AllowAtomicPublish)
+	}
+}
