@@ -114,7 +114,7 @@ func runBenchDiscord(ctx context.Context, a *app, args []string) error {
 
 // benchDiscord runs the burst against a fake Discord with Discord's rate
 // limits and measures what it shows.
-func benchDiscord(ctx context.Context, c *config, rdb *redis.Client, s discordBench, log *slog.Logger) (discordResult, error) {
+func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s discordBench, log *slog.Logger) (discordResult, error) {
 	res := discordResult{Guilds: s.guilds, Players: s.players, Presses: s.presses, DurationS: s.duration.Seconds(),
 		ClockS: s.clock.Seconds(), CooldownS: s.cooldown.Seconds()}
 	ctx, cancel := context.WithCancel(ctx)
@@ -489,20 +489,10 @@ func poll(ctx context.Context, d time.Duration, cond func() bool) error {
 	return nil
 }
 
-// deletePrefix deletes the bench's Redis keys.
-func deletePrefix(rdb *redis.Client, prefix string) {
+// deletePrefix deletes the bench's Redis keys (on every master of a
+// cluster).
+func deletePrefix(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-		if len(keys) >= 500 {
-			rdb.Del(ctx, keys...)
-			keys = keys[:0]
-		}
-	}
-	if len(keys) > 0 {
-		rdb.Del(ctx, keys...)
-	}
+	_ = deleteRedisPrefix(ctx, rdb, prefix)
 }

@@ -52,30 +52,37 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// deleteRedisPrefix deletes every key starting with prefix.
-func deleteRedisPrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
-	it := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+// deleteRedisPrefix deletes every key starting with prefix, on every
+// master of a cluster.
+func deleteRedisPrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	return forEachRedisNode(ctx, rdb, func(ctx context.Context, c redis.UniversalClient) error {
+		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			pipe := c.Pipeline()
+			for _, k := range batch {
+				pipe.Unlink(ctx, k) // one key per command: keys of several slots
+			}
+			_, err := pipe.Exec(ctx)
+			batch = batch[:0]
+			return err
 		}
-		err := rdb.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for it.Next(ctx) {
-		batch = append(batch, it.Val())
-		if len(batch) == 1000 {
-			if err := flush(); err != nil {
-				return err
+		for it.Next(ctx) {
+			batch = append(batch, it.Val())
+			if len(batch) == 1000 {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	return flush()
+		if err := it.Err(); err != nil {
+			return err
+		}
+		return flush()
+	})
 }
 
 // percentile returns the p-th percentile (0–100) of sorted durations, in ms.

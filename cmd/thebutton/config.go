@@ -157,10 +157,8 @@ func (c *config) check() error {
 func (c *config) checkSinks() []error {
 	var errs []error
 	if c.redisURL != "" {
-		if u, err := url.Parse(c.redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			errs = append(errs, fmt.Errorf("REDIS_URL: %q is not a redis:// URL", c.redisURL))
-		} else if _, err := redis.ParseURL(c.redisURL); err != nil {
-			errs = append(errs, fmt.Errorf("REDIS_URL: %w", err))
+		if err := checkRedisURL(c.redisURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if cfg, err := mysql.ParseDSN(string(c.mysqlDSN)); err != nil {

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj"
@@ -110,16 +108,6 @@ func (p projSettings) memberLease(dataDir string) projector.LeaseOptions {
 		l.Holder = projector.MemberName(dataDir)
 	}
 	return l
-}
-
-// openRedis returns a client for REDIS_URL. It does not wait for Redis:
-// the projector retries until Redis answers.
-func openRedis(url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	return redis.NewClient(opts), nil
 }
 
 // openMySQL opens the MySQL history (migrating it) and pings it.

@@ -109,7 +109,7 @@ func openSink(ctx context.Context, c *config, ps projSettings, target string, lo
 		defer cancel()
 		if err := rdb.Ping(pctx).Err(); err != nil {
 			_ = rdb.Close()
-			return nil, nil, fmt.Errorf("redis at %s: %w", rdb.Options().Addr, err)
+			return nil, nil, fmt.Errorf("redis at %s: %w", redisAddr(rdb), err)
 		}
 		sink := redisproj.New(rdb, redisproj.Options{Prefix: ps.redisPrefix, Log: log.With("component", "redis")})
 		return sink, func() { _ = rdb.Close() }, nil

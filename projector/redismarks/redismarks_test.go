@@ -13,45 +13,29 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/projector/redismarks"
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
 
-// redisClient connects to the machine's Redis, skipping loudly when it is
-// absent and failing under CI=true.
+// redisClient returns the client of the backend redistest.Backends runs
+// the test on: the machine's Redis (REDIS_URL) or a Redis Cluster.
 func redisClient(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	addr := os.Getenv("REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis at %s is required under CI: %v", addr, err)
-		}
-		t.Skipf("SKIPPING: no redis at %s (%v); set REDIS_ADDR or start redis", addr, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return redistest.Universal(t)
 }
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 func prefix(t *testing.T) string {
 	return fmt.Sprintf("test:marks:%s:%d:", t.Name(), time.Now().UnixNano())
 }
 
 func cleanup(t *testing.T, rdb redis.UniversalClient, p string) {
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, p+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
+	t.Cleanup(func() { redistest.Drop(t, rdb, p) })
 }
 
-func TestClaimOnce(t *testing.T) {
+func TestClaimOnce(t *testing.T) { redistest.Backends(t, testClaimOnce) }
+
+func testClaimOnce(t *testing.T) {
 	rdb := redisClient(t)
 	p := prefix(t)
 	cleanup(t, rdb, p)
@@ -84,6 +68,10 @@ func TestClaimOnce(t *testing.T) {
 }
 
 func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
+	redistest.Backends(t, testConcurrentClaimsHaveOneWinner)
+}
+
+func testConcurrentClaimsHaveOneWinner(t *testing.T) {
 	rdb := redisClient(t)
 	p := prefix(t)
 	cleanup(t, rdb, p)
@@ -108,7 +96,9 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 	}
 }
 
-func TestPositionOnlyGrows(t *testing.T) {
+func TestPositionOnlyGrows(t *testing.T) { redistest.Backends(t, testPositionOnlyGrows) }
+
+func testPositionOnlyGrows(t *testing.T) {
 	rdb := redisClient(t)
 	p := prefix(t)
 	cleanup(t, rdb, p)

@@ -21,9 +21,11 @@ import (
 // an aborted game, a game ended at its deadline by Expire, icons and bans.
 // Verify must find nothing, and the views must agree with the handler's
 // own fold of each game.
-func TestHandlerStream(t *testing.T) {
+func TestHandlerStream(t *testing.T) { redistest.Backends(t, testHandlerStream) }
+
+func testHandlerStream(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Client(t)
+	rdb := redistest.Universal(t)
 	prefix := redistest.Prefix(t, rdb, "redisproj")
 
 	srv := natstest.Server(t, "")

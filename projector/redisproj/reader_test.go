@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
 
 // scenario writes a stream full of edge cases: clicks exactly on band
@@ -96,7 +97,9 @@ func applyInBatches(tb testing.TB, s *Sink, recs []events.Recorded, seed uint64,
 	}
 }
 
-func TestReaderViews(t *testing.T) {
+func TestReaderViews(t *testing.T) { redistest.Backends(t, testReaderViews) }
+
+func testReaderViews(t *testing.T) {
 	ctx := context.Background()
 	s := scenario(t)
 	w := fold(s.recs)

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -121,8 +122,15 @@ func (s *Sink) Reset(ctx context.Context) error {
 }
 
 // scan calls fn with the projection's keys, a few hundred at a time, on
-// every master that holds some.
+// every master that holds some. The masters of a cluster are scanned at
+// once, but fn is called by one of them at a time.
 func (s *Sink) scan(ctx context.Context, fn func(c redis.UniversalClient, keys []string) error) error {
+	var mu sync.Mutex
+	call := func(c redis.UniversalClient, batch []string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(c, batch)
+	}
 	each := func(ctx context.Context, c redis.UniversalClient) error {
 		for _, pattern := range s.k.patterns() {
 			it := c.Scan(ctx, 0, pattern, 500).Iterator()
@@ -130,7 +138,7 @@ func (s *Sink) scan(ctx context.Context, fn func(c redis.UniversalClient, keys [
 			for it.Next(ctx) {
 				batch = append(batch, it.Val())
 				if len(batch) == cap(batch) {
-					if err := fn(c, batch); err != nil {
+					if err := call(c, batch); err != nil {
 						return err
 					}
 					batch = batch[:0]
@@ -140,7 +148,7 @@ func (s *Sink) scan(ctx context.Context, fn func(c redis.UniversalClient, keys [
 				return err
 			}
 			if len(batch) > 0 {
-				if err := fn(c, batch); err != nil {
+				if err := call(c, batch); err != nil {
 					return err
 				}
 			}

@@ -49,6 +49,10 @@ func sameProjection(t *testing.T, what string, want, got map[string]*value) {
 }
 
 func TestRandomStreamViewsAndVerify(t *testing.T) {
+	redistest.Backends(t, testRandomStreamViewsAndVerify)
+}
+
+func testRandomStreamViewsAndVerify(t *testing.T) {
 	ctx := context.Background()
 	s := randomStream(t, 7, 6, 40, 3000)
 	w := fold(s.recs)
@@ -117,7 +121,9 @@ func TestRandomStreamViewsAndVerify(t *testing.T) {
 // way a redelivery can: whole, in other batches, one old message after a
 // newer one, shuffled batches. Nothing may change, and a projection built
 // in other batches must be the same, key for key.
-func TestApplyIsIdempotent(t *testing.T) {
+func TestApplyIsIdempotent(t *testing.T) { redistest.Backends(t, testApplyIsIdempotent) }
+
+func testApplyIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s := randomStream(t, 11, 4, 25, 1500)
 	s.recs = append(s.recs, scenarioTail(t, s)...)
@@ -217,7 +223,9 @@ func (h *failCrossGame) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 
 // TestApplyAfterPartialFailure: a batch whose game scripts ran but whose
 // cross-game script did not is completed by applying the batch again.
-func TestApplyAfterPartialFailure(t *testing.T) {
+func TestApplyAfterPartialFailure(t *testing.T) { redistest.Backends(t, testApplyAfterPartialFailure) }
+
+func testApplyAfterPartialFailure(t *testing.T) {
 	ctx := context.Background()
 	s := randomStream(t, 13, 3, 10, 400)
 	full, _, _ := mustSink(t)
@@ -225,8 +233,7 @@ func TestApplyAfterPartialFailure(t *testing.T) {
 
 	sink, _, c := mustSink(t)
 	hook := &failCrossGame{key: sink.k.meta()}
-	faulty := redis.NewClient(c.Options())
-	defer faulty.Close()
+	faulty := redistest.NewLike(t, c)
 	faulty.AddHook(hook)
 	broken := New(faulty, Options{Prefix: sink.k.prefix})
 
@@ -252,47 +259,49 @@ func TestApplyAfterPartialFailure(t *testing.T) {
 	}
 }
 
-func TestVerifyReportsCorruption(t *testing.T) {
+func TestVerifyReportsCorruption(t *testing.T) { redistest.Backends(t, testVerifyReportsCorruption) }
+
+func testVerifyReportsCorruption(t *testing.T) {
 	ctx := context.Background()
 	s := scenario(t)
 	tests := []struct {
 		name    string
-		corrupt func(c *redis.Client, k keys) error
+		corrupt func(c redis.UniversalClient, k keys) error
 		want    string // a difference line must contain this
 	}{
-		{"a game counter", func(c *redis.Client, k keys) error { return c.HSet(ctx, k.game(1), "clicks", 99).Err() },
+		{"a game counter", func(c redis.UniversalClient, k keys) error { return c.HSet(ctx, k.game(1), "clicks", 99).Err() },
 			"{g:1}:game field clicks"},
-		{"a deleted player", func(c *redis.Client, k keys) error { return c.HDel(ctx, k.players(1), "201").Err() },
+		{"a deleted player", func(c redis.UniversalClient, k keys) error { return c.HDel(ctx, k.players(1), "201").Err() },
 			"{g:1}:pl field 201"},
-		{"a player's click index", func(c *redis.Client, k keys) error {
+		{"a player's click index", func(c redis.UniversalClient, k keys) error {
 			return c.Append(ctx, k.playerClicks(1, "202"), pcEntry(99, 3)).Err()
 		}, "{g:1}:pc:202: "},
-		{"a player's figures", func(c *redis.Client, k keys) error {
+		{"a player's figures", func(c redis.UniversalClient, k keys) error {
 			rec, err := c.HGet(ctx, k.players(1), "203").Result()
 			if err != nil {
 				return err
 			}
 			return c.HSet(ctx, k.players(1), "203", "9"+rec).Err()
 		}, "{g:1}:pl field 203"},
-		{"a key the stream never made", func(c *redis.Client, k keys) error {
+		{"a key the stream never made", func(c redis.UniversalClient, k keys) error {
 			return c.Set(ctx, k.gameTag(1)+"junk", "x", 0).Err()
 		}, "{g:1}:junk: not produced by the stream"},
-		{"a click record", func(c *redis.Client, k keys) error {
+		{"a click record", func(c redis.UniversalClient, k keys) error {
 			return c.LSet(ctx, k.clicks(3), 1, "garbage").Err()
 		}, "{g:3}:c item 1"},
-		{"the cross-game checkpoint", func(c *redis.Client, k keys) error { return c.HSet(ctx, k.meta(), "ck", 3).Err() },
+		{"the cross-game checkpoint", func(c redis.UniversalClient, k keys) error { return c.HSet(ctx, k.meta(), "ck", 3).Err() },
 			"{btn}:meta field ck"},
-		{"the position", func(c *redis.Client, k keys) error { return c.Set(ctx, k.pos(), 5, 0).Err() },
+		{"the position", func(c redis.UniversalClient, k keys) error { return c.Set(ctx, k.pos(), 5, 0).Err() },
 			"{btn}:pos"},
-		{"the recent clicks", func(c *redis.Client, k keys) error { return c.LPop(ctx, k.recent()).Err() },
+		{"the recent clicks", func(c redis.UniversalClient, k keys) error { return c.LPop(ctx, k.recent()).Err() },
 			"{btn}:rec"},
-		{"a player's games", func(c *redis.Client, k keys) error {
+		{"a player's games", func(c redis.UniversalClient, k keys) error {
 			return c.ZAdd(ctx, k.playerGames(), redis.Z{Score: 1, Member: "201:" + pad(2)}).Err()
 		}, "{btn}:pg member 201:0000000000002"},
-		{"a monthly board", func(c *redis.Client, k keys) error {
+		{"a monthly board", func(c redis.UniversalClient, k keys) error {
 			return c.HSet(ctx, k.quest("100", "202602"), "999", "1:1:0:0:0:0:0:1:x").Err()
 		}, "{btn}:q:100:202602 field 999"},
-		{"a ban", func(c *redis.Client, k keys) error { return c.HDel(ctx, k.bans("100"), "209").Err() },
+		{"a ban", func(c redis.UniversalClient, k keys) error { return c.HDel(ctx, k.bans("100"), "209").Err() },
 			"{btn}:ban:100: missing"},
 	}
 	for _, tt := range tests {
@@ -319,6 +328,10 @@ func TestVerifyReportsCorruption(t *testing.T) {
 // TestVerifyReportsMissingEvents: a projection that lacks the end of the
 // stream is reported.
 func TestVerifyReportsMissingEvents(t *testing.T) {
+	redistest.Backends(t, testVerifyReportsMissingEvents)
+}
+
+func testVerifyReportsMissingEvents(t *testing.T) {
 	ctx := context.Background()
 	s := scenario(t)
 	sink, _, _ := mustSink(t)
@@ -335,7 +348,9 @@ func TestVerifyReportsMissingEvents(t *testing.T) {
 // TestFlushedRedis: when Redis loses the projection, Apply refuses to build
 // on nothing (ErrFlushed, nothing written, position 0); applied again from
 // the start of the stream, the projection is whole.
-func TestFlushedRedis(t *testing.T) {
+func TestFlushedRedis(t *testing.T) { redistest.Backends(t, testFlushedRedis) }
+
+func testFlushedRedis(t *testing.T) {
 	ctx := context.Background()
 	s := randomStream(t, 17, 3, 10, 300)
 	sink, _, c := mustSink(t)
@@ -364,7 +379,9 @@ func TestFlushedRedis(t *testing.T) {
 
 // TestReset: Reset empties the projection, sets the position to 0 and
 // lets a replay start anywhere.
-func TestReset(t *testing.T) {
+func TestReset(t *testing.T) { redistest.Backends(t, testReset) }
+
+func testReset(t *testing.T) {
 	ctx := context.Background()
 	s := scenario(t)
 	sink, r, c := mustSink(t)
@@ -399,7 +416,9 @@ func TestReset(t *testing.T) {
 // TestScriptCacheMiss: scripts Redis does not know (its cache was flushed)
 // are loaded and run; a sink never sees NOSCRIPT. Each sink gets scripts
 // no Redis has seen, so the shared server's cache is left alone.
-func TestScriptCacheMiss(t *testing.T) {
+func TestScriptCacheMiss(t *testing.T) { redistest.Backends(t, testScriptCacheMiss) }
+
+func testScriptCacheMiss(t *testing.T) {
 	ctx := context.Background()
 	s := scenario(t)
 	sink, r, _ := mustSink(t)
@@ -446,7 +465,9 @@ func TestUnavailable(t *testing.T) {
 // write the same stream into one projection at once, in different batches.
 // Their checkpoints' compare-and-set makes one of them read again when the
 // other moved a slot; the result is the projection one writer makes.
-func TestConcurrentAppliers(t *testing.T) {
+func TestConcurrentAppliers(t *testing.T) { redistest.Backends(t, testConcurrentAppliers) }
+
+func testConcurrentAppliers(t *testing.T) {
 	ctx := context.Background()
 	s := randomStream(t, 23, 3, 15, 1500)
 	ref, _, _ := mustSink(t)

@@ -1,5 +1,6 @@
-// Package redistest connects tests to the machine's Redis and gives each
-// test a key prefix of its own. A test that finds no Redis is skipped with
+// Package redistest connects tests to the machine's Redis, or to a Redis
+// Cluster it starts (see Cluster, Backends), and gives each test a key
+// prefix of its own. A test that finds no Redis is skipped with
 // a loud message, and fails under CI=true. It imports go-redis only.
 package redistest
 
@@ -46,7 +47,7 @@ func Client(tb testing.TB) *redis.Client {
 
 // Prefix returns "test:<label>:<random>:", a key prefix no other test
 // uses; every key under it is deleted when the test ends.
-func Prefix(tb testing.TB, c *redis.Client, label string) string {
+func Prefix(tb testing.TB, c redis.UniversalClient, label string) string {
 	tb.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -55,24 +56,33 @@ func Prefix(tb testing.TB, c *redis.Client, label string) string {
 	return prefix
 }
 
-// Drop deletes every key under prefix (which must hold no glob characters).
-func Drop(tb testing.TB, c *redis.Client, prefix string) {
+// Drop deletes every key under prefix (which must hold no glob
+// characters), on every master of a cluster.
+func Drop(tb testing.TB, c redis.UniversalClient, prefix string) {
 	ctx := context.Background()
-	var keys []string
-	it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for it.Next(ctx) {
-		keys = append(keys, it.Val())
-	}
-	if err := it.Err(); err != nil {
-		tb.Errorf("clean up %s: %v", prefix, err)
-		return
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := c.Unlink(ctx, keys[:n]...).Err(); err != nil {
-			tb.Errorf("clean up %s: %v", prefix, err)
-			return
+	drop := func(ctx context.Context, c redis.UniversalClient) error {
+		var keys []string
+		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			keys = append(keys, it.Val())
 		}
-		keys = keys[n:]
+		if err := it.Err(); err != nil {
+			return err
+		}
+		pipe := c.Pipeline()
+		for _, k := range keys {
+			pipe.Unlink(ctx, k) // one key per command: keys of several slots
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return drop(ctx, m) })
+	} else {
+		err = drop(ctx, c)
+	}
+	if err != nil {
+		tb.Errorf("clean up %s: %v", prefix, err)
 	}
 }
