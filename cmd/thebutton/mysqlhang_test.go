@@ -73,8 +73,8 @@ func TestRunStartsWhileMySQLHangs(t *testing.T) {
 		}
 		return strings.Contains(out.String(), "thebutton running") && status("/healthz") == http.StatusOK
 	}, func() string { return "run not serving while MySQL hangs:\n" + out.String() })
-	testwait.For(t, 30*time.Second, func() bool { return strings.Contains(out.String(), "discord bot running") },
-		func() string { return "the bot is not running:\n" + out.String() })
+	testwait.For(t, 30*time.Second, func() bool { return strings.Contains(out.String(), "discord gateway connected") },
+		func() string { return "the bot never connected to the gateway:\n" + out.String() })
 	game, msg := bots.startGame(ctx)
 	for _, p := range bots.players {
 		if a := bots.press(ctx, p, game, msg); !strings.Contains(a, fmt.Sprintf("You pressed game #%d", game)) {

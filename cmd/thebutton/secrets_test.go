@@ -103,7 +103,7 @@ func TestRunLogsNoSecret(t *testing.T) {
 			return strings.Contains(out.String(), what)
 		}, func() string { return fmt.Sprintf("%q not logged:\n%s", what, out.String()) })
 	}
-	waitLog("discord bot running")
+	waitLog("discord gateway connected") // the gateway opens in the background: commands before it are lost
 	waitLog("thebutton running")
 	waitLog("mysql unavailable") // its error is logged with the DSN's address
 	proxy.Resume()
