@@ -19,9 +19,14 @@ import (
 // the run ends on time, and what was answered accepted is what is stored.
 func TestNoConsumerLeakUnderLoad(t *testing.T) {
 	const (
-		games    = 50
-		loadFor  = 10 * time.Second
-		maxCons  = 24 // 2 watches, a few fresh instances and their reads
+		games   = 50
+		loadFor = 10 * time.Second
+		// maxCons bounds the consumers seen at once: 2 watches, the fresh
+		// instances' watches and reads, and deletions still under way. 37
+		// were seen at load average 6 on 2 cores; a catch-up that leaks
+		// reached 279 here within the run (deletion switched off). That no
+		// consumer is left behind is the check after the run.
+		maxCons  = 100
 		perPress = 10 * time.Second
 	)
 	e := newEnv(t)
