@@ -582,6 +582,9 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 		// ordered consumer's name is its prefix and a counter from 1, and
 		// two watchers of one name would share (and split) one consumer.
 		NamePrefix: "handler-watch-" + nuid.Next(),
+		// A watch whose delete did not get through (a killed instance, a
+		// timeout under load) goes from the server as a scan's does.
+		InactiveThreshold: scanInactive,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", filter, translate(err))
