@@ -25,7 +25,12 @@ func TestCheckAndCooldownsAgree(t *testing.T) {
 	}
 	e.wait(20*time.Second, "the press in the views", func() bool {
 		cs, err := e.views.LastClickers(e.ctx, game, 10)
-		return err == nil && len(cs) > 0 && cs[0].User == e.player2
+		if err != nil || len(cs) == 0 || cs[0].User != e.player2 {
+			return false
+		}
+		// /check reads the player's own view, kept apart from the list.
+		p, err := e.views.Player(e.ctx, game, e.player2)
+		return err == nil && p.LastAt.UnixMilli() == pressAt.UnixMilli()
 	})
 	wait := regexp.MustCompile(`\*\*([^*]+)\*\* left — you can press again (<t:\d+:R>) \(at (<t:\d+:T>)\)`)
 	ready := pressAt.Add(time.Hour)
