@@ -594,7 +594,10 @@ func generateStream(ctx context.Context, js jetstream.JetStream, count, games in
 	for _, g := range gs {
 		add(events.GameSubject(g.id), events.GameEnded{Game: g.id, Reason: events.EndExpired, AtMS: g.last + duration})
 	}
-	futures := make([]jetstream.PubAckFuture, 0, 4096)
+	// At most 2,048 in flight: below nats.go's default limit of 4,000
+	// outstanding async publishes, which stalls the publisher once acks
+	// wait for an fsync each (the embedded server's durable default).
+	futures := make([]jetstream.PubAckFuture, 0, 2048)
 	wait := func() error {
 		for _, f := range futures {
 			select {
