@@ -146,16 +146,6 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 	unknown := false
 	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
 	defer cancel()
-	fail := func(err error) error {
-		if !unknown {
-			return err
-		}
-		e.fresh = false
-		if errors.Is(err, ErrOutcomeUnknown) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
-	}
 	limit := h.groupSize(len(pending))
 	// Only lost races count against maxAttempts: a round that stores
 	// presses makes progress.
@@ -235,14 +225,14 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 				h.conflicts.Add(1)
 			}
 			if err := h.catchUp(ctx, e, subject); err != nil {
-				answerAll(retry, fail(err))
+				answerAll(retry, e.failed(unknown, err))
 				return
 			}
 			pending = retry
 			continue
 		case err != nil:
 			undo.Undo(&e.g)
-			answerAll(retry, fail(fmt.Errorf("press on game %d: %w", id, err)))
+			answerAll(retry, e.failed(unknown, fmt.Errorf("press on game %d: %w", id, err)))
 			return
 		}
 		e.g.LastSeq = seq
@@ -257,7 +247,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 			return
 		}
 	}
-	answerAll(pending, fail(ErrContention))
+	answerAll(pending, e.failed(unknown, ErrContention))
 }
 
 // repeat repeats a write whose outcome is unknown until the store answers

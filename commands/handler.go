@@ -538,6 +538,20 @@ func (h *Handler) isBanned(ctx context.Context, guild, user string) (bool, error
 	return banned, err
 }
 
+// failed is err as the caller sees it once an append's outcome was
+// unknown: the entry is re-read on next use, and the error wraps
+// ErrOutcomeUnknown. Without an unknown outcome it is err itself.
+func (e *gameEntry) failed(unknown bool, err error) error {
+	if !unknown {
+		return err
+	}
+	e.fresh = false
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+}
+
 // appendGame appends an event decided by decide to a game, retrying on
 // conflict: it catches up and decides again, at most maxAttempts times.
 // decide returns nil to append nothing (its outcome is final). The
@@ -557,18 +571,6 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 	// context, within outcomeWait of its start.
 	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
 	defer cancel()
-	// fail is an error once an outcome was unknown: the entry is re-read on
-	// next use, and the error says what is known.
-	fail := func(err error) error {
-		if !unknown {
-			return err
-		}
-		e.fresh = false
-		if errors.Is(err, ErrOutcomeUnknown) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
-	}
 	for range maxAttempts {
 		ev, err := decide()
 		if err != nil || ev == nil {
@@ -591,24 +593,24 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		case errors.Is(err, events.ErrConflict):
 			h.conflicts.Add(1)
 			if err := h.catchUp(ctx, e, subject); err != nil {
-				return 0, false, fail(err)
+				return 0, false, e.failed(unknown, err)
 			}
 			continue
 		case err != nil:
-			return 0, false, fail(err)
+			return 0, false, e.failed(unknown, err)
 		case dup:
 			// Stored before (a retried write): read it back, nothing new —
 			// unless the earlier write was this request's own, whose
 			// outcome was unknown: then this is its event.
 			if err := h.catchUp(ctx, e, subject); err != nil {
-				return 0, false, fail(err)
+				return 0, false, e.failed(unknown, err)
 			}
 			return seq, !unknown, nil
 		}
 		h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: ev})
 		return seq, false, nil
 	}
-	return 0, false, fail(ErrContention)
+	return 0, false, e.failed(unknown, ErrContention)
 }
 
 // resolve repeats an append whose outcome is unknown until the store
