@@ -160,7 +160,8 @@ type Bot struct {
 
 	shardsMu   sync.Mutex
 	shards     map[int]*shardSession // open gateway shards (OpenShard)
-	registered bool                  // the slash commands (sharded mode)
+	registerMu sync.Mutex
+	registered bool // the slash commands (sharded mode)
 }
 
 // New returns a bot. It connects nothing yet; the reactor may be used at

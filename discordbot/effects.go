@@ -72,7 +72,7 @@ func (r *Reactor) enqueueLocked(e *effect) {
 	l.queue = append(l.queue, e)
 	if !l.running {
 		l.running = true
-		go r.runLane(r.b.ctx, l)
+		go r.runLane(r.lanesCtx, l)
 	}
 }
 

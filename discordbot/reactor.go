@@ -84,8 +84,10 @@ type Reactor struct {
 	// 0): the reactor's creation if it was 0 from the first read on.
 	zeroSince time.Time
 
-	// Lanes (guarded by mu).
-	lanes    map[string]*lane
+	// Lanes (guarded by mu); lanesCtx ends with the bot or Stop.
+	lanesCtx    context.Context
+	cancelLanes context.CancelFunc
+	lanes       map[string]*lane
 	pending  map[uint64]int  // effects queued or running, by sequence
 	queued   map[string]bool // markKey of every effect queued or running
 	accepted uint64          // the last sequence queued by Apply
@@ -102,8 +104,25 @@ func newReactor(b *Bot, marks Marks, name string, shard, shards int) *Reactor {
 		lanes: make(map[string]*lane), pending: make(map[uint64]int), queued: make(map[string]bool),
 		flushing: make(chan struct{}, 1), poke: make(chan struct{}, 1), trouble: make(map[string]time.Time),
 		announceNext: make(map[string]time.Time)}
+	r.lanesCtx, r.cancelLanes = context.WithCancel(b.ctx)
 	go r.checkpointer(b.ctx)
 	return r
+}
+
+// Stop abandons the effects queued: the lanes stop after the call each is
+// making, and what they had not done is forgotten (the checkpoint stays
+// below it, so the next member of the reactor's consumer does it). A
+// shard's reactor is stopped when this process gives the shard up; Apply
+// may be called again afterwards.
+func (r *Reactor) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancelLanes()
+	r.lanesCtx, r.cancelLanes = context.WithCancel(r.b.ctx)
+	clear(r.lanes)
+	clear(r.pending)
+	clear(r.queued)
+	r.accepted = r.stored
 }
 
 // Name is the reactor's identity: "discord" (its consumer is

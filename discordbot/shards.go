@@ -85,13 +85,8 @@ func (b *Bot) OpenShard(ctx context.Context, shard, count int) error {
 	if err := s.Open(); err != nil {
 		return fail(fmt.Errorf("discordbot: open shard %d of %d: %w", shard, count, err))
 	}
-	b.shardsMu.Lock()
-	register := !b.registered
-	b.shardsMu.Unlock()
-	if register {
-		if err := b.register(ctx, s); err != nil {
-			return fail(err)
-		}
+	if err := b.registerOnce(ctx, s); err != nil {
+		return fail(err)
 	}
 	b.mu.Lock()
 	closed := b.closed
@@ -101,9 +96,23 @@ func (b *Bot) OpenShard(ctx context.Context, shard, count int) error {
 	if closed || b.shards[shard] != nil {
 		return fail(fmt.Errorf("discordbot: open shard %d: the bot closed or the shard opened meanwhile", shard))
 	}
-	b.registered = b.registered || register
 	b.shards[shard] = ss
 	b.log.Info("discord shard open", "shard", shard, "shards", count)
+	return nil
+}
+
+// registerOnce registers the slash commands unless a shard did already:
+// shards opened at once register them once.
+func (b *Bot) registerOnce(ctx context.Context, s *discordgo.Session) error {
+	b.registerMu.Lock()
+	defer b.registerMu.Unlock()
+	if b.registered {
+		return nil
+	}
+	if err := b.register(ctx, s); err != nil {
+		return err
+	}
+	b.registered = true
 	return nil
 }
 

@@ -23,11 +23,14 @@ type BudgetOptions struct {
 	Burst int
 	// Key is the bucket's key holding the budget (default "budget.global").
 	Key string
-	// Timeout bounds one update of the key (default 500 ms). When the key
+	// Timeout bounds one update of the key (default 2 s). When the key
 	// cannot be updated in time the process falls back to a budget of its
-	// own for FallbackFor (default 5 s), logged once per outage.
-	Timeout     time.Duration
-	FallbackFor time.Duration
+	// own for FallbackFor (default 5 s), logged once per outage, at
+	// FallbackRate (default a quarter of Rate: a few processes falling
+	// back together still stay under Discord's limit).
+	Timeout      time.Duration
+	FallbackFor  time.Duration
+	FallbackRate float64
 	// Log receives the fallback's start and end (default: discarded).
 	Log *slog.Logger
 }
@@ -43,10 +46,13 @@ func (o BudgetOptions) withDefaults() BudgetOptions {
 		o.Key = "budget.global"
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 500 * time.Millisecond
+		o.Timeout = 2 * time.Second
 	}
 	if o.FallbackFor <= 0 {
 		o.FallbackFor = 5 * time.Second
+	}
+	if o.FallbackRate <= 0 {
+		o.FallbackRate = o.Rate / 4
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -67,14 +73,19 @@ func (o BudgetOptions) withDefaults() BudgetOptions {
 // refills only from max(that time, its own clock); a clock running ahead
 // in one process makes the others refill later, never sooner.
 //
+// A process makes one update at a time (its callers queue for it), so
+// revision conflicts happen only between processes.
+//
 // When NATS does not answer within Timeout, Budget falls back to a
-// budget of this process alone (Rate, Burst) for FallbackFor: N
-// processes may then exceed Discord's limit, and their 429s are retried.
+// budget of this process alone (FallbackRate, Burst) for FallbackFor:
+// more processes than Rate/FallbackRate falling back at once may exceed
+// Discord's limit, and their 429s are retried.
 // Budget implements discordbot.Budget and is safe for concurrent use.
 type Budget struct {
 	kv    jetstream.KeyValue
 	o     BudgetOptions
 	local discordbot.Budget
+	turn  chan struct{} // one update of the key at a time
 
 	mu       sync.Mutex
 	st       budgetState
@@ -93,7 +104,7 @@ type budgetState struct {
 // NewBudget returns a budget kept in kv (see OpenBucket).
 func NewBudget(kv jetstream.KeyValue, o BudgetOptions) *Budget {
 	o = o.withDefaults()
-	return &Budget{kv: kv, o: o, local: discordbot.LocalBudget(o.Rate, o.Burst)}
+	return &Budget{kv: kv, o: o, local: discordbot.LocalBudget(o.FallbackRate, o.Burst), turn: make(chan struct{}, 1)}
 }
 
 // refill returns st brought forward to now.
@@ -105,9 +116,12 @@ func (b *Budget) refill(st budgetState, now time.Time) budgetState {
 
 // Reserve takes one token and returns how long to wait for it.
 func (b *Budget) Reserve(ctx context.Context) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	select {
+	case b.turn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
+	defer func() { <-b.turn }()
 	b.mu.Lock()
 	falling := time.Now().Before(b.fallback)
 	b.mu.Unlock()
