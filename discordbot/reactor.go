@@ -88,13 +88,13 @@ type Reactor struct {
 	lanesCtx    context.Context
 	cancelLanes context.CancelFunc
 	lanes       map[string]*lane
-	pending  map[uint64]int  // effects queued or running, by sequence
-	queued   map[string]bool // markKey of every effect queued or running
-	accepted uint64          // the last sequence queued by Apply
-	stored   uint64          // the checkpoint as last read or written
-	flushing chan struct{}   // a token: one checkpoint write at a time
-	poke     chan struct{}
-	trouble  map[string]time.Time // source → start of a failure streak
+	pending     map[uint64]int  // effects queued or running, by sequence
+	queued      map[string]bool // markKey of every effect queued or running
+	accepted    uint64          // the last sequence queued by Apply
+	stored      uint64          // the checkpoint as last read or written
+	flushing    chan struct{}   // a token: one checkpoint write at a time
+	poke        chan struct{}
+	trouble     map[string]time.Time // source → start of a failure streak
 	// announceNext is when each announcement lane may post next.
 	announceNext map[string]time.Time
 }

@@ -149,3 +149,24 @@ func (b *Bot) closeShards() {
 		}
 	}
 }
+
+// Backlog returns the queued effects by kind of every reactor of the bot
+// (the unsharded one and those of the shards).
+func (b *Bot) Backlog() map[string]Backlog {
+	out := b.reactor.Backlog()
+	b.reactorsMu.Lock()
+	rs := make([]*Reactor, 0, len(b.reactors))
+	for _, r := range b.reactors {
+		rs = append(rs, r)
+	}
+	b.reactorsMu.Unlock()
+	for _, r := range rs {
+		for k, bl := range r.Backlog() {
+			o := out[k]
+			o.Effects += bl.Effects
+			o.Oldest = max(o.Oldest, bl.Oldest)
+			out[k] = o
+		}
+	}
+	return out
+}
