@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thebutton-game/thebutton/commands"
@@ -34,50 +32,18 @@ type openResult struct {
 }
 
 // benchOpen seeds games active games holding total events (a start and
-// clicks each) into the store with asynchronous publishes, then opens a
-// fresh handler on its own connection and times it.
+// clicks each, see seed) into the store, then opens a fresh handler on its
+// own connection and times it.
 func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetStream, store *natsstore.Store, games, total int) error {
 	res := openResult{Games: games, Events: total}
-	perGame := max(total/games, 1)
 	began := time.Now()
-	at := time.Now().UnixMilli()
-	base := events.GameID(1 << 30)
-	sent := 0
-	for g := range games {
-		id := base + events.GameID(g)
-		subject := events.GameSubject(id)
-		evs := []events.Event{events.GameStarted{Game: id, Guild: "1", ButtonChannel: fmt.Sprint(1<<40 + g),
-			ChatChannel: fmt.Sprint(1<<40 + g), DurationMS: 12 * 3_600_000, StartedBy: "2", AtMS: at}}
-		for n := int64(1); n < int64(perGame); n++ {
-			evs = append(evs, events.ButtonClicked{Game: id, Guild: "1", Number: n, User: fmt.Sprint(1000 + n%200),
-				Interaction: fmt.Sprintf("seed-%d-%d", g, n), AtMS: at + n, ValueMS: 12*3_600_000 - 1, Band: 5, ClaimedMS: 1, MMRMilli: 1})
-		}
-		for _, e := range evs {
-			data, err := events.Encode(e)
-			if err != nil {
-				return err
-			}
-			msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-			msg.Header.Set(natsstore.HeaderType, e.EventType())
-			msg.Header.Set(natsstore.HeaderVersion, fmt.Sprint(events.Version))
-			if _, err := js.PublishMsgAsync(msg); err != nil {
-				return err
-			}
-			if sent++; sent%2000 == 0 {
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-		}
+	perGame := max(total/games, 1)
+	spec := seedSpec{games: games, perGame: perGame, base: events.GameID(1 << 30), atMS: time.Now().UnixMilli() - int64(perGame)}
+	stored, err := seed(ctx, js, spec)
+	if err != nil {
+		return err
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	res.Events = games * perGame
+	res.Events = stored
 	res.SeedS = time.Since(began).Seconds()
 	runtime.GC()
 
@@ -116,7 +82,12 @@ func procStatusMB(field string) float64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return statusFieldMB(string(b), field)
+}
+
+// statusFieldMB is a kB field of a /proc status file in MB (0 if absent).
+func statusFieldMB(status, field string) float64 {
+	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			return kb / 1024

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -621,4 +622,139 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 		}
 	}()
 	return stop, nil
+}
+
+// lastsChunk is how many subjects one batched get asks for: the server
+// answers at most 1,024 messages to one multi-subject request.
+const lastsChunk = 1000
+
+// lastsWorkers is how many single reads Lasts has in flight where it
+// cannot ask for many subjects at once.
+const lastsWorkers = 32
+
+// CanGetLasts reports whether Lasts reads the last messages of many
+// subjects in one request each (a batched direct get, nats-server 2.11 or
+// later); if not, it reads them one by one from the stream leader.
+func (s *Store) CanGetLasts() bool {
+	return serverAtLeast(s.js.Conn().ConnectedServerVersion(), 2, 11)
+}
+
+// Lasts calls fn, one call at a time, with the last message of each
+// subject in subjects that has one; subjects without messages are left
+// out. On nats-server 2.11 or later it asks for a thousand subjects per
+// request (a batched direct get, which any replica may answer: a replica
+// behind the leader gives an older last message; a subject it does not
+// have yet, or a batch that fails, is read from the leader); on an older server it reads each
+// subject's last message from the stream leader, a few at a time. Every
+// step is bounded by ctx.
+func (s *Store) Lasts(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
+	if !s.CanGetLasts() {
+		return s.lastsOneByOne(ctx, subjects, fn)
+	}
+	var missing []string
+	for start := 0; start < len(subjects); start += lastsChunk {
+		chunk := subjects[start:min(start+lastsChunk, len(subjects))]
+		got := make(map[string]bool, len(chunk))
+		// Whatever the batch did not bring (it failed, or a replica does
+		// not have the subject yet) is read from the leader below.
+		if err := s.multiLast(ctx, chunk, func(r events.Recorded) {
+			got[r.Subject] = true
+			fn(r)
+		}); err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, subj := range chunk {
+			if !got[subj] {
+				missing = append(missing, subj)
+			}
+		}
+	}
+	return s.lastsOneByOne(ctx, missing, fn)
+}
+
+// lastsOneByOne is Lasts with one leader read per subject.
+func (s *Store) lastsOneByOne(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		next = make(chan string)
+	)
+	for range min(lastsWorkers, len(subjects)) {
+		wg.Go(func() {
+			for subj := range next {
+				r, err := s.Last(ctx, subj)
+				mu.Lock()
+				switch {
+				case err == nil:
+					fn(r)
+				case !errors.Is(err, events.ErrNotFound):
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for _, subj := range subjects {
+		select {
+		case next <- subj:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// multiLast asks for the last message of each of subjects (at most 1,024)
+// in one batched direct get and calls fn for each message of the answer.
+func (s *Store) multiLast(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
+	body, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+		Batch     int      `json:"batch"`
+	}{subjects, len(subjects)})
+	if err != nil {
+		return err
+	}
+	nc := s.js.Conn()
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return err
+	}
+	if err := nc.PublishRequest(s.apiPrefix()+"DIRECT.GET."+s.name, inbox, body); err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	for {
+		m, err := sub.NextMsgWithContext(actx)
+		if err != nil {
+			return fmt.Errorf("batched get: %w", err)
+		}
+		if status := m.Header.Get("Status"); status != "" {
+			switch status {
+			case "204": // end of batch
+				return nil
+			case "404": // none of the subjects has a message
+				return nil
+			}
+			return fmt.Errorf("batched get: status %s %s", status, m.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return fmt.Errorf("batched get: message without a sequence: %w", err)
+		}
+		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+		fn(decodeMsg(m.Header.Get(jetstream.SubjectHeader), seq, t, m.Data))
+	}
 }
