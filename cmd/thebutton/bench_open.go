@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,6 +33,14 @@ type openResult struct {
 	RSSMB        float64 `json:"rss_mb"`
 	PeakRSSMB    float64 `json:"peak_rss_mb"`
 	HeapMB       float64 `json:"heap_mb"`
+	// A first press on every game after the open (each reads its game
+	// whole): how long they took, the consumers meanwhile, and the heap
+	// once every game is in memory.
+	FirstPressesS       float64 `json:"first_presses_s"`
+	FirstPressP50MS     float64 `json:"first_press_p50_ms"`
+	FirstPressP99MS     float64 `json:"first_press_p99_ms"`
+	FirstPressConsumers int     `json:"first_press_max_consumers"`
+	AllLoadedHeapMB     float64 `json:"all_loaded_heap_mb"`
 }
 
 // benchOpen seeds games active games holding total events (a start and
@@ -73,7 +85,58 @@ func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetSt
 	runtime.ReadMemStats(&ms)
 	res.HeapMB = float64(ms.HeapAlloc) / (1 << 20)
 	res.RSSMB, res.PeakRSSMB = procStatusMB("VmRSS"), procStatusMB("VmHWM")
+	if err := firstPresses(ctx, h, store, spec, &res); err != nil {
+		return err
+	}
 	return printJSON(a.stdout, res)
+}
+
+// firstPresses presses once on every seeded game, firstPressers at a
+// time: each is the game's first use since the handler opened, so it reads
+// the game whole. It records their latency, the consumers on the stream
+// meanwhile, and the heap once every game is in memory.
+func firstPresses(ctx context.Context, h *commands.Handler, store *natsstore.Store, spec seedSpec, res *openResult) error {
+	const firstPressers = 32
+	lat := make([]time.Duration, spec.games)
+	errs := make([]error, spec.games)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range firstPressers {
+		wg.Go(func() {
+			for g := int(next.Add(1) - 1); g < spec.games; g = int(next.Add(1) - 1) {
+				t := time.Now()
+				_, errs[g] = h.Press(ctx, commands.Press{Game: spec.base + events.GameID(g), Guild: "1", User: "9000",
+					Interaction: fmt.Sprintf("first-%d", g)})
+				lat[g] = time.Since(t)
+			}
+		})
+	}
+	watch := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(watch)
+	}()
+	for waiting := true; waiting; {
+		select {
+		case <-watch:
+			waiting = false
+		case <-time.After(50 * time.Millisecond):
+			if info, err := store.Stream().Info(ctx); err == nil {
+				res.FirstPressConsumers = max(res.FirstPressConsumers, info.State.Consumers)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("first presses: %w", err)
+	}
+	res.FirstPressesS = time.Since(began).Seconds()
+	res.FirstPressP50MS, res.FirstPressP99MS = percentileMS(lat, 0.50), percentileMS(lat, 0.99)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.AllLoadedHeapMB = float64(ms.HeapAlloc) / (1 << 20)
+	return nil
 }
 
 // procStatusMB reads a kB field of /proc/self/status in MB (0 if absent).

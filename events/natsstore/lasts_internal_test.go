@@ -48,3 +48,47 @@ func TestMultiLast(t *testing.T) {
 		}
 	}
 }
+
+// Load reads a long subject whole, in order, with batched direct gets
+// (more than one batch, no consumer) among messages of other subjects.
+func TestLoadLongSubject(t *testing.T) {
+	srv := natstest.Server(t, "")
+	_, js := natstest.Connect(t, srv)
+	ctx := context.Background()
+	s, err := Open(ctx, js, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = directBatchMax + 2500
+	subject, other := events.GameSubject(1), events.GameSubject(2)
+	for i := range n {
+		for _, subj := range []string{subject, other} {
+			if _, err := js.PublishAsync(subj, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%1000 == 999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+	recs, err := s.Load(ctx, subject, 19) // after its 10th message
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != n-10 {
+		t.Fatalf("%d messages, want %d", len(recs), n-10)
+	}
+	for i, r := range recs {
+		if r.Subject != subject || r.Seq != uint64(2*(i+10)+1) {
+			t.Fatalf("message %d: %s at %d", i, r.Subject, r.Seq)
+		}
+	}
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Errorf("%d consumers after the load, want 0", info.State.Consumers)
+	}
+}

@@ -80,6 +80,8 @@ type Store struct {
 	stream jetstream.Stream
 	name   string
 	batch  bool // the stream takes atomic batches
+	// batchGets: the server answers batched direct gets (2.11 or later).
+	batchGets bool
 }
 
 // Open creates the stream, or updates it to StreamConfig if it exists,
@@ -98,7 +100,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: stream, name: cfg.Stream, batch: batch}, nil
+	return &Store{js: js, stream: stream, name: cfg.Stream, batch: batch,
+		batchGets: serverAtLeast(js.Conn().ConnectedServerVersion(), 2, 11)}, nil
 }
 
 // serverAtLeast reports whether version (such as "2.12.1") is at least
@@ -289,7 +292,10 @@ func decodeMsg(subject string, seq uint64, t time.Time, data []byte) events.Reco
 // Reads a decision depends on go to the stream leader: the stream API's
 // message get ($JS.API.STREAM.MSG.GET), which only the leader answers,
 // rather than a direct get, which any replica may answer from behind the
-// leader. Longer reads use a consumer that is deleted when the read ends.
+// leader. A subject's messages up to the last the leader has may come from
+// batched direct gets (a stored message never changes, so any replica's
+// copy is right; what a replica lacks is read from the leader), or, on
+// servers without them, from a consumer deleted when the read ends.
 
 // msgGetRequest is the stream API's message get request.
 type msgGetRequest struct {
@@ -421,6 +427,20 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]event
 	}
 	var out []events.Recorded
 	next := after + 1
+	if s.batchGets && last.Seq > next {
+		// One request per ten thousand messages, no consumer. Messages
+		// never change once stored, so any replica's copy is right; what
+		// a replica behind the leader does not have yet is read below.
+		err := s.directRange(ctx, subject, next, last.Seq, func(r events.Recorded) {
+			out, next = append(out, r), r.Seq+1
+		})
+		if next > last.Seq {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("load %s: %w (%v)", subject, ctx.Err(), err)
+		}
+	}
 	for range shortWalk {
 		if next == last.Seq {
 			return append(out, last), nil
@@ -634,10 +654,9 @@ const lastsWorkers = 32
 
 // CanGetLasts reports whether Lasts reads the last messages of many
 // subjects in one request each (a batched direct get, nats-server 2.11 or
-// later); if not, it reads them one by one from the stream leader.
-func (s *Store) CanGetLasts() bool {
-	return serverAtLeast(s.js.Conn().ConnectedServerVersion(), 2, 11)
-}
+// later); if not, it reads them one by one from the stream leader. Load
+// reads with batched direct gets too where the server has them.
+func (s *Store) CanGetLasts() bool { return s.batchGets }
 
 // Lasts calls fn, one call at a time, with the last message of each
 // subject in subjects that has one; subjects without messages are left
@@ -648,7 +667,7 @@ func (s *Store) CanGetLasts() bool {
 // subject's last message from the stream leader, a few at a time. Every
 // step is bounded by ctx.
 func (s *Store) Lasts(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
-	if !s.CanGetLasts() {
+	if !s.batchGets {
 		return s.lastsOneByOne(ctx, subjects, fn)
 	}
 	var missing []string
@@ -714,10 +733,50 @@ feed:
 // multiLast asks for the last message of each of subjects (at most 1,024)
 // in one batched direct get and calls fn for each message of the answer.
 func (s *Store) multiLast(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
-	body, err := json.Marshal(struct {
+	return s.directBatch(ctx, struct {
 		MultiLast []string `json:"multi_last"`
 		Batch     int      `json:"batch"`
-	}{subjects, len(subjects)})
+	}{subjects, len(subjects)}, fn)
+}
+
+// directRange reads subject's messages from sequence from to sequence to
+// with batched direct gets, calling fn for each in order. It stops with an
+// error wrapping errShort where an answer ends before to (a replica
+// behind the leader answered); fn has then had the messages up to there.
+func (s *Store) directRange(ctx context.Context, subject string, from, to uint64, fn func(events.Recorded)) error {
+	for from <= to {
+		got := 0
+		err := s.directBatch(ctx, struct {
+			Seq     uint64 `json:"seq"`
+			NextFor string `json:"next_by_subj"`
+			Batch   int    `json:"batch"`
+		}{from, subject, int(min(to-from+1, directBatchMax))}, func(r events.Recorded) {
+			if r.Seq < from || r.Seq > to {
+				return
+			}
+			fn(r)
+			from, got = r.Seq+1, got+1
+		})
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			return fmt.Errorf("%w: %s from %d", errShort, subject, from)
+		}
+	}
+	return nil
+}
+
+// directBatchMax is the most messages one batched direct get of a range
+// asks for.
+const directBatchMax = 10000
+
+var errShort = errors.New("batched get ended early")
+
+// directBatch sends one batched direct get request and calls fn for each
+// message of the answer, until its end (or a "no results" answer).
+func (s *Store) directBatch(ctx context.Context, req any, fn func(events.Recorded)) error {
+	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
@@ -743,9 +802,7 @@ func (s *Store) multiLast(ctx context.Context, subjects []string, fn func(events
 		}
 		if status := m.Header.Get("Status"); status != "" {
 			switch status {
-			case "204": // end of batch
-				return nil
-			case "404": // none of the subjects has a message
+			case "204", "404": // end of the batch; nothing found
 				return nil
 			}
 			return fmt.Errorf("batched get: status %s %s", status, m.Header.Get("Description"))
