@@ -782,7 +782,16 @@ func (s *Store) directBatch(ctx context.Context, req any, fn func(events.Recorde
 	}
 	nc := s.js.Conn()
 	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	// An asynchronous subscription handing over to a small channel: a
+	// synchronous one would allocate nats.go's 64k-message channel per call.
+	msgs, done := make(chan *nats.Msg, 256), make(chan struct{})
+	defer close(done)
+	sub, err := nc.Subscribe(inbox, func(m *nats.Msg) {
+		select {
+		case msgs <- m:
+		case <-done:
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -793,12 +802,16 @@ func (s *Store) directBatch(ctx context.Context, req any, fn func(events.Recorde
 	if err := nc.PublishRequest(s.apiPrefix()+"DIRECT.GET."+s.name, inbox, body); err != nil {
 		return err
 	}
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
+	timeout := time.NewTimer(attemptTimeout)
+	defer timeout.Stop()
 	for {
-		m, err := sub.NextMsgWithContext(actx)
-		if err != nil {
-			return fmt.Errorf("batched get: %w", err)
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-timeout.C:
+			return fmt.Errorf("batched get: %w", context.DeadlineExceeded)
+		case <-ctx.Done():
+			return fmt.Errorf("batched get: %w", ctx.Err())
 		}
 		if status := m.Header.Get("Status"); status != "" {
 			switch status {
