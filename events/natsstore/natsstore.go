@@ -541,6 +541,12 @@ func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(ev
 			return ctx.Err()
 		}
 		switch {
+		case n > 0 && err != nil:
+			// The fetch ended part-way (its time ran out): the consumer
+			// may have sent on beyond what arrived, and acknowledges
+			// nothing, so a new one goes on from the last message read.
+			s.dropConsumer(ctx, cons)
+			cons, wait = nil, retryMin
 		case n > 0:
 			wait = retryMin
 		case err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
