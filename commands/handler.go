@@ -183,8 +183,7 @@ func (h *Handler) loadActive(ctx context.Context) error {
 			list = append(list, subject)
 		}
 	}
-	var whole []events.GameID // active, deadline unknown from the last event
-	active := 0
+	var whole []events.GameID // deadline unknown from the last event
 	err = h.store.Lasts(ctx, list, func(r events.Recorded) {
 		id, _ := events.ParseGameSubject(r.Subject)
 		hint, ok := hintOf(r)
@@ -192,7 +191,6 @@ func (h *Handler) loadActive(ctx context.Context) error {
 		case !ok:
 			whole = append(whole, id)
 		case hint.active:
-			active++
 			e := h.entry(id)
 			e.mu.Lock()
 			h.applyHint(e, hint)
@@ -205,7 +203,7 @@ func (h *Handler) loadActive(ctx context.Context) error {
 	if err := h.loadWhole(ctx, whole); err != nil {
 		return err
 	}
-	h.log.Info("active games known", "games", len(list), "active", active+len(whole),
+	h.log.Info("active games known", "games", len(list), "active", len(h.ActiveGames()),
 		"read_whole", len(whole), "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
