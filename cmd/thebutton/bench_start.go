@@ -187,20 +187,32 @@ func benchStartEnv(ctx context.Context, c *config, dir string) (env []string, cl
 		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]), "REDIS_URL="+c.redisURL, "REDIS_PREFIX="+prefix,
 		"MYSQL_DSN="+dbCfg.FormatDSN())
 	cleanup = func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 		defer cancel()
-		if rdb, err := openRedis(c.redisURL); err == nil {
-			iter := rdb.Scan(cctx, 0, prefix+"*", 1000).Iterator()
-			for iter.Next(cctx) {
-				rdb.Del(cctx, iter.Val())
-			}
-			_ = rdb.Close()
-		}
 		root := *dbCfg
 		root.DBName = ""
 		if db, err := sql.Open("mysql", root.FormatDSN()); err == nil {
 			_, _ = db.ExecContext(cctx, "DROP DATABASE IF EXISTS `"+dbCfg.DBName+"`")
 			_ = db.Close()
+		}
+		if rdb, err := openRedis(c.redisURL); err == nil {
+			// A million events leave hundreds of thousands of keys:
+			// unlinked a thousand per round trip.
+			iter := rdb.Scan(cctx, 0, prefix+"*", 1000).Iterator()
+			var keys []string
+			flush := func() {
+				if len(keys) > 0 {
+					rdb.Unlink(cctx, keys...)
+					keys = keys[:0]
+				}
+			}
+			for iter.Next(cctx) {
+				if keys = append(keys, iter.Val()); len(keys) == 1000 {
+					flush()
+				}
+			}
+			flush()
+			_ = rdb.Close()
 		}
 	}
 	return env, cleanup, nil
