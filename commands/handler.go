@@ -88,6 +88,16 @@ type gameLock chan struct{}
 func (l gameLock) Lock()   { l <- struct{}{} }
 func (l gameLock) Unlock() { <-l }
 
+// TryLock locks l if it is free, without waiting.
+func (l gameLock) TryLock() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // lockCtx locks l unless ctx ends or lockWait passes first.
 func (l gameLock) lockCtx(ctx context.Context) error {
 	select {
@@ -113,6 +123,13 @@ type gameEntry struct {
 	queue []*queued // presses waiting for the game, in arrival order
 	fresh bool      // state holds every event up to the point the watch took over
 	g     events.Game
+
+	// What the watch delivered while the game was held: the holder
+	// applies it (drain) before it decides, and on release. The watch
+	// never waits for a game, so one game's slow append (an fsync) does
+	// not hold up what every other game learns from other writers.
+	imu   sync.Mutex
+	inbox []events.Recorded
 }
 
 type guildEntry struct {
@@ -319,10 +336,11 @@ func (h *Handler) ActiveGames() []GameChange {
 	var out []GameChange
 	for id, e := range entries {
 		e.mu.Lock()
+		h.drain(e)
 		if e.g.Active() {
 			out = append(out, GameChange{Game: id, Active: true, DeadlineMS: e.g.DeadlineMS()})
 		}
-		e.mu.Unlock()
+		h.release(e)
 	}
 	return out
 }
@@ -377,7 +395,8 @@ func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameE
 	if err := e.mu.lockCtx(ctx); err != nil {
 		return err
 	}
-	defer e.mu.Unlock()
+	defer h.release(e)
+	h.drain(e)
 	if !e.fresh {
 		if err := h.catchUp(ctx, e, events.GameSubject(id)); err != nil {
 			return err
@@ -454,12 +473,13 @@ func (h *Handler) observe(r events.Recorded) {
 			}
 			e = h.entry(id)
 		}
-		e.mu.Lock()
-		if e.fresh || e.g.LastSeq == 0 {
-			h.applyGame(e, r)
-			e.fresh = e.fresh || e.g.Exists()
+		e.imu.Lock()
+		e.inbox = append(e.inbox, r)
+		e.imu.Unlock()
+		if e.mu.TryLock() {
+			h.drain(e)
+			h.release(e)
 		}
-		e.mu.Unlock()
 		return
 	}
 	if guild, ok := events.ParseGuildSubject(r.Subject); ok {
@@ -475,6 +495,49 @@ func (h *Handler) observe(r events.Recorded) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// drain applies what the watch left in the entry's inbox, in order. The
+// caller holds e.mu.
+func (h *Handler) drain(e *gameEntry) {
+	e.imu.Lock()
+	recs := e.inbox
+	e.inbox = nil
+	e.imu.Unlock()
+	for _, r := range recs {
+		if e.fresh || e.g.LastSeq == 0 {
+			h.applyGame(e, r)
+			e.fresh = e.fresh || e.g.Exists()
+		}
+	}
+}
+
+// release unlocks e.mu, first applying what the watch delivered while it
+// was held; what arrives during the unlock is applied by whoever holds the
+// game next, or here if the game is still free.
+func (h *Handler) release(e *gameEntry) {
+	for {
+		h.drain(e)
+		e.mu.Unlock()
+		e.imu.Lock()
+		more := len(e.inbox) > 0
+		e.imu.Unlock()
+		if !more || !e.mu.TryLock() {
+			return
+		}
+	}
+}
+
+// refresh brings an entry past expect after an append lost its race: from
+// what the watch delivered if that moved it on (the next append's expected
+// sequence validates it), otherwise with a read from the stream leader.
+// The caller holds e.mu.
+func (h *Handler) refresh(ctx context.Context, e *gameEntry, subject string, expect uint64) error {
+	h.drain(e)
+	if e.fresh && e.g.LastSeq > expect {
+		return nil
+	}
+	return h.catchUp(ctx, e, subject)
 }
 
 func (h *Handler) applyGuild(e *guildEntry, r events.Recorded) {
@@ -592,7 +655,7 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		switch {
 		case errors.Is(err, events.ErrConflict):
 			h.conflicts.Add(1)
-			if err := h.catchUp(ctx, e, subject); err != nil {
+			if err := h.refresh(ctx, e, subject, expect); err != nil {
 				return 0, false, e.failed(unknown, err)
 			}
 			continue
@@ -611,6 +674,25 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		return seq, false, nil
 	}
 	return 0, false, e.failed(unknown, ErrContention)
+}
+
+// appendKnown appends ev with message id msgID (which must not be empty)
+// and, if the outcome is unknown, repeats the same append past ctx, within
+// outcomeWait, until the store answers it (see resolve). unknown reports
+// that an attempt's outcome was unknown, so that a duplicate answer means
+// this request's own earlier attempt.
+func (h *Handler) appendKnown(ctx context.Context, subject string, ev events.Event, expect uint64, msgID string) (seq uint64, dup, unknown bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	seq, dup, err = h.store.Append(actx, subject, ev, expect, msgID)
+	cancel()
+	if err == nil || errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrRefused) {
+		return seq, dup, false, err
+	}
+	h.log.Warn("append outcome unknown, repeating it", "subject", subject, "expect", expect, "msg_id", msgID, "err", err)
+	detached, dcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer dcancel()
+	seq, dup, err = h.resolve(detached, subject, ev, expect, msgID, err)
+	return seq, dup, true, err
 }
 
 // resolve repeats an append whose outcome is unknown until the store
