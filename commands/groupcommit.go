@@ -241,7 +241,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 			if err != nil {
 				h.conflicts.Add(1)
 			}
-			if err := h.refresh(ctx, e, subject, expect); err != nil {
+			if err := h.refresh(ctx, e, subject, err); err != nil {
 				answerAll(retry, e.failed(unknown, err))
 				return
 			}

@@ -528,13 +528,15 @@ func (h *Handler) release(e *gameEntry) {
 	}
 }
 
-// refresh brings an entry past expect after an append lost its race: from
-// what the watch delivered if that moved it on (the next append's expected
-// sequence validates it), otherwise with a read from the stream leader.
-// The caller holds e.mu.
-func (h *Handler) refresh(ctx context.Context, e *gameEntry, subject string, expect uint64) error {
+// refresh brings an entry up to date after an append lost its race
+// (conflict is the store's error): from what the watch delivered if that
+// reached the subject's last sequence the store reported, otherwise with a
+// read from the stream leader. Deciding on part of the news would only
+// lose the next race too (an atomic batch that loses one costs as much as
+// one that wins). The caller holds e.mu.
+func (h *Handler) refresh(ctx context.Context, e *gameEntry, subject string, conflict error) error {
 	h.drain(e)
-	if e.fresh && e.g.LastSeq > expect {
+	if last, ok := events.ConflictLast(conflict); ok && e.fresh && e.g.LastSeq >= last {
 		return nil
 	}
 	return h.catchUp(ctx, e, subject)
@@ -655,7 +657,7 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		switch {
 		case errors.Is(err, events.ErrConflict):
 			h.conflicts.Add(1)
-			if err := h.refresh(ctx, e, subject, expect); err != nil {
+			if err := h.refresh(ctx, e, subject, err); err != nil {
 				return 0, false, e.failed(unknown, err)
 			}
 			continue
