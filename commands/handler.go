@@ -86,6 +86,16 @@ type gameLock chan struct{}
 func (l gameLock) Lock()   { l <- struct{}{} }
 func (l gameLock) Unlock() { <-l }
 
+// TryLock locks l if it is free, without waiting.
+func (l gameLock) TryLock() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // lockCtx locks l unless ctx ends or lockWait passes first.
 func (l gameLock) lockCtx(ctx context.Context) error {
 	select {
@@ -115,6 +125,13 @@ type gameEntry struct {
 	// hint stands for the game until it is read (g.LastSeq == 0), when
 	// Open learnt it from its last event alone.
 	hint gameHint
+
+	// What the watch delivered while the game was held: the holder
+	// applies it (drain) before it decides, and on release. The watch
+	// never waits for a game, so one game's slow append (an fsync) does
+	// not hold up what every other game learns from other writers.
+	imu   sync.Mutex
+	inbox []events.Recorded
 }
 
 type guildEntry struct {
@@ -346,13 +363,14 @@ func (h *Handler) ActiveGames() []GameChange {
 	var out []GameChange
 	for id, e := range entries {
 		e.mu.Lock()
+		h.drain(e)
 		switch {
 		case e.g.Active():
 			out = append(out, GameChange{Game: id, Active: true, DeadlineMS: e.g.DeadlineMS()})
 		case !e.g.Exists() && e.hint.active:
 			out = append(out, GameChange{Game: id, Active: true, DeadlineMS: e.hint.deadlineMS})
 		}
-		e.mu.Unlock()
+		h.release(e)
 	}
 	return out
 }
@@ -407,7 +425,8 @@ func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameE
 	if err := e.mu.lockCtx(ctx); err != nil {
 		return err
 	}
-	defer e.mu.Unlock()
+	defer h.release(e)
+	h.drain(e)
 	if !e.fresh {
 		if err := h.catchUp(ctx, e, events.GameSubject(id)); err != nil {
 			return err
@@ -491,15 +510,13 @@ func (h *Handler) observe(r events.Recorded) {
 			}
 			e = h.entry(id)
 		}
-		e.mu.Lock()
-		switch {
-		case e.g.LastSeq == 0 && e.hint.seq > 0:
-			h.observeHint(e, r)
-		case e.fresh || e.g.LastSeq == 0:
-			h.applyGame(e, r)
-			e.fresh = e.fresh || e.g.Exists()
+		e.imu.Lock()
+		e.inbox = append(e.inbox, r)
+		e.imu.Unlock()
+		if e.mu.TryLock() {
+			h.drain(e)
+			h.release(e)
 		}
-		e.mu.Unlock()
 		return
 	}
 	if guild, ok := events.ParseGuildSubject(r.Subject); ok {
@@ -515,6 +532,54 @@ func (h *Handler) observe(r events.Recorded) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// drain applies what the watch left in the entry's inbox, in order. The
+// caller holds e.mu.
+func (h *Handler) drain(e *gameEntry) {
+	e.imu.Lock()
+	recs := e.inbox
+	e.inbox = nil
+	e.imu.Unlock()
+	for _, r := range recs {
+		switch {
+		case e.g.LastSeq == 0 && e.hint.seq > 0:
+			h.observeHint(e, r) // not read yet: what it tells the timekeeper
+		case e.fresh || e.g.LastSeq == 0:
+			h.applyGame(e, r)
+			e.fresh = e.fresh || e.g.Exists()
+		}
+	}
+}
+
+// release unlocks e.mu, first applying what the watch delivered while it
+// was held; what arrives during the unlock is applied by whoever holds the
+// game next, or here if the game is still free.
+func (h *Handler) release(e *gameEntry) {
+	for {
+		h.drain(e)
+		e.mu.Unlock()
+		e.imu.Lock()
+		more := len(e.inbox) > 0
+		e.imu.Unlock()
+		if !more || !e.mu.TryLock() {
+			return
+		}
+	}
+}
+
+// refresh brings an entry up to date after an append lost its race
+// (conflict is the store's error): from what the watch delivered if that
+// reached the subject's last sequence the store reported, otherwise with a
+// read from the stream leader. Deciding on part of the news would only
+// lose the next race too (an atomic batch that loses one costs as much as
+// one that wins). The caller holds e.mu.
+func (h *Handler) refresh(ctx context.Context, e *gameEntry, subject string, conflict error) error {
+	h.drain(e)
+	if last, ok := events.ConflictLast(conflict); ok && e.fresh && e.g.LastSeq >= last {
+		return nil
+	}
+	return h.catchUp(ctx, e, subject)
 }
 
 func (h *Handler) applyGuild(e *guildEntry, r events.Recorded) {
@@ -632,7 +697,7 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		switch {
 		case errors.Is(err, events.ErrConflict):
 			h.conflicts.Add(1)
-			if err := h.catchUp(ctx, e, subject); err != nil {
+			if err := h.refresh(ctx, e, subject, err); err != nil {
 				return 0, false, e.failed(unknown, err)
 			}
 			continue
@@ -651,6 +716,25 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		return seq, false, nil
 	}
 	return 0, false, e.failed(unknown, ErrContention)
+}
+
+// appendKnown appends ev with message id msgID (which must not be empty)
+// and, if the outcome is unknown, repeats the same append past ctx, within
+// outcomeWait, until the store answers it (see resolve). unknown reports
+// that an attempt's outcome was unknown, so that a duplicate answer means
+// this request's own earlier attempt.
+func (h *Handler) appendKnown(ctx context.Context, subject string, ev events.Event, expect uint64, msgID string) (seq uint64, dup, unknown bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	seq, dup, err = h.store.Append(actx, subject, ev, expect, msgID)
+	cancel()
+	if err == nil || errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrRefused) {
+		return seq, dup, false, err
+	}
+	h.log.Warn("append outcome unknown, repeating it", "subject", subject, "expect", expect, "msg_id", msgID, "err", err)
+	detached, dcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer dcancel()
+	seq, dup, err = h.resolve(detached, subject, ev, expect, msgID, err)
+	return seq, dup, true, err
 }
 
 // resolve repeats an append whose outcome is unknown until the store

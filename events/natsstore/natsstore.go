@@ -255,8 +255,16 @@ func translateAppend(err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch {
-		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence,
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+			// The server's description is "wrong last sequence: N" (its
+			// JSStreamWrongLastSequenceErrF); without a number the caller
+			// reads the subject instead.
+			var last uint64
+			if _, serr := fmt.Sscanf(apiErr.Description, "wrong last sequence: %d", &last); serr == nil {
+				return &events.ConflictError{Last: last, Err: err}
+			}
+			return fmt.Errorf("%w: %v", events.ErrConflict, err)
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return fmt.Errorf("%w: %v", events.ErrConflict, err)
 		case apiErr.Code == 503:
 			return err

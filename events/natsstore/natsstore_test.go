@@ -54,8 +54,19 @@ func TestAppendBatch(t *testing.T) {
 	if err != nil || last != seq0+3 {
 		t.Fatalf("batch: last %d err %v; want %d", last, err, seq0+3)
 	}
-	if _, err := s.AppendBatch(ctx, subject, []events.Event{click(4), click(5)}, seq0, []string{"a", "b"}); !errors.Is(err, events.ErrConflict) {
+	_, err = s.AppendBatch(ctx, subject, []events.Event{click(4), click(5)}, seq0, []string{"a", "b"})
+	if !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("stale expectation: %v, want a conflict", err)
+	}
+	if got, ok := events.ConflictLast(err); !ok || got != last {
+		t.Errorf("batch conflict reports last sequence %d (%v), want %d", got, ok, last)
+	}
+	_, _, err = s.Append(ctx, subject, click(4), seq0, "press-i4")
+	if !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("single append, stale expectation: %v, want a conflict", err)
+	}
+	if got, ok := events.ConflictLast(err); !ok || got != last {
+		t.Errorf("conflict reports last sequence %d (%v), want %d", got, ok, last)
 	}
 	if _, err := s.AppendBatch(ctx, subject, []events.Event{click(4), click(3)}, last, []string{"press-i4", "press-i3"}); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("an id stored before: %v, want a conflict", err)
