@@ -51,21 +51,36 @@ type modelQuest struct {
 
 // expect returns every key the projection must hold after all.
 func expect(k keys, all []events.Recorded) map[string]*value {
-	m := &model{games: map[events.GameID]*modelGame{}, gs: map[string]float64{}, active: map[string]float64{},
-		guildGs: map[string]map[string]float64{}, chans: map[string]string{}, icons: map[string]string{},
-		bans: map[string]map[string]string{}, quests: map[questKey]*modelQuest{}, pgames: map[string]float64{},
-		low: make([]zMember, 0, len(all))}
+	m := newModel(len(all))
 	for _, r := range all {
 		m.add(r)
 	}
+	var last uint64
+	if n := len(all); n > 0 {
+		last = all[n-1].Seq
+	}
+	return m.values(k, last)
+}
+
+// newModel returns an empty model with room for about n messages.
+func newModel(n int) *model {
+	return &model{games: map[events.GameID]*modelGame{}, gs: map[string]float64{}, active: map[string]float64{},
+		guildGs: map[string]map[string]float64{}, chans: map[string]string{}, icons: map[string]string{},
+		bans: map[string]map[string]string{}, quests: map[questKey]*modelQuest{}, pgames: map[string]float64{},
+		low: make([]zMember, 0, n)}
+}
+
+// values returns every key of the model, the position being last (0: no
+// message).
+func (m *model) values(k keys, last uint64) map[string]*value {
 	out := map[string]*value{}
 	for id, g := range m.games {
 		if g.fold.Exists() {
 			g.put(k, id, out)
 		}
 	}
-	if n := len(all); n > 0 {
-		out[k.pos()] = &value{kind: "string", str: utoa(all[n-1].Seq)}
+	if last > 0 {
+		out[k.pos()] = &value{kind: "string", str: utoa(last)}
 	}
 	m.put(k, out)
 	return out
