@@ -12,11 +12,11 @@ import (
 var (
 	// ErrNotFound means the game (or other thing asked for) is not in the
 	// views.
-	ErrNotFound = errors.New("read model: not found")
+	ErrNotFound = errors.New("not in the views")
 	// ErrUnavailable means the views' store could not be reached or did
 	// not answer in time: the caller may say "statistics unavailable for
 	// the moment".
-	ErrUnavailable = errors.New("read model: unavailable")
+	ErrUnavailable = errors.New("views unavailable")
 )
 
 // Reader reads the views. Implementations are safe for concurrent use.

@@ -112,12 +112,11 @@ type item struct {
 // gameRun is the share of a batch that belongs to one game, and what is
 // read of the game for it.
 type gameRun struct {
-	id       events.GameID
-	items    []int    // batch indexes, in order
-	users    []string // distinct clicking users, in order
-	hours    []string // hour buckets the run's clicks fall in, in order
-	seen     map[string]bool
-	seenHour map[string]bool
+	id    events.GameID
+	items []int    // batch indexes, in order
+	users []string // distinct clicking users, in order
+	hours []string // hour buckets the run's clicks fall in, in order
+	seen  map[string]bool
 
 	game    *redis.MapStringStringCmd
 	players *redis.SliceCmd
@@ -215,7 +214,7 @@ func newPlan(recs []events.Recorded) *plan {
 		if !seen {
 			ri = len(p.runs)
 			byGame[id] = ri
-			p.runs = append(p.runs, &gameRun{id: id, seen: map[string]bool{}, seenHour: map[string]bool{}})
+			p.runs = append(p.runs, &gameRun{id: id, seen: map[string]bool{}})
 		}
 		run := p.runs[ri]
 		p.items[i].run = ri
@@ -225,7 +224,9 @@ func newPlan(recs []events.Recorded) *plan {
 			continue
 		}
 		run.users = appendNew(run.users, run.seen, c.User)
-		run.hours = appendNew(run.hours, run.seenHour, strconv.FormatInt(c.AtMS/3600000, 10))
+		if h := strconv.FormatInt(c.AtMS/3600000, 10); !slices.Contains(run.hours, h) {
+			run.hours = append(run.hours, h) // a batch spans few hours
+		}
 		qk := questKey{c.Guild, monthKey(c.AtMS)}
 		q := byQuest[qk]
 		if q == nil {

@@ -34,10 +34,10 @@ type questFold struct {
 // checkpoint globalCk and returns the script call writing it, nil if
 // nothing changes. first is the batch's first sequence.
 func (s *Sink) foldCrossGame(p *plan, globalCk, first uint64) (*scriptCall, error) {
-	f := &crossFold{ck: globalCk, quests: map[questKey]*questFold{}, pgSeen: map[string]bool{}}
+	f := &crossFold{ck: globalCk, quests: make(map[questKey]*questFold, len(p.quests))}
 	f.lowLimit, f.lowFull = zEdge(p.lowEdge.Val())
 	for _, q := range p.quests {
-		f.quests[q.key] = &questFold{run: q, recs: map[string]*questRec{}}
+		f.quests[q.key] = &questFold{run: q, recs: make(map[string]*questRec, len(q.users))}
 	}
 	for i := range p.items {
 		it := &p.items[i]
@@ -122,6 +122,9 @@ func (f *crossFold) click(it *item, e events.ButtonClicked) error {
 	q.clicks++
 	if it.newInGame || it.out == appliedBefore {
 		m := e.User + ":" + pad(int64(e.Game))
+		if f.pgSeen == nil {
+			f.pgSeen = map[string]bool{}
+		}
 		if !f.pgSeen[m] {
 			f.pgSeen[m] = true
 			f.pg = append(f.pg, "0", m)

@@ -44,8 +44,8 @@ func newGameFold(run *gameRun) (*gameFold, error) {
 	var p parser
 	f := &gameFold{run: run, h: h, live: h["game"] != "", status: h["status"],
 		clicks: p.field(h, "clicks"), dur: p.field(h, "dur"),
-		fields: map[string]string{}, perPlayer: map[string][]byte{}, hours: map[string]int64{},
-		players: make(map[string]*playerRec, len(run.users))}
+		fields: map[string]string{}, perPlayer: make(map[string][]byte, len(run.users)),
+		hours: make(map[string]int64, len(run.hours)), players: make(map[string]*playerRec, len(run.users))}
 	f.ck0 = uint64(p.field(h, "ck"))
 	f.ck = f.ck0
 	f.tally.players, f.tally.claimed = p.field(h, "players"), p.field(h, "claimed")
