@@ -6,8 +6,8 @@ import (
 	"unicode/utf8"
 )
 
-// clickPrefix is how Encode starts every ButtonClicked.
-const clickPrefix = `{"type":"` + TypeButtonClicked + `","v":1,"data":{`
+// clickPrefix is how Encode starts every ButtonClicked of this Version.
+var clickPrefix = []byte(`{"type":"` + TypeButtonClicked + `","v":` + strconv.Itoa(Version) + `,"data":{`)
 
 // decodeClick decodes a ButtonClicked in the exact form Encode writes it
 // (no whitespace, no escapes, known fields only) without reflection: it
@@ -15,7 +15,7 @@ const clickPrefix = `{"type":"` + TypeButtonClicked + `","v":1,"data":{`
 // false for anything else, which Decode then reads with encoding/json:
 // the result is the same either way (FuzzDecodeClick checks it).
 func decodeClick(b []byte) (e ButtonClicked, ok bool) {
-	rest, found := bytes.CutPrefix(b, []byte(clickPrefix))
+	rest, found := bytes.CutPrefix(b, clickPrefix)
 	if !found || !bytes.HasSuffix(rest, []byte("}}")) {
 		return e, false
 	}
