@@ -13,8 +13,8 @@
 //
 // It decides nothing itself: presses and admin commands go to the write
 // side through the Commands interface (implemented by *commands.Handler),
-// what players see is read through the Views interface (implemented by the
-// Redis projection's reader), and the reactor's done-marks live behind the
+// what players see is read through the read model's Reader
+// (readmodel.Reader, implemented by the Redis projection's reader), and the reactor's done-marks live behind the
 // Marks interface (implemented by projector/redismarks). It must not import
 // nats.go, go-redis, database/sql or any projector package; a test checks
 // this with go list -deps.

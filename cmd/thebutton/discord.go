@@ -18,7 +18,6 @@ import (
 
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/natskv"
-	"github.com/thebutton-game/thebutton/discordbot/redisviews"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/metrics"
 	"github.com/thebutton-game/thebutton/projector"
@@ -95,7 +94,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	blog := log.With("component", "discordbot")
 	state := &discordState{log: blog, m: m, ready: ready}
 	state.set(false, "connecting")
-	views := redisviews.New(redisproj.NewReader(rdb, redisPrefix))
+	views := redisproj.NewReader(rdb, redisPrefix)
 	marks := redismarks.New(rdb, redismarks.Options{Prefix: redisPrefix + "discord:" + c.stream + ":"})
 	base := discordTransport
 	if b.apiURL != "" {
