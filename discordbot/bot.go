@@ -60,7 +60,7 @@ type Config struct {
 	RESTRate  float64
 	RESTBurst int
 	// Budget, if set, replaces the limiter of RESTRate and RESTBurst: the
-	// budget shared by every process of the bot (discordbot/natskv).
+	// budget shared by every process of the bot (discordkv).
 	Budget Budget
 	// Guilds, if set, says which guilds' game messages this process keeps
 	// up to date (the guilds of the shards it holds); nil: every guild.

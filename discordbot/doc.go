@@ -6,7 +6,7 @@
 // It owns everything the bot says and how it talks to Discord: one global
 // budget below Discord's 50 requests/s for every REST call except
 // interaction callbacks (Budget: this process's own, or shared by every
-// process of the bot through discordbot/natskv), rate-limit waits that
+// process of the bot through discordkv), rate-limit waits that
 // always end with their context, and the translation of Discord's errors
 // into the package's *APIError. Several processes split the gateway into
 // shards (OpenShard), each guild's work done by the holder of its shard.

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/discordbot"
-	"github.com/thebutton-game/thebutton/discordbot/natskv"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/metrics"
 	"github.com/thebutton-game/thebutton/projector"
@@ -102,7 +102,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		base = apiRedirect{base: u}
 		log.Warn("DISCORD_API_URL is set: Discord calls go to another server", "url", u.Redacted())
 	}
-	kv, err := natskv.OpenBucket(ctx, n.js, "", lease.Replicas)
+	kv, err := discordkv.OpenBucket(ctx, n.js, "", lease.Replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
 		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
 		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
-		Budget: natskv.NewBudget(kv, natskv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
+		Budget: discordkv.NewBudget(kv, discordkv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
 		Guilds: guilds.orAll(b.shards == ""),
 	}, h, views, marks)
 	if err != nil {
