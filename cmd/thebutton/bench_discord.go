@@ -39,6 +39,9 @@ type discordResult struct {
 	DurationS float64 `json:"duration_s"`
 	ClockS    float64 `json:"clock_s"`
 	CooldownS float64 `json:"cooldown_s"`
+	// SetupMS is from the first game's start to every game message
+	// posted: the presses begin then, and the clocks run meanwhile.
+	SetupMS int64 `json:"setup_ms"`
 
 	Accepted          int     `json:"accepted"`
 	AnnounceLagP50MS  float64 `json:"announce_lag_p50_ms"`
@@ -183,6 +186,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 		}
 		guilds[i] = g
 	}
+	setup := time.Now()
 	for _, g := range guilds {
 		st, err := h.StartGame(ctx, commands.StartGame{Guild: g.id, Channel: g.button, ChatChannel: g.chat, By: g.admin,
 			ByName: "Admin", Duration: s.clock, Cooldown: s.cooldown})
@@ -205,6 +209,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 	}); err != nil {
 		return res, fmt.Errorf("game messages: %w", err)
 	}
+	res.SetupMS = time.Since(setup).Milliseconds()
 
 	// The bursts, every guild at once, each press at its time.
 	start := time.Now()

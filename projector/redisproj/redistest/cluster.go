@@ -40,12 +40,32 @@ const clusterTimeout = 30 * time.Second
 // CI=true.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	c, err := startCluster(tb.TempDir())
+	c, err := startClusterRetry(func() (string, error) { return tb.TempDir(), nil }, tb.Logf)
 	if err != nil {
 		requireCluster(tb, err)
 	}
 	tb.Cleanup(c.Stop)
 	return c
+}
+
+// startClusterRetry starts a cluster in a fresh dir from newDir, up to 3
+// times: a node can lose its free port to another process between the
+// pick and redis-server's bind (it exits at once), and the next attempt
+// picks new ports.
+func startClusterRetry(newDir func() (string, error), logf func(string, ...any)) (*Cluster, error) {
+	var err error
+	for range 3 {
+		var dir string
+		if dir, err = newDir(); err != nil {
+			return nil, err
+		}
+		var c *Cluster
+		if c, err = startCluster(dir); err == nil || errors.Is(err, exec.ErrNotFound) {
+			return c, err
+		}
+		logf("start a Redis Cluster: %v; trying again on new ports", err)
+	}
+	return nil, err
 }
 
 func requireCluster(tb testing.TB, err error) {
@@ -315,10 +335,14 @@ var shared struct {
 func SharedCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "redistest-cluster-")
-		if shared.err == nil {
-			shared.c, shared.err = startCluster(shared.dir)
-		}
+		shared.c, shared.err = startClusterRetry(func() (string, error) {
+			if shared.dir != "" {
+				_ = os.RemoveAll(shared.dir) // a failed attempt's
+			}
+			var err error
+			shared.dir, err = os.MkdirTemp("", "redistest-cluster-")
+			return shared.dir, err
+		}, tb.Logf)
 	})
 	if shared.err != nil {
 		requireCluster(tb, shared.err)
