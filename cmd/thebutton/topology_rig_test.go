@@ -67,6 +67,8 @@ type topoRig struct {
 	insts  []*topoInstance
 	guilds []*topoGuild
 	logDir string // the processes' logs
+	began  time.Time
+	phases []string // what took how long
 
 	// the test's own view of the stream, once the instances made it
 	nc    *nats.Conn
@@ -107,7 +109,7 @@ type topoInstance struct {
 // instance is ready and connected to the fake Discord.
 func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	t.Helper()
-	r := &topoRig{t: t, plan: plan, token: "topology-token", logDir: keptDir(t, "thebutton-topology-")}
+	r := &topoRig{t: t, plan: plan, token: "topology-token", logDir: keptDir(t, "thebutton-topology-"), began: time.Now()}
 	// The build and the Redis Cluster take the longest: side by side.
 	r.bin = filepath.Join(t.TempDir(), "thebutton")
 	built := make(chan error, 1)
@@ -119,11 +121,13 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 		built <- err
 	}()
 	r.redis = redistest.StartCluster(t)
+	r.mark("redis cluster")
 	r.prefix = "topo:"
 	r.dsn = mysqltest.DSN(t)
 	if err := <-built; err != nil {
 		t.Fatal(err)
 	}
+	r.mark("binary")
 	nodesLog, err := os.Create(filepath.Join(r.logDir, "nats-nodes.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +138,7 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.nodes.stop)
+	r.mark("nats cluster")
 	r.fake = discordtest.New(t, discordtest.Options{Token: r.token}) // Discord's limits
 	r.addGuilds()
 	for i := range plan.instances {
@@ -146,6 +151,7 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	// JetStream's API timeout is 5 s and `run` exits on it.)
 	r.start(r.insts[0])
 	r.waitReady(r.insts[0], 90*time.Second)
+	r.mark("first instance")
 	for _, in := range r.insts[1:] {
 		r.start(in)
 	}
@@ -153,8 +159,14 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 		r.waitReady(in, 90*time.Second)
 	}
 	r.waitFake(60*time.Second, "every instance's gateway session", func() bool { return r.fake.Sessions() == len(r.insts) })
+	r.mark("the others")
 	r.openStream()
 	return r
+}
+
+// mark notes that a phase of the start ended.
+func (r *topoRig) mark(phase string) {
+	r.phases = append(r.phases, fmt.Sprintf("%s %s", phase, time.Since(r.began).Round(time.Millisecond)))
 }
 
 // addGuilds makes the guilds, each with up to 3 button channels, an admin

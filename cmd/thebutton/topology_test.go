@@ -43,8 +43,9 @@ func TestTopology(t *testing.T) {
 	up := time.Since(began)
 	ctx := context.Background()
 	games := rig.startGames(ctx, 10*time.Minute, 2*time.Second)
-	t.Logf("topology up in %s (3 NATS nodes, Redis Cluster 3+3, 3 instances); %d games in %d guilds posted %s later",
-		up.Round(time.Millisecond), len(games), len(rig.guilds), (time.Since(began) - up).Round(time.Millisecond))
+	t.Logf("topology up in %s (%s); %d games in %d guilds posted %s later",
+		up.Round(time.Millisecond), strings.Join(rig.phases, ", "), len(games), len(rig.guilds),
+		(time.Since(began) - up).Round(time.Millisecond))
 
 	presses := startPresses(rig.fake, games, rate, load)
 	testwait.For(t, killAfter+10*time.Second, func() bool { return presses.elapsed(killAfter) },
