@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,7 @@ func runBenchInteractions(ctx context.Context, a *app, args []string) error {
 	duration := fs.Duration("duration", 20*time.Second, "how long presses go on")
 	games := fs.Int("games", 10, "games pressed (cooldown 0, no sequential rule)")
 	players := fs.Int("players", 2000, "members pressing")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
 	c.registerNATS(fs, a.getenv)
 	redisURL := fs.String("redis-url", envDefault(a.getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
 		"Redis for the views (keys under a scratch prefix, deleted afterwards) [REDIS_URL]")
@@ -118,7 +120,7 @@ func runBenchInteractions(ctx context.Context, a *app, args []string) error {
 	}
 	defer rdb.Close()
 	b := &interactionsBench{c: c, rdb: rdb, log: log, instances: *instances, games: *games,
-		players: *players, rate: *rate, duration: *duration}
+		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile}
 	res, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -135,6 +137,7 @@ type interactionsBench struct {
 	log                             *slog.Logger
 	instances, games, players, rate int
 	duration                        time.Duration
+	cpuProfile                      string
 
 	key      ed25519.PrivateKey
 	fake     *discordtest.Server
@@ -190,11 +193,18 @@ func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error)
 	b.client = &http.Client{Transport: t, Timeout: 10 * time.Second}
 	b.closers = append(b.closers, t.CloseIdleConnections)
 
+	stopProfile, err := startCPUProfile(b.cpuProfile)
+	if err != nil {
+		return b.res, err
+	}
 	b.res.LoadBefore = loadAverage()
 	began := time.Now()
 	b.pressAll(ctx, began)
 	b.res.DurationS = time.Since(began).Seconds()
 	b.res.LoadAfter = loadAverage()
+	if err := stopProfile(); err != nil {
+		return b.res, err
+	}
 
 	var server []time.Duration
 	for _, tm := range b.timers {
@@ -405,6 +415,26 @@ func (t *serverTimer) taken() []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.lat
+}
+
+// startCPUProfile starts a CPU profile into path ("" profiles nothing);
+// stop ends it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // loadAverage returns the first three fields of /proc/loadavg ("" where
