@@ -35,13 +35,12 @@ func (e *env) serveInteractions(opts discordbot.InteractionsOptions) (string, ed
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	e.t.Cleanup(srv.Close)
-	e.fake.SetInteractionsEndpoint(srv.URL, priv)
+	url := e.serveHandler(h)
+	e.fake.SetInteractionsEndpoint(url, priv)
 	if err := e.fake.VerifyEndpoint(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	return srv.URL, priv
+	return url, priv
 }
 
 // checkAnsweredOverHTTP fails unless every answer so far went into HTTP
@@ -282,4 +281,61 @@ func TestParsePublicKey(t *testing.T) {
 			t.Errorf("ParsePublicKey(%q) accepted", bad)
 		}
 	}
+}
+
+// BenchmarkInteractionsEndpoint times one request through the endpoint's
+// handler, without the network: "ping" is the endpoint's own work
+// (signature check, decoding, the PONG written), "press" a signed press
+// decided and appended to the embedded JetStream and answered.
+func BenchmarkInteractionsEndpoint(b *testing.B) {
+	e := newEnv(b, envOptions{noBot: true, cfg: discordbot.Config{NoGateway: true}})
+	e.startBot(projectorOptions())
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := e.bot.InteractionsHandler(pub, discordbot.InteractionsOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.fake.SetInteractionsEndpoint(e.serveHandler(h), priv)
+	game, msg := e.startGame()
+	// Signing is Discord's work: outside the timer.
+	serve := func(b *testing.B, body []byte, header http.Header) {
+		req := httptest.NewRequest(http.MethodPost, "/interactions", bytes.NewReader(body))
+		req.Header = header
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	b.Run("ping", func(b *testing.B) {
+		ping := []byte(`{"id":"1","application_id":"` + e.fake.AppID + `","type":1,"token":"t","version":1}`)
+		header := discordtest.SignInteraction(priv, time.Now(), ping)
+		b.ReportAllocs()
+		for b.Loop() {
+			serve(b, ping, header)
+		}
+	})
+	b.Run("press", func(b *testing.B) {
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			n++
+			body := e.pressBody(e.fake.NewID(), strconv.Itoa(700000000000000000+n), game, msg)
+			header := discordtest.SignInteraction(priv, time.Now(), body)
+			b.StartTimer()
+			serve(b, body, header)
+		}
+	})
+}
+
+// serveHandler serves h on a loopback server of the test's own and
+// returns its URL.
+func (e *env) serveHandler(h http.Handler) string {
+	srv := httptest.NewServer(h)
+	e.t.Cleanup(srv.Close)
+	return srv.URL
 }
