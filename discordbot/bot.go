@@ -77,6 +77,11 @@ type Config struct {
 	// itself; Open's own success or failure is its return value. It must
 	// be quick and safe for concurrent use.
 	OnGateway func(connected bool, why string)
+	// NoGateway runs the bot without a gateway session: interactions come
+	// only to the HTTP endpoint (InteractionsHandler), Open takes the
+	// application id from REST (GET /users/@me), and the legacy text
+	// commands cannot be used.
+	NoGateway bool
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +154,9 @@ func New(cfg Config, cmds Commands, views Views, marks Marks) (*Bot, error) {
 	if cmds == nil || views == nil || marks == nil {
 		return nil, errors.New("discordbot: commands, views and marks are required")
 	}
+	if cfg.NoGateway && cfg.Legacy {
+		return nil, errors.New("discordbot: the legacy text commands need the gateway")
+	}
 	cfg = cfg.withDefaults()
 	s, err := discordgo.New("Bot " + cfg.Token)
 	if err != nil {
@@ -195,7 +203,32 @@ func (b *Bot) Reactor() *Reactor { return b.reactor }
 // Updater returns the game-message updater.
 func (b *Bot) Updater() *Updater { return b.updater }
 
-// Open connects to the gateway, registers the slash commands (one bulk
+// openGateway opens the gateway session and returns the application id
+// its READY carried.
+func (b *Bot) openGateway(context.Context) (string, error) {
+	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
+		return "", fmt.Errorf("discordbot: open gateway: %w", err)
+	}
+	app := ""
+	if st := b.s.State; st != nil {
+		st.RLock()
+		if st.Application != nil {
+			app = st.Application.ID
+		}
+		if app == "" && st.User != nil {
+			app = st.User.ID
+		}
+		st.RUnlock()
+	}
+	if app == "" {
+		_ = b.s.Close()
+		return "", errors.New("discordbot: READY carried no application id")
+	}
+	return app, nil
+}
+
+// Open connects to the gateway (with Config.NoGateway, only asks REST for
+// the application id), registers the slash commands (one bulk
 // overwrite, guild-scoped when DevGuild is set) and starts the updater.
 // It returns once the session is ready. When it fails (Discord cannot be
 // reached), nothing is left open and it may be called again: the caller
@@ -229,23 +262,13 @@ func (b *Bot) Open(ctx context.Context) error {
 	if opened {
 		return nil
 	}
-	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
-		return fmt.Errorf("discordbot: open gateway: %w", err)
+	open := b.openGateway
+	if b.cfg.NoGateway {
+		open = b.restAppID
 	}
-	app := ""
-	if st := b.s.State; st != nil {
-		st.RLock()
-		if st.Application != nil {
-			app = st.Application.ID
-		}
-		if app == "" && st.User != nil {
-			app = st.User.ID
-		}
-		st.RUnlock()
-	}
-	if app == "" {
-		_ = b.s.Close()
-		return errors.New("discordbot: READY carried no application id")
+	app, err := open(ctx)
+	if err != nil {
+		return err
 	}
 	b.mu.Lock()
 	b.appID = app

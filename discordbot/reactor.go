@@ -99,12 +99,6 @@ func newReactor(b *Bot, marks Marks) *Reactor {
 		lanes: make(map[string]*lane), pending: make(map[uint64]int), queued: make(map[string]bool),
 		flushing: make(chan struct{}, 1), poke: make(chan struct{}, 1), trouble: make(map[string]time.Time),
 		announceNext: make(map[string]time.Time)}
-	// The member's roles arrive with each of its interactions.
-	b.s.AddHandler(func(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
-		if ic := ev.Interaction; ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
-			r.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
-		}
-	})
 	go r.checkpointer(b.ctx)
 	return r
 }

@@ -29,6 +29,7 @@ type botSettings struct {
 	legacy    bool
 	publicURL string
 	apiURL    string // DISCORD_API_URL: another Discord (tests, benchmarks)
+	http      interactionSettings
 }
 
 // registerBot adds the bot's flags.
@@ -79,13 +80,13 @@ const reactorLeaseTTL = 10 * time.Second
 // reactor and closes the bot within grace; call it once.
 func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h discordbot.Commands, m *metrics.Metrics,
 	ready *metrics.Readiness, rdb redis.UniversalClient, redisPrefix string, lease projector.LeaseOptions, grace time.Duration,
-	log *slog.Logger) (wait func() error, err error) {
+	log *slog.Logger) (wait func() error, bot *discordbot.Bot, err error) {
 	if c.discordToken == "" {
 		log.Info("DISCORD_TOKEN is not set: the Discord bot does not run")
-		return func() error { return nil }, nil
+		return func() error { return nil }, nil, nil
 	}
 	if err := b.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	blog := log.With("component", "discordbot")
 	state := &discordState{log: blog, m: m, ready: ready}
@@ -98,13 +99,13 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		base = apiRedirect{base: u}
 		log.Warn("DISCORD_API_URL is set: Discord calls go to another server", "url", u.Redacted())
 	}
-	bot, err := discordbot.New(discordbot.Config{
+	bot, err = discordbot.New(discordbot.Config{
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
 		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
-		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
+		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set, NoGateway: b.http.noGateway(),
 	}, h, views, marks)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { keepOpening(ctx, bot, state) })
@@ -132,7 +133,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 			return fmt.Errorf("discord bot: %w", err)
 		}
 		return nil
-	}, nil
+	}, bot, nil
 }
 
 // discordTransport carries the bot's Discord calls; nil is the default
