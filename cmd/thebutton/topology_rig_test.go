@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,7 +65,10 @@ type topoRig struct {
 	prefix string
 	dsn    string
 	token  string
+	pub    ed25519.PublicKey  // the application's key pair: the fake signs
+	key    ed25519.PrivateKey // interactions, the instances verify them
 	fake   *discordtest.Server
+	lb     *interactionsLB
 	insts  []*topoInstance
 	guilds []*topoGuild
 	logDir string // the processes' logs
@@ -140,6 +145,9 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	t.Cleanup(r.nodes.stop)
 	r.mark("nats cluster")
 	r.fake = discordtest.New(t, discordtest.Options{Token: r.token}) // Discord's limits
+	if r.pub, r.key, err = ed25519.GenerateKey(nil); err != nil {
+		t.Fatal(err)
+	}
 	r.addGuilds()
 	for i := range plan.instances {
 		r.insts = append(r.insts, r.newInstance(i+1))
@@ -160,6 +168,15 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	}
 	r.waitFake(60*time.Second, "every instance's gateway session", func() bool { return r.fake.Sessions() == len(r.insts) })
 	r.mark("the others")
+	// Interactions come over HTTP, through a load balancer, to all of
+	// them; Discord checks the endpoint when its URL is saved.
+	r.lb = newInteractionsLB(t, r.insts, interactionsPath)
+	r.fake.SetInteractionsEndpoint(r.lb.URL(), r.key)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.fake.VerifyEndpoint(ctx); err != nil {
+		t.Fatalf("the interactions endpoint behind the load balancer: %v", err)
+	}
 	r.openStream()
 	return r
 }
@@ -220,7 +237,8 @@ func (r *topoRig) env(in *topoInstance) []string {
 		"PROJECTOR_LEASE_TTL=" + r.plan.leaseTTL.String(),
 		"NATS_URL=" + r.nodes.urls, "NATS_REPLICAS=3",
 		"REDIS_URL=" + r.redis.URL(), "REDIS_PREFIX=" + r.prefix, "MYSQL_DSN=" + r.dsn,
-		"DISCORD_TOKEN=" + r.token, "DISCORD_API_URL=" + in.tap.URL(), "LOG_LEVEL=info"}
+		"DISCORD_TOKEN=" + r.token, "DISCORD_API_URL=" + in.tap.URL(), "DISCORD_PUBLIC_KEY=" + hex.EncodeToString(r.pub),
+		"LOG_LEVEL=info"}
 }
 
 func (r *topoRig) start(in *topoInstance) {

@@ -16,7 +16,9 @@ import (
 // loopback: a 3-node JetStream cluster with the stream at R3, a Redis
 // Cluster (3 masters, 3 replicas), MariaDB, and 3 `thebutton run`
 // processes of the built binary against the fake Discord (Discord's real
-// limits), 50 games in 20 guilds. Players press at a bounded rate; one
+// limits), 50 games in 20 guilds. Players press at a bounded rate, their
+// interactions signed and sent over HTTP through a round-robin load
+// balancer to all three instances' /interactions; one
 // instance — the one holding the discord-effects lease — is killed with
 // SIGKILL in the middle. Then:
 //   - its leases are held by the others within the lease's TTL;
@@ -76,7 +78,9 @@ func TestTopology(t *testing.T) {
 	p50, p99 := answerLatencies(all)
 	t.Logf("%d presses over %s (%.0f/s asked): %v; answer p50 %s p99 %s", len(all),
 		presses.took.Round(time.Millisecond), float64(rate), counts, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
-	t.Logf("answers other than accepted: %v", answerTexts(all))
+	answered, failover := rig.lb.stats()
+	t.Logf("answers other than accepted: %v; interactions answered per instance %v, %d sent to another after one did not answer",
+		answerTexts(all), answered, failover)
 	if counts[verdictNone] > 0 || counts[verdictUnknown] > 0 {
 		t.Errorf("%d presses unanswered and %d answered unknown, want none", counts[verdictNone], counts[verdictUnknown])
 	}
@@ -108,8 +112,8 @@ func TestTopology(t *testing.T) {
 	for _, o := range overlaps {
 		t.Error(o)
 	}
-	t.Logf("%d REST calls (%s), 0 answered 429; %d game-message edits, editing instance changed %d times across %d channels",
-		len(rig.fake.Calls()), callsPerInstance(rig.insts), edits, switches, len(buttons))
+	t.Logf("%d REST calls (%s), %d answered 429; %d game-message edits, editing instance changed %d times across %d channels",
+		len(rig.fake.Calls()), callsPerInstance(rig.insts), len(rig.fake.RateLimited()), edits, switches, len(buttons))
 	load1, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("whole test %s; load average %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(string(load1)))
 }
