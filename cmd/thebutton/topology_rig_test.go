@@ -524,10 +524,13 @@ func (s *statusRecorder) WriteHeader(code int) {
 // messageEdit matches an edit of a channel's message.
 var messageEdit = regexp.MustCompile(`^/api/v\d+/channels/(\d+)/messages/\d+$`)
 
-// editOverlaps returns, per channel in channels, the edits of its messages
-// by two instances in flight at the same time; and how often the editing
-// instance changed in each channel.
-func editOverlaps(insts []*topoInstance, channels map[string]bool) (overlaps []string, switches, edits int) {
+// editClashes returns the edits of a game message (a channel in
+// channels) by two instances at once: one instance's edit in flight while
+// another's starts, or two instances' edits of one channel less than
+// within apart — one owner never edits a channel's messages more often
+// than the updater's EditInterval (2 s). It also counts the edits and how
+// often the editing instance changed in a channel.
+func editClashes(insts []*topoInstance, channels map[string]bool, within time.Duration) (clashes []string, switches, edits int) {
 	type edit struct {
 		inst       string
 		start, end time.Time
@@ -549,16 +552,16 @@ func editOverlaps(insts []*topoInstance, channels map[string]bool) (overlaps []s
 			if es[i].inst != es[i-1].inst {
 				switches++
 			}
-			for j := i - 1; j >= 0; j-- {
-				if es[j].inst != es[i].inst && es[j].end.After(es[i].start) {
-					overlaps = append(overlaps, fmt.Sprintf("channel %s: %s's edit at %s overlaps %s's (%s–%s)", ch,
-						es[i].inst, es[i].start.Format("15:04:05.000"), es[j].inst,
-						es[j].start.Format("15:04:05.000"), es[j].end.Format("15:04:05.000")))
+			for _, prev := range es[:i] {
+				if prev.inst != es[i].inst && (prev.end.After(es[i].start) || es[i].start.Sub(prev.start) < within) {
+					clashes = append(clashes, fmt.Sprintf("channel %s: %s edited at %s, %s at %s–%s", ch,
+						es[i].inst, es[i].start.Format("15:04:05.000"), prev.inst,
+						prev.start.Format("15:04:05.000"), prev.end.Format("15:04:05.000")))
 				}
 			}
 		}
 	}
-	return overlaps, switches, edits
+	return clashes, switches, edits
 }
 
 // pressLoad is the players pressing: presses at a steady rate on random
