@@ -79,7 +79,7 @@ func runBenchInteractions(ctx context.Context, a *app, args []string) error {
 	cluster := fs.Int("cluster", 3, "JetStream cluster nodes (child processes on loopback), the stream replicated on all; 0: one embedded server")
 	rate := fs.Int("rate", 1000, "signed presses per second, spread round-robin over the instances")
 	duration := fs.Duration("duration", 20*time.Second, "how long presses go on")
-	games := fs.Int("games", 10, "games pressed (cooldown 0, no sequential rule)")
+	games := fs.Int("games", 50, "games pressed, in one guild (cooldown 0, no sequential rule)")
 	players := fs.Int("players", 2000, "members pressing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
 	c.registerNATS(fs, a.getenv)
