@@ -173,7 +173,7 @@ func (b *Bot) onInteraction(_ *discordgo.Session, ev *discordgo.InteractionCreat
 func (b *Bot) handle(ic *discordgo.Interaction, start time.Time, respond responder) {
 	// The member's roles arrive with each of its interactions.
 	if ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
-		b.reactor.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
+		b.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
 	}
 	switch ic.Type {
 	case discordgo.InteractionMessageComponent:

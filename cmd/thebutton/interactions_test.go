@@ -30,6 +30,8 @@ func TestInteractionsConfigProblems(t *testing.T) {
 			[]string{"DISCORD_PUBLIC_KEY needs DISCORD_TOKEN", "DISCORD_PUBLIC_KEY needs HTTP_ADDR"}},
 		{"no gateway without key, with legacy commands", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_GATEWAY": "off",
 			"LEGACY_TEXT_COMMANDS": "true"}, []string{"DISCORD_GATEWAY=off needs DISCORD_PUBLIC_KEY", "DISCORD_GATEWAY=off cannot serve LEGACY_TEXT_COMMANDS"}},
+		{"shards without the gateway", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_PUBLIC_KEY": strings.Repeat("ab", 32),
+			"DISCORD_GATEWAY": "off", "DISCORD_SHARDS": "3"}, []string{"DISCORD_SHARDS needs the gateway"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,8 +18,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +35,7 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
+	"github.com/thebutton-game/thebutton/discordbot/natskv"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/internal/testwait"
@@ -52,6 +55,7 @@ type topoPlan struct {
 	guilds    int
 	games     int // spread over the guilds, at most 3 per guild
 	players   int // members pressing, per guild
+	shards    int // DISCORD_SHARDS
 	leaseTTL  time.Duration
 }
 
@@ -144,7 +148,9 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	}
 	t.Cleanup(r.nodes.stop)
 	r.mark("nats cluster")
-	r.fake = discordtest.New(t, discordtest.Options{Token: r.token}) // Discord's limits
+	// Discord's limits; GET /gateway/bot recommends the plan's shards and
+	// lets one identify per 5 s, as for most bots.
+	r.fake = discordtest.New(t, discordtest.Options{Token: r.token, Shards: plan.shards, MaxConcurrency: 1})
 	if r.pub, r.key, err = ed25519.GenerateKey(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +172,12 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	for _, in := range r.insts[1:] {
 		r.waitReady(in, 90*time.Second)
 	}
-	r.waitFake(60*time.Second, "every instance's gateway session", func() bool { return r.fake.Sessions() == len(r.insts) })
 	r.mark("the others")
+	r.openStream()
+	r.waitFor(90*time.Second, "every shard's session, the shards spread over the instances", func() bool {
+		return r.shardsServed() && r.spread()
+	})
+	r.mark("shards spread")
 	// Interactions come over HTTP, through a load balancer, to all of
 	// them; Discord checks the endpoint when its URL is saved.
 	r.lb = newInteractionsLB(t, r.insts, interactionsPath)
@@ -177,7 +187,6 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	if err := r.fake.VerifyEndpoint(ctx); err != nil {
 		t.Fatalf("the interactions endpoint behind the load balancer: %v", err)
 	}
-	r.openStream()
 	return r
 }
 
@@ -197,12 +206,31 @@ func (r *topoRig) addGuilds() {
 	}
 	for k := range r.plan.guilds {
 		names := []string{"button-1", "button-2", "button-3"}[:perGuild]
-		id, chans := r.fake.AddGuild(fmt.Sprintf("Topology %d", k), 10, names...)
+		id, chans := r.addGuildOnShard(fmt.Sprintf("Topology %d", k), k%max(r.plan.shards, 1), names)
 		g := &topoGuild{id: id, channels: chans, admin: r.fake.AddMember(id, "", "Admin", permAdmin)}
 		for p := range r.plan.players {
 			g.players = append(g.players, r.fake.AddMember(id, "", fmt.Sprintf("Player %d-%d", k, p), permPlayer))
 		}
 		r.guilds = append(r.guilds, g)
+	}
+}
+
+// addGuildOnShard adds a guild whose id falls on the given shard, so the
+// guilds spread over the shards as real ones do. The fake's snowflakes
+// carry the millisecond they were made in, and a guild's shard is
+// (id >> 22) % shards: it waits (a few ms at most) for a millisecond of
+// the right shard. A guild that lands on another shard at a millisecond's
+// edge stays unused.
+func (r *topoRig) addGuildOnShard(name string, shard int, channels []string) (string, []string) {
+	const discordEpoch = 1420070400000
+	for {
+		for (time.Now().UnixMilli()-discordEpoch)%int64(max(r.plan.shards, 1)) != int64(shard) {
+			runtime.Gosched()
+		}
+		id, chans := r.fake.AddGuild(name, 10, channels...)
+		if discordbot.ShardOf(id, r.plan.shards) == shard {
+			return id, chans
+		}
 	}
 }
 
@@ -238,6 +266,7 @@ func (r *topoRig) env(in *topoInstance) []string {
 		"NATS_URL=" + r.nodes.urls, "NATS_REPLICAS=3",
 		"REDIS_URL=" + r.redis.URL(), "REDIS_PREFIX=" + r.prefix, "MYSQL_DSN=" + r.dsn,
 		"DISCORD_TOKEN=" + r.token, "DISCORD_API_URL=" + in.tap.URL(), "DISCORD_PUBLIC_KEY=" + hex.EncodeToString(r.pub),
+		"DISCORD_SHARDS=" + strconv.Itoa(r.plan.shards),
 		"LOG_LEVEL=info"}
 }
 
@@ -331,15 +360,15 @@ func (r *topoRig) waitReady(in *topoInstance, within time.Duration) {
 	}, func() string { return fmt.Sprintf("%s not ready: %s\n%s", in.name, last, r.logTail(in)) })
 }
 
-// waitFake waits for a condition on the fake Discord.
-func (r *topoRig) waitFake(within time.Duration, what string, cond func() bool) time.Duration {
+// waitFor polls cond until it holds, and fails the test with every
+// instance's log if it does not within the given time. It returns how
+// long it waited.
+func (r *topoRig) waitFor(within time.Duration, what string, cond func() bool) time.Duration {
 	r.t.Helper()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	if err := r.fake.Wait(ctx, cond); err != nil {
+	if !testwait.Until(within, cond) {
 		r.dumpLogsNow()
-		r.t.Fatalf("waiting %s for %s: %v", within, what, err)
+		r.t.Fatalf("waiting %s for %s", within, what)
 	}
 	return time.Since(start)
 }
@@ -405,6 +434,64 @@ func (r *topoRig) startGames(ctx context.Context, duration, cooldown time.Durati
 		return missing == 0
 	}, func() string { return fmt.Sprintf("%d of %d game messages never posted", missing, len(games)) })
 	return games
+}
+
+// shardsServed reports whether every shard has exactly one gateway
+// session at the fake Discord (and no session is unsharded).
+func (r *topoRig) shardsServed() bool {
+	sessions := r.fake.ShardSessions()
+	for k := range r.plan.shards {
+		if sessions[k] != 1 {
+			return false
+		}
+	}
+	return len(sessions) == r.plan.shards
+}
+
+// shardHolders returns the shard leases: shard → holder (the instance's
+// PROJECTOR_ID).
+func (r *topoRig) shardHolders(ctx context.Context) map[int]string {
+	out := map[int]string{}
+	if r.js == nil {
+		return out
+	}
+	kv, err := r.js.KeyValue(ctx, natskv.DefaultBucket)
+	if err != nil {
+		return out
+	}
+	for k := range r.plan.shards {
+		e, err := kv.Get(ctx, fmt.Sprintf("shard.%d.%d", r.plan.shards, k))
+		if err != nil {
+			continue
+		}
+		var v struct{ Holder string }
+		if json.Unmarshal(e.Value(), &v) == nil {
+			out[k] = v.Holder
+		}
+	}
+	return out
+}
+
+// spread reports whether the live instances hold the shards evenly (their
+// fair share: each at most ceil(shards / live)).
+func (r *topoRig) spread() bool {
+	held := r.shardHolders(context.Background())
+	if len(held) != r.plan.shards {
+		return false
+	}
+	live := r.live()
+	share := (r.plan.shards + len(live) - 1) / len(live)
+	per := map[string]int{}
+	for _, h := range held {
+		per[h]++
+	}
+	for _, in := range live {
+		if per[in.name] > share {
+			return false
+		}
+		delete(per, in.name)
+	}
+	return len(per) == 0 // no shard held by anyone else
 }
 
 // leaseHolders returns the projection leases: projection → holder.
@@ -519,6 +606,25 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// rateLimited describes the calls the fake answered 429, with the
+// instances that made such calls.
+func (r *topoRig) rateLimited() []string {
+	var out []string
+	for _, c := range r.fake.RateLimited() {
+		var by []string
+		for _, in := range r.insts {
+			for _, tc := range in.tap.Calls() {
+				if tc.Status == http.StatusTooManyRequests && strings.HasSuffix(tc.Path, c.Path) && !tc.End.Before(c.At) && tc.Start.Before(c.At.Add(time.Millisecond)) {
+					by = append(by, in.name)
+					break
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("%s %s %s (bucket %s, global %v) by %v", c.At.Format("15:04:05.000"), c.Method, c.Path, c.Bucket, c.Global, by))
+	}
+	return out
 }
 
 // messageEdit matches an edit of a channel's message.
