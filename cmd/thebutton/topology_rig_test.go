@@ -119,14 +119,12 @@ type topoInstance struct {
 func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	t.Helper()
 	r := &topoRig{t: t, plan: plan, token: "topology-token", logDir: keptDir(t, "thebutton-topology-"), began: time.Now()}
-	// The build and the Redis Cluster take the longest: side by side.
-	r.bin = filepath.Join(t.TempDir(), "thebutton")
+	// The build (unless an earlier test made the binary) and the Redis
+	// Cluster take the longest: side by side.
 	built := make(chan error, 1)
 	go func() {
-		out, err := exec.Command("go", "build", "-o", r.bin, ".").CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		var err error
+		r.bin, err = sharedBinary()
 		built <- err
 	}()
 	r.redis = redistest.StartCluster(t)
