@@ -97,8 +97,17 @@ func (s sharded) run(ctx context.Context) {
 	s.guilds.s.Store(sh)
 	s.state.set(true, "")
 	s.log.Info("discord bot sharded", "shards", count, "max_concurrency", conc)
-	if err := sh.Run(ctx); err != nil {
-		s.log.Error("discord shard leases stopped", "err", err)
+	for delay := discordRetryMin; ; delay = min(2*delay, discordRetryMax) {
+		err := sh.Run(ctx) // fails only when NATS cannot watch the leases
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Error("discord shard leases stopped: retrying", "next_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
 	}
 }
 

@@ -217,11 +217,12 @@ func (s *Shards) watch(ctx context.Context, w jetstream.KeyWatcher) {
 // fair share.
 func (s *Shards) round(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, s.o.TTL/5)
-	defer cancel()
-	if _, err := s.kv.Put(rctx, s.memberKey(), []byte(`{"holder":"`+s.o.Holder+`"}`)); err != nil {
+	_, err := s.kv.Put(rctx, s.memberKey(), []byte(`{"holder":"`+s.o.Holder+`"}`))
+	cancel()
+	if err != nil {
 		s.o.Log.Warn("shard member key not renewed", "err", err)
 	}
-	s.renew(rctx)
+	s.renew(ctx)
 	for _, k := range s.Held() {
 		s.mu.Lock()
 		failed := s.held[k] != nil && s.held[k].failed
@@ -403,7 +404,9 @@ func (s *Shards) renew(ctx context.Context) {
 			continue
 		}
 		sent := time.Now()
-		rev, err := s.kv.Update(ctx, s.shardKey(k), data, h.rev)
+		uctx, cancel := context.WithTimeout(ctx, s.o.TTL/5)
+		rev, err := s.kv.Update(uctx, s.shardKey(k), data, h.rev)
+		cancel()
 		switch {
 		case err == nil:
 			s.mu.Lock()
