@@ -115,10 +115,42 @@ type topoInstance struct {
 }
 
 // startTopology starts every part of the topology and waits until every
-// instance is ready and connected to the fake Discord.
+// instance is ready, the shards are spread over them and the interactions
+// endpoint answers behind the load balancer.
 func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	t.Helper()
 	r := &topoRig{t: t, plan: plan, token: "topology-token", logDir: keptDir(t, "thebutton-topology-"), began: time.Now()}
+	r.startBackends()
+	// Discord's limits; GET /gateway/bot recommends the plan's shards and
+	// lets one identify per 5 s, as for most bots.
+	r.fake = discordtest.New(t, discordtest.Options{Token: r.token, Shards: plan.shards, MaxConcurrency: 1})
+	var err error
+	if r.pub, r.key, err = ed25519.GenerateKey(nil); err != nil {
+		t.Fatal(err)
+	}
+	r.addGuilds()
+	r.startInstances()
+	r.openStream()
+	r.waitFor(90*time.Second, "every shard's session, the shards spread over the instances", func() bool {
+		return r.shardsServed() && r.spread()
+	})
+	r.mark("shards spread")
+	// Interactions come over HTTP, through a load balancer, to all of
+	// them; Discord checks the endpoint when its URL is saved.
+	r.lb = newInteractionsLB(t, r.insts, interactionsPath)
+	r.fake.SetInteractionsEndpoint(r.lb.URL(), r.key)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.fake.VerifyEndpoint(ctx); err != nil {
+		t.Fatalf("the interactions endpoint behind the load balancer: %v", err)
+	}
+	return r
+}
+
+// startBackends starts the Redis Cluster, a MariaDB database and the
+// 3-node JetStream cluster (child processes of the built binary).
+func (r *topoRig) startBackends() {
+	t := r.t
 	// The build (unless an earlier test made the binary) and the Redis
 	// Cluster take the longest: side by side.
 	built := make(chan error, 1)
@@ -146,21 +178,18 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 	}
 	t.Cleanup(r.nodes.stop)
 	r.mark("nats cluster")
-	// Discord's limits; GET /gateway/bot recommends the plan's shards and
-	// lets one identify per 5 s, as for most bots.
-	r.fake = discordtest.New(t, discordtest.Options{Token: r.token, Shards: plan.shards, MaxConcurrency: 1})
-	if r.pub, r.key, err = ed25519.GenerateKey(nil); err != nil {
-		t.Fatal(err)
-	}
-	r.addGuilds()
-	for i := range plan.instances {
+}
+
+// startInstances starts the plan's `thebutton run` processes and waits
+// until each is ready. The first makes the stream and the buckets; the
+// others start together once it is ready. (Three first starts at once on
+// a fresh cluster can each time out creating the R3 stream under load:
+// JetStream's API timeout is 5 s and `run` exits on it.)
+func (r *topoRig) startInstances() {
+	for i := range r.plan.instances {
 		r.insts = append(r.insts, r.newInstance(i+1))
 	}
-	t.Cleanup(r.stopInstances)
-	// The first instance makes the stream and the buckets; the others
-	// start together once it is ready. (Three first starts at once on a
-	// fresh cluster can each time out creating the R3 stream under load:
-	// JetStream's API timeout is 5 s and `run` exits on it.)
+	r.t.Cleanup(r.stopInstances)
 	r.start(r.insts[0])
 	r.waitReady(r.insts[0], 90*time.Second)
 	r.mark("first instance")
@@ -171,21 +200,6 @@ func startTopology(t *testing.T, plan topoPlan) *topoRig {
 		r.waitReady(in, 90*time.Second)
 	}
 	r.mark("the others")
-	r.openStream()
-	r.waitFor(90*time.Second, "every shard's session, the shards spread over the instances", func() bool {
-		return r.shardsServed() && r.spread()
-	})
-	r.mark("shards spread")
-	// Interactions come over HTTP, through a load balancer, to all of
-	// them; Discord checks the endpoint when its URL is saved.
-	r.lb = newInteractionsLB(t, r.insts, interactionsPath)
-	r.fake.SetInteractionsEndpoint(r.lb.URL(), r.key)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := r.fake.VerifyEndpoint(ctx); err != nil {
-		t.Fatalf("the interactions endpoint behind the load balancer: %v", err)
-	}
-	return r
 }
 
 // mark notes that a phase of the start ended.

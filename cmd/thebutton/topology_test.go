@@ -81,42 +81,14 @@ func TestTopology(t *testing.T) {
 	tk := rig.watchTakeover(ctx, victim, leasesOf(holders, victim.name), 2*reactorLeaseTTL+identify+20*time.Second)
 	t.Logf("every shard served again %s after the kill (shard lease TTL %s + identify %s): %v; its leases held by others after %v (lease TTL %s, the reactors' %s)",
 		tk.shards, shardTTL, identify, rig.shardHolders(ctx), tk.leases, leaseTTL, reactorLeaseTTL)
-	if limit := shardTTL + shardTTL/5 + identify + 3*time.Second; tk.shards > limit {
-		t.Errorf("shards served again %s after the kill, want within %s (TTL, a renewal period, identify, 3 s slack)", tk.shards, limit)
-	}
-	for lease, took := range tk.leases {
-		limit := leaseTTL + 5*time.Second
-		if strings.HasPrefix(lease, "discord-shard-") {
-			limit = tk.shards + reactorLeaseTTL + 5*time.Second
-		}
-		if took > limit {
-			t.Errorf("lease %s moved %s after the kill, want within %s", lease, took, limit)
-		}
-	}
+	tk.check(t, shardTTL+shardTTL/5+identify+3*time.Second, leaseTTL+5*time.Second, reactorLeaseTTL+5*time.Second)
+
 	all := presses.wait()
 	for _, in := range rig.live() {
 		rig.waitReady(in, 60*time.Second)
 	}
-
-	hist := rig.history(ctx)
-	counts := checkPresses(t, all, hist)
-	p50, p99 := answerLatencies(all)
-	t.Logf("%d presses over %s (%.0f/s asked): %v; answer p50 %s p99 %s", len(all),
-		presses.took.Round(time.Millisecond), float64(rate), counts, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
-	answered, failover := rig.lb.stats()
-	t.Logf("answers other than accepted: %v; interactions answered per instance %v, %d sent to another after one did not answer",
-		answerTexts(all), answered, failover)
-	if counts[verdictNone] > 0 || counts[verdictUnknown] > 0 {
-		t.Errorf("%d presses unanswered and %d answered unknown, want none", counts[verdictNone], counts[verdictUnknown])
-	}
-	clicks := 0
-	for id, recs := range hist {
-		for _, p := range commands.Audit(recs) {
-			t.Errorf("game %d: rule broken: %s", id, p)
-		}
-		clicks += len(recs)
-	}
-	t.Logf("commands.Audit on %d games (%d events)", len(hist), clicks)
+	t.Logf("%d presses over %s (%.0f/s asked)", len(all), presses.took.Round(time.Millisecond), float64(rate))
+	checkStream(t, rig, all)
 
 	verifyStart := time.Now()
 	if out, err := rig.verify(ctx); err != nil {
@@ -124,7 +96,58 @@ func TestTopology(t *testing.T) {
 	} else {
 		t.Logf("%s (%s)", strings.TrimSpace(lastLine(out)), time.Since(verifyStart).Round(time.Millisecond))
 	}
+	checkDiscord(t, rig, games)
+	load1, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("whole test %s; load average %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(string(load1)))
+}
 
+// check fails the test if the shards were served again later than
+// shards after the kill, a projection's lease moved later than leases,
+// or a shard's reactor lease later than reactors after its shard.
+func (tk takeover) check(t *testing.T, shards, leases, reactors time.Duration) {
+	t.Helper()
+	if tk.shards > shards {
+		t.Errorf("shards served again %s after the kill, want within %s (TTL, a renewal period, identify, 3 s slack)", tk.shards, shards)
+	}
+	for lease, took := range tk.leases {
+		limit := leases
+		if strings.HasPrefix(lease, "discord-shard-") {
+			limit = tk.shards + reactors
+		}
+		if took > limit {
+			t.Errorf("lease %s moved %s after the kill, want within %s", lease, took, limit)
+		}
+	}
+}
+
+// checkStream compares what the players were told with the stream (no
+// press lost or doubled, none unanswered) and checks the game rules on
+// the stream alone.
+func checkStream(t *testing.T, rig *topoRig, all []*topoPress) {
+	t.Helper()
+	hist := rig.history(context.Background())
+	counts := checkPresses(t, all, hist)
+	p50, p99 := answerLatencies(all)
+	answered, failover := rig.lb.stats()
+	t.Logf("answers %v, p50 %s p99 %s; other than accepted: %v; answered per instance %v, %d sent to another after one did not answer",
+		counts, p50.Round(time.Microsecond), p99.Round(time.Microsecond), answerTexts(all), answered, failover)
+	if counts[verdictNone] > 0 || counts[verdictUnknown] > 0 {
+		t.Errorf("%d presses unanswered and %d answered unknown, want none", counts[verdictNone], counts[verdictUnknown])
+	}
+	n := 0
+	for id, recs := range hist {
+		for _, p := range commands.Audit(recs) {
+			t.Errorf("game %d: rule broken: %s", id, p)
+		}
+		n += len(recs)
+	}
+	t.Logf("commands.Audit on %d games (%d events)", len(hist), n)
+}
+
+// checkDiscord checks what the fake Discord saw: no call answered 429, no
+// game message edited by two instances at once.
+func checkDiscord(t *testing.T, rig *topoRig, games []*topoGame) {
+	t.Helper()
 	for _, l := range rig.rateLimited() {
 		t.Errorf("answered 429 (want none): %s", l)
 	}
@@ -142,8 +165,6 @@ func TestTopology(t *testing.T) {
 	}
 	t.Logf("%d calls at the fake Discord (REST by instance: %s), %d answered 429; %d game-message edits, the editing instance changed %d times in %d channels",
 		len(rig.fake.Calls()), callsPerInstance(rig.insts), len(rig.fake.RateLimited()), edits, switches, len(buttons))
-	load1, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("whole test %s; load average %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(string(load1)))
 }
 
 // victim is the instance to kill: the one holding the Redis projection's
