@@ -74,6 +74,9 @@ func exported(t *testing.T) map[string][]string {
 		return map[string]metrics.EffectBacklog{"announce": {Effects: 1, Oldest: time.Second}}
 	})
 	m.SetDiscordConnected(true)
+	m.SetShardsHeld(1)
+	m.ShardTakeover(0, time.Second)
+	m.BudgetWait(time.Millisecond)
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -432,6 +432,7 @@ var clusterEnv = map[string]string{
 	"REDIS_URL":        "redis+cluster://redis-c1:6379,redis-c2:6379,redis-c3:6379",
 	"MYSQL_DSN":        "thebutton:thebutton@tcp(mysql:3306)/thebutton_cluster",
 	"DISCORD_TOKEN":    "",
+	"DISCORD_SHARDS":   "auto",
 	"DISCORD_GUILD_ID": "",
 	"HTTP_ADDR":        "0.0.0.0:8080",
 	"LOG_LEVEL":        "info",

@@ -45,14 +45,15 @@ func TestRunShardedOverTwoInstances(t *testing.T) {
 	type inst struct {
 		out    syncBuffer
 		cancel context.CancelFunc
-		done   chan int
+		done   chan int // closed when Main returned
 	}
 	start := func() *inst {
-		in := &inst{done: make(chan int, 1)}
+		in := &inst{done: make(chan int)}
 		ctx, cancel := context.WithCancel(context.Background())
 		in.cancel = cancel
 		go func() {
-			in.done <- Main(ctx, []string{"run", "--http", ""}, &in.out, &in.out, env(map[string]string{
+			defer close(in.done)
+			Main(ctx, []string{"run", "--http", ""}, &in.out, &in.out, env(map[string]string{
 				"DATA_DIR": t.TempDir(), "NATS_URL": srv.ClientURL(), "LOG_LEVEL": "info",
 				"REDIS_URL": redisURL, "REDIS_PREFIX": prefix, "MYSQL_DSN": dsn, "DISCORD_TOKEN": token,
 				"DISCORD_SHARDS": "auto", "PROJECTOR_LEASE_TTL": "2s",
