@@ -147,6 +147,7 @@ type interactionsBench struct {
 	prefix   string
 	first    *natsConn // instance 0's connection
 	handlers []*commands.Handler
+	bots     []*discordbot.Bot
 	urls     []string
 	timers   []*serverTimer
 	guild    string
@@ -207,6 +208,16 @@ func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error)
 	b.res.LoadAfter = loadAverage()
 	if err := stopProfile(); err != nil {
 		return b.res, err
+	}
+	// Deferred presses are still being decided: the bots' Close waits for
+	// them before the stream is audited.
+	for _, bot := range b.bots {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := bot.Close(cctx)
+		cancel()
+		if err != nil {
+			return b.res, err
+		}
 	}
 
 	var server []time.Duration
@@ -270,10 +281,11 @@ func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed2551
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
 	err = bot.Open(octx)
 	ocancel()
+	b.bots = append(b.bots, bot)
 	b.closers = append(b.closers, func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_ = bot.Close(cctx)
+		_ = bot.Close(cctx) // at once if the run closed it
 	})
 	if err != nil {
 		return err
