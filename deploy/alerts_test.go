@@ -74,6 +74,9 @@ func exported(t *testing.T) map[string][]string {
 		return map[string]metrics.EffectBacklog{"announce": {Effects: 1, Oldest: time.Second}}
 	})
 	m.SetDiscordConnected(true)
+	m.SetShardsHeld(1)
+	m.ShardTakeover(0, time.Second)
+	m.BudgetWait(time.Millisecond)
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -138,29 +141,7 @@ func TestAlertRules(t *testing.T) {
 		if strings.TrimSpace(r.Annotations["summary"]) == "" {
 			t.Errorf("%s: no annotations.summary", r.Alert)
 		}
-		if strings.Count(r.Expr, "(") != strings.Count(r.Expr, ")") || strings.Count(r.Expr, "{") != strings.Count(r.Expr, "}") {
-			t.Errorf("%s: unbalanced brackets in %q", r.Alert, r.Expr)
-		}
-		refs := metricRE.FindAllStringSubmatch(r.Expr, -1)
-		if len(refs) == 0 {
-			t.Errorf("%s: names no metric of the service: %q", r.Alert, r.Expr)
-		}
-		available := map[string]bool{"instance": true, "job": true}
-		for _, m := range refs {
-			labels, ok := names[m[1]]
-			if !ok {
-				t.Errorf("%s: metric %s does not exist in package metrics", r.Alert, m[1])
-				continue
-			}
-			for _, l := range labels {
-				available[l] = true
-			}
-			for _, lm := range matcherRE.FindAllStringSubmatch(m[2], -1) {
-				if !slices.Contains(labels, lm[1]) && lm[1] != "job" && lm[1] != "instance" {
-					t.Errorf("%s: %s has no label %s (labels %v)", r.Alert, m[1], lm[1], labels)
-				}
-			}
-		}
+		checkExpr(t, r.Alert, r.Expr, names)
 		// Metrics the annotations send the reader to exist too.
 		for _, text := range r.Annotations {
 			for _, m := range metricRE.FindAllStringSubmatch(text, -1) {
@@ -169,11 +150,42 @@ func TestAlertRules(t *testing.T) {
 				}
 			}
 		}
-		for _, g := range groupingRE.FindAllStringSubmatch(r.Expr, -1) {
-			for _, l := range strings.Split(g[1], ",") {
-				if l = strings.TrimSpace(l); l != "" && !available[l] {
-					t.Errorf("%s: groups by %s, a label none of its metrics has", r.Alert, l)
-				}
+	}
+}
+
+// checkExpr checks that every metric, label matcher and grouping label of
+// a PromQL expression exists in the metrics package (an expression on a
+// misspelt metric would stay empty forever). where names the expression in
+// errors.
+func checkExpr(t *testing.T, where, expr string, names map[string][]string) {
+	t.Helper()
+	if strings.Count(expr, "(") != strings.Count(expr, ")") || strings.Count(expr, "{") != strings.Count(expr, "}") {
+		t.Errorf("%s: unbalanced brackets in %q", where, expr)
+	}
+	refs := metricRE.FindAllStringSubmatch(expr, -1)
+	if len(refs) == 0 {
+		t.Errorf("%s: names no metric of the service: %q", where, expr)
+	}
+	available := map[string]bool{"instance": true, "job": true}
+	for _, m := range refs {
+		labels, ok := names[m[1]]
+		if !ok {
+			t.Errorf("%s: metric %s does not exist in package metrics", where, m[1])
+			continue
+		}
+		for _, l := range labels {
+			available[l] = true
+		}
+		for _, lm := range matcherRE.FindAllStringSubmatch(m[2], -1) {
+			if !slices.Contains(labels, lm[1]) && lm[1] != "job" && lm[1] != "instance" {
+				t.Errorf("%s: %s has no label %s (labels %v)", where, m[1], lm[1], labels)
+			}
+		}
+	}
+	for _, g := range groupingRE.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(g[1], ",") {
+			if l = strings.TrimSpace(l); l != "" && !available[l] {
+				t.Errorf("%s: groups by %s, a label none of its metrics has", where, l)
 			}
 		}
 	}
@@ -250,7 +262,7 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Errorf("rule_files (-want +got):\n%s", diff)
 	}
 	c, _ := loadCompose(t)
-	jobs := map[string]string{}
+	jobs := map[string][]string{}
 	for _, sc := range cfg.ScrapeConfigs {
 		if sc.MetricsPath != "/metrics" {
 			t.Errorf("job %s: metrics_path %q", sc.JobName, sc.MetricsPath)
@@ -261,11 +273,12 @@ func TestPrometheusConfig(t *testing.T) {
 				if _, ok := c.Services[host]; !ok || port != "8080" {
 					t.Errorf("job %s: target %s is not port 8080 of a compose service", sc.JobName, target)
 				}
-				jobs[sc.JobName] = host
+				jobs[sc.JobName] = append(jobs[sc.JobName], host)
 			}
 		}
 	}
-	if diff := cmp.Diff(map[string]string{"thebutton": "thebutton", "thebutton-cluster": "thebutton-cluster"}, jobs); diff != "" {
+	want := map[string][]string{"thebutton": {"thebutton"}, "thebutton-cluster": {"thebutton-cluster", "thebutton-cluster-2"}}
+	if diff := cmp.Diff(want, jobs); diff != "" {
 		t.Errorf("scrape jobs → targets (-want +got):\n%s", diff)
 	}
 }

@@ -214,15 +214,21 @@ func TestComposeServices(t *testing.T) {
 		ports       []string // container ports published
 	}
 	wants := map[string]want{
-		"nats":              {"", "nats:2.", false, true, []string{"4222", "8222"}},
-		"redis":             {"", "redis:7", false, true, []string{"6379"}},
-		"mysql":             {"", "mariadb:10.11", false, true, []string{"3306"}},
-		"thebutton":         {"", "thebutton:", true, false, []string{"8080"}},
-		"prometheus":        {"monitoring", "prom/prometheus:", false, false, []string{"9090"}},
-		"nats-1":            {"cluster", "nats:2.", false, true, []string{"4222", "8222"}},
-		"nats-2":            {"cluster", "nats:2.", false, true, nil},
-		"nats-3":            {"cluster", "nats:2.", false, true, nil},
-		"thebutton-cluster": {"cluster", "thebutton:", true, false, []string{"8080"}},
+		"nats":                {"", "nats:2.", false, true, []string{"4222", "8222"}},
+		"redis":               {"", "redis:7", false, true, []string{"6379"}},
+		"mysql":               {"", "mariadb:10.11", false, true, []string{"3306"}},
+		"thebutton":           {"", "thebutton:", true, false, []string{"8080"}},
+		"prometheus":          {"monitoring", "prom/prometheus:", false, false, []string{"9090"}},
+		"nats-1":              {"cluster", "nats:2.", false, true, []string{"4222", "8222"}},
+		"nats-2":              {"cluster", "nats:2.", false, true, nil},
+		"nats-3":              {"cluster", "nats:2.", false, true, nil},
+		"thebutton-cluster":   {"cluster", "thebutton:", true, false, []string{"8080"}},
+		"thebutton-cluster-2": {"cluster", "thebutton:", true, false, []string{"8080"}},
+		"grafana":             {"monitoring", "grafana/grafana:", false, false, []string{"3000"}},
+		"redis-cluster-init":  {"cluster", "redis:7", false, false, nil},
+	}
+	for i := 1; i <= 6; i++ {
+		wants[fmt.Sprintf("redis-c%d", i)] = want{"cluster", "redis:7", false, true, nil}
 	}
 	if diff := cmp.Diff(slices.Sorted(mapKeys(wants)), slices.Sorted(mapKeys(c.Services))); diff != "" {
 		t.Fatalf("services (-want +got):\n%s", diff)
@@ -245,8 +251,14 @@ func TestComposeServices(t *testing.T) {
 				t.Errorf("%s: healthcheck %+v, want an exec-form CMD test with interval and retries", name, h)
 			}
 		}
-		if s.Restart != "unless-stopped" {
-			t.Errorf("%s: restart %q, want unless-stopped", name, s.Restart)
+		// A one-shot job runs once per start of the stack; everything
+		// else comes back after a crash or a reboot.
+		wantRestart := "unless-stopped"
+		if name == "redis-cluster-init" {
+			wantRestart = "no"
+		}
+		if s.Restart != wantRestart {
+			t.Errorf("%s: restart %q, want %s", name, s.Restart, wantRestart)
 		}
 		var published []string
 		for _, p := range s.Ports {
@@ -262,7 +274,7 @@ func TestComposeServices(t *testing.T) {
 			hostPorts[host] = name
 			// Only the web pages are public: NATS, Redis, MariaDB and
 			// Prometheus have no authentication in this stack.
-			if public := name == "thebutton" || name == "thebutton-cluster"; !public && ip != "127.0.0.1" {
+			if public := strings.HasPrefix(name, "thebutton"); !public && ip != "127.0.0.1" {
 				t.Errorf("%s: port %q is published on every interface, want 127.0.0.1", name, p)
 			}
 		}
@@ -335,7 +347,8 @@ func TestComposeVolumesAndMounts(t *testing.T) {
 	// Persistent state lives in named volumes.
 	for svc, target := range map[string]string{
 		"nats": "/data", "nats-1": "/data", "nats-2": "/data", "nats-3": "/data",
-		"redis": "/data", "mysql": "/var/lib/mysql", "prometheus": "/prometheus",
+		"redis": "/data", "mysql": "/var/lib/mysql", "prometheus": "/prometheus", "grafana": "/var/lib/grafana",
+		"redis-c1": "/data", "redis-c2": "/data", "redis-c3": "/data", "redis-c4": "/data", "redis-c5": "/data", "redis-c6": "/data",
 	} {
 		if src := mounts[svc][target]; src == "" || strings.HasPrefix(src, "./") {
 			t.Errorf("%s: %s is not on a named volume (mounts %v)", svc, target, mounts[svc])
@@ -360,6 +373,17 @@ func TestComposeVolumesAndMounts(t *testing.T) {
 	if got := mounts["prometheus"]["/etc/prometheus"]; got != "./deploy/prometheus" {
 		t.Errorf("prometheus: /etc/prometheus is %q, want ./deploy/prometheus", got)
 	}
+	for target, src := range map[string]string{
+		"/etc/grafana/provisioning":   "./deploy/grafana/provisioning",
+		"/var/lib/grafana/dashboards": "./deploy/grafana/dashboards",
+	} {
+		if got := mounts["grafana"][target]; got != src {
+			t.Errorf("grafana: %s is %q, want %s", target, got, src)
+		}
+	}
+	if got := mounts["redis-cluster-init"]["/usr/local/bin/cluster-init.sh"]; got != "./deploy/redis/cluster-init.sh" {
+		t.Errorf("redis-cluster-init: the script is %q, want ./deploy/redis/cluster-init.sh", got)
+	}
 	if !slices.Contains(c.Services["prometheus"].Command, "--config.file=/etc/prometheus/prometheus.yml") {
 		t.Errorf("prometheus: command %q does not load /etc/prometheus/prometheus.yml", c.Services["prometheus"].Command)
 	}
@@ -368,9 +392,15 @@ func TestComposeVolumesAndMounts(t *testing.T) {
 func TestComposeDependencies(t *testing.T) {
 	c, _ := loadCompose(t)
 	want := map[string]map[string]string{
-		"thebutton":         {"nats": "service_healthy", "redis": "service_healthy", "mysql": "service_healthy"},
-		"thebutton-cluster": {"nats-1": "service_healthy", "nats-2": "service_healthy", "nats-3": "service_healthy", "redis": "service_healthy", "mysql": "service_healthy"},
-		"prometheus":        {"thebutton": ""},
+		"thebutton":           {"nats": "service_healthy", "redis": "service_healthy", "mysql": "service_healthy"},
+		"thebutton-cluster":   clusterInstance,
+		"thebutton-cluster-2": clusterInstance,
+		"prometheus":          {"thebutton": ""},
+		"grafana":             {"prometheus": ""},
+		"redis-cluster-init":  {},
+	}
+	for i := 1; i <= 6; i++ {
+		want["redis-cluster-init"][fmt.Sprintf("redis-c%d", i)] = "service_healthy"
 	}
 	for name, s := range c.Services {
 		got := s.dependsOn(t)
@@ -394,6 +424,27 @@ func TestComposeDependencies(t *testing.T) {
 	}
 }
 
+// clusterEnv is what each instance of the cluster profile is told.
+var clusterEnv = map[string]string{
+	"NATS_URL":         "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222",
+	"NATS_STREAM":      "BUTTON",
+	"NATS_REPLICAS":    "3",
+	"REDIS_URL":        "redis+cluster://redis-c1:6379,redis-c2:6379,redis-c3:6379",
+	"MYSQL_DSN":        "thebutton:thebutton@tcp(mysql:3306)/thebutton_cluster",
+	"DISCORD_TOKEN":    "",
+	"DISCORD_SHARDS":   "auto",
+	"DISCORD_GUILD_ID": "",
+	"HTTP_ADDR":        "0.0.0.0:8080",
+	"LOG_LEVEL":        "info",
+	"LOG_FORMAT":       "json",
+}
+
+// clusterInstance is what each instance of the cluster profile waits for.
+var clusterInstance = map[string]string{
+	"nats-1": "service_healthy", "nats-2": "service_healthy", "nats-3": "service_healthy",
+	"redis-cluster-init": "service_completed_successfully", "mysql": "service_healthy",
+}
+
 var cmpEmptyMap = cmp.FilterValues(func(a, b map[string]string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Ignore())
 
 // TestComposeEnvironment checks what each thebutton instance is told: the
@@ -413,18 +464,8 @@ func TestComposeEnvironment(t *testing.T) {
 			"LOG_LEVEL":        "info",
 			"LOG_FORMAT":       "json",
 		},
-		"thebutton-cluster": {
-			"NATS_URL":         "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222",
-			"NATS_STREAM":      "BUTTON",
-			"NATS_REPLICAS":    "3",
-			"REDIS_URL":        "redis://redis:6379/1",
-			"MYSQL_DSN":        "thebutton:thebutton@tcp(mysql:3306)/thebutton_cluster",
-			"DISCORD_TOKEN":    "",
-			"DISCORD_GUILD_ID": "",
-			"HTTP_ADDR":        "0.0.0.0:8080",
-			"LOG_LEVEL":        "info",
-			"LOG_FORMAT":       "json",
-		},
+		"thebutton-cluster":   clusterEnv,
+		"thebutton-cluster-2": clusterEnv,
 	}
 	known := flagVariables(t)
 	for name, env := range want {
@@ -440,12 +481,26 @@ func TestComposeEnvironment(t *testing.T) {
 		if diff := cmp.Diff([]string{"run"}, s.Command); diff != "" {
 			t.Errorf("%s: command (-want +got):\n%s", name, diff)
 		}
-		// Every host named in a URL is a service thebutton waits for.
+		// Every host named in a URL is a service thebutton waits for,
+		// itself or through a service it waits for (the Redis Cluster's
+		// nodes, through redis-cluster-init).
 		deps := s.dependsOn(t)
+		for d := range s.dependsOn(t) {
+			for dd, cond := range c.Services[d].dependsOn(t) {
+				deps[dd] = cond
+			}
+		}
 		for _, u := range strings.Split(s.Environment["NATS_URL"], ",") {
 			checkHost(t, name, "NATS_URL", u, "4222", deps)
 		}
-		checkHost(t, name, "REDIS_URL", s.Environment["REDIS_URL"], "6379", deps)
+		redisURL := s.Environment["REDIS_URL"]
+		if rest, ok := strings.CutPrefix(redisURL, "redis+cluster://"); ok {
+			for _, node := range strings.Split(rest, ",") {
+				checkHost(t, name, "REDIS_URL", "redis://"+node, "6379", deps)
+			}
+		} else {
+			checkHost(t, name, "REDIS_URL", redisURL, "6379", deps)
+		}
 		dsnHost := regexp.MustCompile(`@tcp\(([^)]*)\)/`).FindStringSubmatch(s.Environment["MYSQL_DSN"])
 		if dsnHost == nil {
 			t.Errorf("%s: MYSQL_DSN %q has no @tcp(host:port)/", name, s.Environment["MYSQL_DSN"])
@@ -621,11 +676,15 @@ func TestNATSConfigs(t *testing.T) {
 				Port: o.Port, HTTPPort: o.HTTPPort, Routes: len(o.Routes),
 				Cluster: o.Cluster.Name, ClusterPort: o.Cluster.Port,
 			}
+			// The single node syncs every write (an acknowledged click
+			// survives a power loss); the cluster's nodes sync every 2
+			// minutes and rely on the majority of three for that.
 			w := got{
-				Name: tt.server, StoreDir: "/data", Sync: "2m0s", JetStream: true,
+				Name: tt.server, StoreDir: "/data", SyncAlways: true, Sync: "2m0s", JetStream: true,
 				Port: 4222, HTTPPort: 8222,
 			}
 			if tt.cluster {
+				w.SyncAlways = false
 				w.Routes, w.Cluster, w.ClusterPort = 3, "thebutton", 6222
 			}
 			if diff := cmp.Diff(w, g); diff != "" {

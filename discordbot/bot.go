@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,6 +58,17 @@ type Config struct {
 	// in any second; Discord allows 50/s).
 	RESTRate  float64
 	RESTBurst int
+	// Budget, if set, replaces the limiter of RESTRate and RESTBurst: the
+	// budget shared by every process of the bot (discordbot/natskv).
+	Budget Budget
+	// Guilds, if set, says which guilds' game messages this process keeps
+	// up to date (the guilds of the shards it holds); nil: every guild.
+	// The effects of events are split by the reactors (ShardReactor).
+	Guilds Guilds
+	// OnBudgetWait, if set, is told how long each REST call waited for the
+	// global budget (0 included). It must be quick and safe for concurrent
+	// use (metrics).
+	OnBudgetWait func(time.Duration)
 	// OnEdit, if set, is told the result of every game-message refresh
 	// that called Discord: "ok" or "failed". OnRender, if set, is told how
 	// long each image took ("timer", "chart", "end"). Both must be quick
@@ -94,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.RESTBurst <= 0 {
 		c.RESTBurst = 5
 	}
+	if c.Budget == nil {
+		c.Budget = LocalBudget(c.RESTRate, c.RESTBurst)
+	}
 	if c.EditInterval <= 0 {
 		c.EditInterval = 2 * time.Second
 	}
@@ -130,6 +145,10 @@ type Bot struct {
 	notices  *notices
 	updater  *Updater
 	reactor  *Reactor
+	roles    roleCache
+
+	reactorsMu sync.Mutex
+	reactors   map[int]*Reactor // by shard (ShardReactor)
 
 	ctx    context.Context // ends with Close: every handler's parent
 	cancel context.CancelFunc
@@ -142,7 +161,12 @@ type Bot struct {
 	upDone   chan struct{}
 
 	handlersOnce sync.Once
-	opened       bool // Open succeeded once: the updater runs
+	opened       bool // Open or Start succeeded once: the updater runs
+
+	shardsMu   sync.Mutex
+	shards     map[int]*shardSession // open gateway shards (OpenShard)
+	registerMu sync.Mutex
+	registered bool // the slash commands (sharded mode)
 }
 
 // New returns a bot. It connects nothing yet; the reactor may be used at
@@ -158,20 +182,41 @@ func New(cfg Config, cmds Commands, views Views, marks Marks) (*Bot, error) {
 		return nil, errors.New("discordbot: the legacy text commands need the gateway")
 	}
 	cfg = cfg.withDefaults()
+	if cfg.HTTPClient == nil {
+		// Many interaction answers at once: keep enough idle connections.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Timeout: 20 * time.Second, Transport: t}
+	}
+	s, err := newSession(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bot{
+		cfg: cfg, cmds: cmds, views: views, log: cfg.Log, s: s,
+		rest:     newREST(s, cfg.Budget, cfg.OnBudgetWait, cfg.Log),
+		renderer: imaging.NewRenderer(0),
+		ctx:      ctx, cancel: cancel,
+	}
+	b.notices = newNotices(b)
+	b.updater = newUpdater(b)
+	b.reactor = newReactor(b, marks, "discord", 0, 0)
+	b.reactors = make(map[int]*Reactor)
+	return b, nil
+}
+
+// newSession returns a discordgo session configured for the bot: its
+// HTTP client, no rate-limit handling of its own (rest does it, with
+// contexts: discordgo must not sleep on a 429 itself), the intents, and a
+// state that tracks guilds and channels only.
+func newSession(cfg Config) (*discordgo.Session, error) {
 	s, err := discordgo.New("Bot " + cfg.Token)
 	if err != nil {
 		return nil, fmt.Errorf("discordbot: session: %w", err)
 	}
-	if cfg.HTTPClient != nil {
-		s.Client = cfg.HTTPClient
-	} else {
-		// Many interaction answers at once: keep enough idle connections.
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		s.Client = &http.Client{Timeout: 20 * time.Second, Transport: t}
-	}
-	// Rate limits are handled by rest, with contexts: discordgo must not
-	// sleep on a 429 itself.
+	s.Client = cfg.HTTPClient
 	s.ShouldRetryOnRateLimit = false
 	s.MaxRestRetries = 0
 	s.Identify.Intents = Intents(cfg.Legacy)
@@ -182,18 +227,73 @@ func New(cfg Config, cmds Commands, views Views, marks Marks) (*Bot, error) {
 	s.State.TrackThreads = false
 	s.State.TrackStickers = false
 	s.State.TrackThreadMembers = false
+	return s, nil
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bot{
-		cfg: cfg, cmds: cmds, views: views, log: cfg.Log, s: s,
-		rest:     newREST(s, cfg.RESTRate, cfg.RESTBurst, cfg.Log),
-		renderer: imaging.NewRenderer(0),
-		ctx:      ctx, cancel: cancel,
+// addHandlers registers the bot's gateway handlers on a session; what is
+// reported to Config.OnGateway names the shard ("" for the only session).
+func (b *Bot) addHandlers(s *discordgo.Session, shard string) []func() {
+	rm := []func(){
+		s.AddHandler(b.onInteraction),
+		s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+			b.log.Info("discord session ready", "user", r.User.Username, "guilds", len(r.Guilds), "shard", shard)
+			b.gateway(true, "")
+		}),
+		s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.gateway(true, "") }),
+		s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) {
+			why := "gateway session lost; reconnecting"
+			if shard != "" {
+				why = "gateway session of shard " + shard + " lost; reconnecting"
+			}
+			b.gateway(false, why)
+		}),
 	}
-	b.notices = newNotices(b)
-	b.updater = newUpdater(b)
-	b.reactor = newReactor(b, marks)
-	return b, nil
+	if b.cfg.Legacy {
+		rm = append(rm, s.AddHandler(b.onMessage))
+	}
+	return rm
+}
+
+// Guilds says which guilds this process serves. Implementations are safe
+// for concurrent use and quick (called for each game on every updater
+// round).
+type Guilds interface {
+	Owns(guild string) bool
+}
+
+// ShardOf returns the gateway shard of a guild among count shards, as
+// Discord computes it: (guild_id >> 22) % count. An id that is not a
+// snowflake is shard 0.
+func ShardOf(guild string, count int) int {
+	id, err := strconv.ParseUint(guild, 10, 64)
+	if err != nil || count <= 1 {
+		return 0
+	}
+	return int((id >> 22) % uint64(count))
+}
+
+// ShardReactor returns the reactor of the guilds of one shard of count,
+// named "discord-shard-K-of-N": a projector sink of its own, with its own
+// consumer and checkpoint, run by the process holding the shard. marks
+// keeps its checkpoint and done-marks (give every shard its own). The
+// same reactor is returned for the same shard.
+func (b *Bot) ShardReactor(shard, count int, marks Marks) *Reactor {
+	b.reactorsMu.Lock()
+	defer b.reactorsMu.Unlock()
+	if r := b.reactors[shard]; r != nil {
+		return r
+	}
+	r := newReactor(b, marks, fmt.Sprintf("discord-shard-%d-of-%d", shard, count), shard, count)
+	b.reactors[shard] = r
+	return r
+}
+
+// sawMember notes the roles a member's interaction carried (gateway or
+// HTTP: handle calls it).
+func (b *Bot) sawMember(ic *discordgo.Interaction) {
+	if ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
+		b.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
+	}
 }
 
 // Reactor returns the discord-effects reactor, a projector sink named
@@ -209,20 +309,10 @@ func (b *Bot) openGateway(context.Context) (string, error) {
 	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
 		return "", fmt.Errorf("discordbot: open gateway: %w", err)
 	}
-	app := ""
-	if st := b.s.State; st != nil {
-		st.RLock()
-		if st.Application != nil {
-			app = st.Application.ID
-		}
-		if app == "" && st.User != nil {
-			app = st.User.ID
-		}
-		st.RUnlock()
-	}
-	if app == "" {
+	app, err := appOf(b.s)
+	if err != nil {
 		_ = b.s.Close()
-		return "", errors.New("discordbot: READY carried no application id")
+		return "", err
 	}
 	return app, nil
 }
@@ -238,20 +328,7 @@ func (b *Bot) Open(ctx context.Context) error {
 	b.handlersOnce.Do(func() {
 		b.mu.Lock() // Close reads remove, maybe while an abandoned Open runs
 		defer b.mu.Unlock()
-		b.remove = append(b.remove,
-			b.s.AddHandler(b.onInteraction),
-			b.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
-				b.log.Info("discord session ready", "user", r.User.Username, "guilds", len(r.Guilds))
-				b.gateway(true, "")
-			}),
-			b.s.AddHandler(func(*discordgo.Session, *discordgo.Resumed) { b.gateway(true, "") }),
-			b.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) {
-				b.gateway(false, "gateway session lost; reconnecting")
-			}),
-		)
-		if b.cfg.Legacy {
-			b.remove = append(b.remove, b.s.AddHandler(b.onMessage))
-		}
+		b.remove = append(b.remove, b.addHandlers(b.s, "")...)
 	})
 	b.mu.Lock()
 	closed, opened := b.closed, b.opened
@@ -270,24 +347,24 @@ func (b *Bot) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.appID = app
-	b.mu.Unlock()
-	cmds, err := b.rest.overwriteCommands(ctx, app, b.cfg.DevGuild, slashCommands())
-	if err != nil {
+	if err := b.register(ctx, app); err != nil {
 		_ = b.s.Close()
-		return fmt.Errorf("discordbot: register slash commands: %w", err)
+		return err
 	}
-	scope := "global"
-	if b.cfg.DevGuild != "" {
-		scope = "guild " + b.cfg.DevGuild
-	}
-	b.log.Info("slash commands registered", "count", len(cmds), "scope", scope, "legacy_text", b.cfg.Legacy)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		_ = b.s.Close()
 		return errors.New("discordbot: open: the bot was closed meanwhile")
+	}
+	b.startUpdaterLocked()
+	return nil
+}
+
+// startUpdaterLocked starts the updater once. Caller holds b.mu.
+func (b *Bot) startUpdaterLocked() {
+	if b.opened {
+		return
 	}
 	b.opened = true
 	b.upDone = make(chan struct{})
@@ -295,6 +372,42 @@ func (b *Bot) Open(ctx context.Context) error {
 		defer close(b.upDone)
 		b.updater.run(b.ctx)
 	}()
+}
+
+// appOf returns the application id the READY session s received.
+func appOf(s *discordgo.Session) (string, error) {
+	app := ""
+	if st := s.State; st != nil {
+		st.RLock()
+		if st.Application != nil {
+			app = st.Application.ID
+		}
+		if app == "" && st.User != nil {
+			app = st.User.ID
+		}
+		st.RUnlock()
+	}
+	if app == "" {
+		return "", errors.New("discordbot: READY carried no application id")
+	}
+	return app, nil
+}
+
+// register registers the slash commands (one bulk overwrite, guild-scoped
+// when DevGuild is set) for the application app.
+func (b *Bot) register(ctx context.Context, app string) error {
+	b.mu.Lock()
+	b.appID = app
+	b.mu.Unlock()
+	cmds, err := b.rest.overwriteCommands(ctx, app, b.cfg.DevGuild, slashCommands())
+	if err != nil {
+		return fmt.Errorf("discordbot: register slash commands: %w", err)
+	}
+	scope := "global"
+	if b.cfg.DevGuild != "" {
+		scope = "guild " + b.cfg.DevGuild
+	}
+	b.log.Info("slash commands registered", "count", len(cmds), "scope", scope, "legacy_text", b.cfg.Legacy)
 	return nil
 }
 
@@ -351,6 +464,7 @@ func (b *Bot) Close(ctx context.Context) error {
 		err = fmt.Errorf("discordbot: close: handlers still running: %w", ctx.Err())
 	}
 	b.cancel()
+	b.closeShards()
 	if !opened {
 		// Nothing is open; an Open still running (Discord not answering)
 		// holds the session's lock, and closes what it opens when it

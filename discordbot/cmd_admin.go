@@ -198,7 +198,7 @@ func (b *Bot) adminRepost(ctx context.Context, req request) reply {
 			b.log.Warn("old game message not removed", "game", g.ID, "message", old, "err", err)
 		}
 	}
-	b.updater.Track(g.ID)
+	b.updater.Track(g.ID, g.Guild)
 	return reply{content: fmt.Sprintf("🔁 The message of game #%d was posted again.", g.ID), ephemeral: true}
 }
 

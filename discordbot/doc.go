@@ -5,10 +5,12 @@
 // announcements, end summaries) and the game-message updater.
 //
 // It owns everything the bot says and how it talks to Discord: one global
-// limiter below Discord's 50 requests/s for every REST call except
-// interaction callbacks, rate-limit waits that always end with their
-// context, and the translation of Discord's errors into the package's
-// *APIError.
+// budget below Discord's 50 requests/s for every REST call except
+// interaction callbacks (Budget: this process's own, or shared by every
+// process of the bot through discordbot/natskv), rate-limit waits that
+// always end with their context, and the translation of Discord's errors
+// into the package's *APIError. Several processes split the gateway into
+// shards (OpenShard), each guild's work done by the holder of its shard.
 //
 // It decides nothing itself: presses and admin commands go to the write
 // side through the Commands interface (implemented by *commands.Handler),

@@ -72,7 +72,7 @@ func (r *Reactor) enqueueLocked(e *effect) {
 	l.queue = append(l.queue, e)
 	if !l.running {
 		l.running = true
-		go r.runLane(r.b.ctx, l)
+		go r.runLane(r.lanesCtx, l)
 	}
 }
 
@@ -469,10 +469,10 @@ func (r *Reactor) grant(ctx context.Context, e *effect) error {
 		return err
 	}
 	role := ids[band]
-	if r.roles.holds(c.Guild, c.User, role) {
+	if r.b.roles.holds(c.Guild, c.User, role) {
 		return nil
 	}
-	if until, blocked := r.roles.blocked(c.Guild); blocked {
+	if until, blocked := r.b.roles.blocked(c.Guild); blocked {
 		b.log.Debug("role grant skipped: the admin has been told why grants fail", "guild", c.Guild, "until", until)
 		return nil
 	}
@@ -485,12 +485,12 @@ func (r *Reactor) grant(ctx context.Context, e *effect) error {
 		err := b.rest.grantRole(low, c.Guild, c.User, role)
 		switch {
 		case err == nil:
-			r.roles.granted(c.Guild, c.User, role)
+			r.b.roles.granted(c.Guild, c.User, role)
 		case codeOf(err) == CodeUnknownRole:
-			r.roles.forget(c.Guild) // deleted by someone: set up again, then retried
+			r.b.roles.forget(c.Guild) // deleted by someone: set up again, then retried
 			return fmt.Errorf("discord grant role: role %s was deleted: %w", role, errNotSent)
 		case fixable(err):
-			r.roles.block(c.Guild, err)
+			r.b.roles.block(c.Guild, err)
 			b.notices.tell(ctx, c.Guild, e.game.Started.ButtonChannel, e.game.Started.StartedBy, noticeRoles, "%s", rolesHelp(err))
 		}
 		return err

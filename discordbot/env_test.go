@@ -24,6 +24,7 @@ import (
 	"github.com/thebutton-game/thebutton/discordbot/redisviews"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redismarks"
@@ -158,6 +159,7 @@ type env struct {
 	t       testing.TB
 	ctx     context.Context
 	fake    *discordtest.Server
+	natsSrv *embedded.Server
 	js      jetstream.JetStream
 	store   *natsstore.Store
 	h       *commands.Handler
@@ -215,6 +217,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.player2 = e.fake.AddMember(e.guild, "", "Quinn Second", permPlayer)
 
 	srv := natstest.Server(t, "")
+	e.natsSrv = srv
 	_, js := natstest.Connect(t, srv)
 	e.js = js
 	store, err := natsstore.Open(ctx, js, natsstore.Config{})

@@ -207,7 +207,7 @@ func (b *Bot) onMessage(s *discordgo.Session, m *discordgo.MessageCreate) {
 		}
 	}
 	if w.name == "button" {
-		req.Perms = b.messagePerms(m)
+		req.Perms = messagePerms(s, m)
 	}
 	if err := b.rest.react(ctx, m.ChannelID, m.ID, working); err != nil {
 		b.log.Debug("working reaction not added", "channel", m.ChannelID, "err", err)
@@ -241,12 +241,13 @@ func (b *Bot) gameChannel(ctx context.Context, guild, channel string) bool {
 }
 
 // messagePerms computes the author's permissions in the message's channel
-// from the gateway state (0 if unknown: not an admin).
-func (b *Bot) messagePerms(m *discordgo.MessageCreate) int64 {
-	if b.s.State == nil {
+// from the state of the gateway session (or shard) that received it (0 if
+// unknown: not an admin).
+func messagePerms(s *discordgo.Session, m *discordgo.MessageCreate) int64 {
+	if s == nil || s.State == nil {
 		return 0
 	}
-	p, err := b.s.State.MessagePermissions(m.Message)
+	p, err := s.State.MessagePermissions(m.Message)
 	if err != nil {
 		return 0
 	}

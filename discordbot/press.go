@@ -39,7 +39,7 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 		})
 		if err == nil {
 			if !click.Duplicate {
-				b.updater.Touch(game, start)
+				b.updater.Touch(game, ic.GuildID, start)
 			}
 			return reply{content: pressAccepted(click), ephemeral: true}
 		}

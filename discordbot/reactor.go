@@ -72,7 +72,10 @@ type Marks interface {
 type Reactor struct {
 	b     *Bot
 	marks Marks
-	roles roleCache
+	name  string
+	// shard and shards: the reactor does the effects of the guilds of
+	// this shard only (shards 0: every guild).
+	shard, shards int
 
 	created time.Time
 	mu      sync.Mutex
@@ -81,30 +84,56 @@ type Reactor struct {
 	// 0): the reactor's creation if it was 0 from the first read on.
 	zeroSince time.Time
 
-	// Lanes (guarded by mu).
-	lanes    map[string]*lane
-	pending  map[uint64]int  // effects queued or running, by sequence
-	queued   map[string]bool // markKey of every effect queued or running
-	accepted uint64          // the last sequence queued by Apply
-	stored   uint64          // the checkpoint as last read or written
-	flushing chan struct{}   // a token: one checkpoint write at a time
-	poke     chan struct{}
-	trouble  map[string]time.Time // source → start of a failure streak
+	// Lanes (guarded by mu); lanesCtx ends with the bot or Stop.
+	lanesCtx    context.Context
+	cancelLanes context.CancelFunc
+	lanes       map[string]*lane
+	pending     map[uint64]int  // effects queued or running, by sequence
+	queued      map[string]bool // markKey of every effect queued or running
+	accepted    uint64          // the last sequence queued by Apply
+	stored      uint64          // the checkpoint as last read or written
+	flushing    chan struct{}   // a token: one checkpoint write at a time
+	poke        chan struct{}
+	trouble     map[string]time.Time // source → start of a failure streak
 	// announceNext is when each announcement lane may post next.
 	announceNext map[string]time.Time
 }
 
-func newReactor(b *Bot, marks Marks) *Reactor {
-	r := &Reactor{b: b, marks: marks, created: time.Now(),
+func newReactor(b *Bot, marks Marks, name string, shard, shards int) *Reactor {
+	r := &Reactor{b: b, marks: marks, name: name, shard: shard, shards: shards, created: time.Now(),
 		lanes: make(map[string]*lane), pending: make(map[uint64]int), queued: make(map[string]bool),
 		flushing: make(chan struct{}, 1), poke: make(chan struct{}, 1), trouble: make(map[string]time.Time),
 		announceNext: make(map[string]time.Time)}
+	r.lanesCtx, r.cancelLanes = context.WithCancel(b.ctx)
 	go r.checkpointer(b.ctx)
 	return r
 }
 
-// Name is the reactor's identity: its consumer is "projector-discord".
-func (r *Reactor) Name() string { return "discord" }
+// Stop abandons the effects queued: the lanes stop after the call each is
+// making, and what they had not done is forgotten (the checkpoint stays
+// below it, so the next member of the reactor's consumer does it). A
+// shard's reactor is stopped when this process gives the shard up; Apply
+// may be called again afterwards.
+func (r *Reactor) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancelLanes()
+	r.lanesCtx, r.cancelLanes = context.WithCancel(r.b.ctx)
+	clear(r.lanes)
+	clear(r.pending)
+	clear(r.queued)
+	r.accepted = r.stored
+}
+
+// Name is the reactor's identity: "discord" (its consumer is
+// "projector-discord"), or for the reactor of one shard
+// "discord-shard-K-of-N".
+func (r *Reactor) Name() string { return r.name }
+
+// mine reports whether the reactor does the effects of a guild.
+func (r *Reactor) mine(guild string) bool {
+	return r.shards == 0 || ShardOf(guild, r.shards) == r.shard
+}
 
 // Position returns the reactor's checkpoint: the stored low-water mark,
 // or, while this process has effects of later events queued, the last
@@ -202,10 +231,16 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 		}
 		switch e := rec.Event.(type) {
 		case events.GameStarted:
+			if !r.mine(e.Guild) {
+				continue
+			}
 			effects = append(effects, &effect{kind: kindGame, lane: "game:" + e.Guild, seq: rec.Seq, stored: rec.Stored,
 				start: &recorded[events.GameStarted]{rec, e}})
 		case events.ButtonClicked:
-			r.b.updater.Touch(e.Game, time.UnixMilli(e.AtMS))
+			if !r.mine(e.Guild) {
+				continue
+			}
+			r.b.updater.Touch(e.Game, e.Guild, time.UnixMilli(e.AtMS))
 			g, ok, err := game(e.Game)
 			if err != nil {
 				return fmt.Errorf("discord reactor: %w", err)
@@ -227,6 +262,9 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 			if err != nil {
 				return fmt.Errorf("discord reactor: %w", err)
 			}
+			if !r.mine(g.Started.Guild) { // unknown game: guild "", one shard
+				continue
+			}
 			lane := "game:" + g.Started.Guild
 			if !ok {
 				lane = fmt.Sprintf("game:#%d", e.Game)
@@ -234,7 +272,13 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 			effects = append(effects, &effect{kind: kindGame, lane: lane, seq: rec.Seq, stored: rec.Stored,
 				end: &recorded[events.GameEnded]{rec, e}})
 		case events.GameMessagePosted:
-			r.b.updater.Track(e.Game)
+			g, ok, err := game(e.Game)
+			if err != nil {
+				return fmt.Errorf("discord reactor: %w", err)
+			}
+			if ok && r.mine(g.Started.Guild) {
+				r.b.updater.Track(e.Game, g.Started.Guild)
+			}
 		}
 	}
 	r.mu.Lock()
@@ -348,7 +392,7 @@ func (r *Reactor) started(ctx context.Context, s recorded[events.GameStarted]) e
 		_, err := b.postGameMessage(ctx, e.ButtonChannel, b.liveFromStart(e, time.Now()))
 		r.channelProblem(ctx, e.Guild, e.ChatChannel, e.ButtonChannel, e.StartedBy, err)
 		if err == nil {
-			b.updater.Track(e.Game)
+			b.updater.Track(e.Game, e.Guild)
 		}
 		return err
 	})

@@ -99,18 +99,63 @@ func permanent(err error) bool {
 // discordgo's own uncancellable rate-limit sleep never happens. A 429 is
 // retried after its retry_after, waited for with the context.
 type rest struct {
-	s       *discordgo.Session
-	limiter *rate.Limiter
-	log     *slog.Logger
-	client  *http.Client
+	s      *discordgo.Session
+	budget Budget
+	onWait func(time.Duration)
+	log    *slog.Logger
+	client *http.Client
 
 	mu    sync.Mutex
 	slots map[string]chan struct{}
 }
 
-func newREST(s *discordgo.Session, perSecond float64, burst int, log *slog.Logger) *rest {
-	return &rest{s: s, limiter: rate.NewLimiter(rate.Limit(perSecond), burst), log: log, client: s.Client,
+func newREST(s *discordgo.Session, budget Budget, onWait func(time.Duration), log *slog.Logger) *rest {
+	return &rest{s: s, budget: budget, onWait: onWait, log: log, client: s.Client,
 		slots: make(map[string]chan struct{})}
+}
+
+// Budget is the global REST budget: Discord's limit of requests per second
+// per bot token, over every call except interaction answers. The default
+// (LocalBudget) is this process's own; processes of one bot share one
+// through discordbot/natskv. Implementations are safe for concurrent use.
+type Budget interface {
+	// Reserve takes one request from the budget and returns how long the
+	// caller must wait before sending it (0: at once). The request is
+	// counted whether or not the caller then sends it. An error means
+	// nothing was taken (ctx ended).
+	Reserve(ctx context.Context) (time.Duration, error)
+	// Spare is about how many requests could leave at once now; it takes
+	// nothing. Low-priority calls wait while it is low.
+	Spare() float64
+}
+
+// LocalBudget is a budget of this process alone: perSecond requests a
+// second, at most burst at once.
+func LocalBudget(perSecond float64, burst int) Budget {
+	return localBudget{rate.NewLimiter(rate.Limit(perSecond), burst)}
+}
+
+type localBudget struct{ l *rate.Limiter }
+
+func (b localBudget) Reserve(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return b.l.Reserve().Delay(), nil
+}
+
+func (b localBudget) Spare() float64 { return b.l.Tokens() }
+
+// wait takes one request from the global budget and waits for its turn.
+func (r *rest) wait(ctx context.Context) error {
+	d, err := r.budget.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	if r.onWait != nil {
+		r.onWait(d)
+	}
+	return sleep(ctx, d)
 }
 
 // maxRateRetries bounds the retries of a call answered with 429.
@@ -191,7 +236,7 @@ func (r *rest) yield(ctx context.Context) error {
 	if ctx.Value(lowKey{}) == nil {
 		return nil
 	}
-	for r.limiter.Tokens() < lowReserve+1 {
+	for r.budget.Spare() < lowReserve+1 {
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
@@ -222,7 +267,7 @@ func (r *rest) do(ctx context.Context, op, bucket string, call func(opts ...disc
 		if err := r.yield(ctx); err != nil {
 			return fmt.Errorf("discord %s: %w: %w", op, errNotSent, err)
 		}
-		if err := r.limiter.Wait(ctx); err != nil {
+		if err := r.wait(ctx); err != nil {
 			return fmt.Errorf("discord %s: %w: %w", op, errNotSent, err)
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)

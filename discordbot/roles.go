@@ -187,7 +187,7 @@ func (b *Bot) ensureRoles(ctx context.Context, guild string, recolor bool) ([6]s
 	if len(problems) > 0 {
 		problem = fmt.Errorf("%w: %w", errRoles, errors.Join(problems...))
 	}
-	b.reactor.roles.put(guild, ids, problem)
+	b.roles.put(guild, ids, problem)
 	return ids, problem
 }
 
@@ -195,7 +195,7 @@ func (b *Bot) ensureRoles(ctx context.Context, guild string, recolor bool) ([6]s
 // when they are not known; the id of band is set when err is nil. A
 // refusal of a moment ago is returned without asking Discord again.
 func (b *Bot) roleIDs(ctx context.Context, guild string, band events.Band) ([6]string, error) {
-	ids, problem, ok := b.reactor.roles.get(guild)
+	ids, problem, ok := b.roles.get(guild)
 	if ok && ids[band] != "" {
 		return ids, nil
 	}

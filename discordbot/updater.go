@@ -38,6 +38,7 @@ type Updater struct {
 // liveGame is the updater's knowledge of one game.
 type liveGame struct {
 	id        events.GameID
+	guild     string // "" until known (Touch, Track or a scan)
 	channel   string // where its message is (known after the first read)
 	deadline  time.Time
 	duration  time.Duration
@@ -95,10 +96,14 @@ func (u *Updater) gameLocked(id events.GameID) *liveGame {
 	return g
 }
 
-// Touch marks a game's message for refresh after a click at at.
-func (u *Updater) Touch(id events.GameID, at time.Time) {
+// Touch marks the message of a game of guild for refresh after a click
+// at at.
+func (u *Updater) Touch(id events.GameID, guild string, at time.Time) {
 	u.mu.Lock()
 	g := u.gameLocked(id)
+	if guild != "" {
+		g.guild = guild
+	}
 	if g.ended {
 		u.mu.Unlock()
 		return
@@ -113,7 +118,17 @@ func (u *Updater) Touch(id events.GameID, at time.Time) {
 }
 
 // Track makes sure a game is kept up to date (after a start or a repost).
-func (u *Updater) Track(id events.GameID) { u.Touch(id, time.Time{}) }
+func (u *Updater) Track(id events.GameID, guild string) { u.Touch(id, guild, time.Time{}) }
+
+// owns reports whether this process updates the messages of a guild's
+// games (Config.Guilds); a game whose guild is not known yet waits for
+// the next scan when ownership is in use.
+func (u *Updater) owns(g *liveGame) bool {
+	if u.b.cfg.Guilds == nil {
+		return true
+	}
+	return g.guild != "" && u.b.cfg.Guilds.Owns(g.guild)
+}
 
 // Finish stops updating a game for good and waits (until ctx ends) for
 // its edit in flight, so that the end summary is the message's last edit.
@@ -223,6 +238,7 @@ func (u *Updater) scan(ctx context.Context) error {
 	defer u.mu.Unlock()
 	for _, g := range games {
 		lg := u.gameLocked(g.ID)
+		lg.guild = g.Guild
 		if lg.channel == "" {
 			lg.channel = g.MessageChannel
 			lg.deadline, lg.duration = g.Deadline, g.Duration
@@ -233,7 +249,7 @@ func (u *Updater) scan(ctx context.Context) error {
 
 // due reports whether g needs an edit at now. Caller holds u.mu.
 func (u *Updater) due(g *liveGame, now time.Time) bool {
-	if g.busy || g.ended || now.Before(g.retryAt) {
+	if g.busy || g.ended || now.Before(g.retryAt) || !u.owns(g) {
 		return false
 	}
 	if g.dirty || g.lastEdit.IsZero() {

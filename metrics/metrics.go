@@ -114,6 +114,7 @@ type Metrics struct {
 	effects     *effectCollector
 	discordUp   prometheus.Gauge // registered by the first SetDiscordConnected
 	discordOnce sync.Once
+	shardM      shardMetrics // sharded bot (shards.go)
 
 	mu       sync.Mutex
 	probeErr map[string]bool // sink → last probe failed; RunProbes logs changes

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/discordbot"
+	"github.com/thebutton-game/thebutton/discordbot/natskv"
 	"github.com/thebutton-game/thebutton/discordbot/redisviews"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/metrics"
@@ -29,6 +30,7 @@ type botSettings struct {
 	legacy    bool
 	publicURL string
 	apiURL    string // DISCORD_API_URL: another Discord (tests, benchmarks)
+	shards    string // DISCORD_SHARDS: "" (one session), a count, or "auto" (shards.go)
 	http      interactionSettings
 }
 
@@ -40,6 +42,7 @@ func (b *botSettings) registerBot(fs *flag.FlagSet, getenv func(string) string) 
 	fs.StringVar(&b.publicURL, "public-url", getenv("PUBLIC_URL"),
 		"base URL of the web pages, for /card links (empty: no links) [PUBLIC_URL]")
 	b.apiURL = getenv("DISCORD_API_URL") // no flag: for tests against a fake Discord
+	b.registerShards(fs, getenv)
 }
 
 // check reports the settings' problems.
@@ -55,7 +58,7 @@ func (b botSettings) check() error {
 			return err
 		}
 	}
-	return nil
+	return b.checkShards()
 }
 
 // reactorLeaseTTL is the least lease of the discord-effects reactor. Its
@@ -99,30 +102,40 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		base = apiRedirect{base: u}
 		log.Warn("DISCORD_API_URL is set: Discord calls go to another server", "url", u.Redacted())
 	}
+	kv, err := natskv.OpenBucket(ctx, n.js, "", lease.Replicas)
+	if err != nil {
+		return nil, nil, err
+	}
+	guilds := &lateGuilds{}
 	bot, err = discordbot.New(discordbot.Config{
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
 		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
-		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set, NoGateway: b.http.noGateway(),
+		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
+		Budget: natskv.NewBudget(kv, natskv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
+		Guilds: guilds.orAll(b.shards == ""), NoGateway: b.http.noGateway(),
 	}, h, views, marks)
 	if err != nil {
 		return nil, nil, err
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { keepOpening(ctx, bot, state) })
+	if b.shards != "" {
+		sh := sharded{bot: bot, kv: kv, setting: b.shards, guilds: guilds, js: n.js, stream: c.stream, rdb: rdb,
+			prefix: redisPrefix + "discord:" + c.stream + ":", lease: lease, m: m, state: state, log: blog}
+		wg.Go(func() { sh.run(ctx) })
+	} else {
+		wg.Go(func() { keepOpening(ctx, bot, state) })
+	}
 	m.WatchEffects(func() map[string]metrics.EffectBacklog {
 		out := map[string]metrics.EffectBacklog{}
-		for kind, b := range bot.Reactor().Backlog() {
+		for kind, b := range bot.Backlog() {
 			out[kind] = metrics.EffectBacklog{Effects: b.Effects, Oldest: b.Oldest}
 		}
 		return out
 	})
-	lease.TTL = max(lease.TTL, reactorLeaseTTL)
-	p := projector.New(n.js, c.stream, bot.Reactor(), projector.Options{
-		Log: log.With("component", "reactor"), BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: lease,
-		OnRetry:      func(op string, _ error) { m.ProjectorRetry("discord", op) },
-		OnDeadLetter: func(events.Recorded) { m.DeadLetter("discord") },
-	})
-	wg.Go(func() { _ = p.Run(ctx) })
+	if b.shards == "" { // sharded: a reactor per shard held (shards.go)
+		p := projector.New(n.js, c.stream, bot.Reactor(), reactorOptions(log, m, lease))
+		wg.Go(func() { _ = p.Run(ctx) })
+	}
 	log.Info("discord bot running", "legacy_text_commands", b.legacy, "dev_guild", c.discordGuild)
 	return func() error {
 		<-ctx.Done()
@@ -134,6 +147,16 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		}
 		return nil
 	}, bot, nil
+}
+
+// reactorOptions are the consumer options of a discord-effects reactor.
+func reactorOptions(log *slog.Logger, m *metrics.Metrics, lease projector.LeaseOptions) projector.Options {
+	lease.TTL = max(lease.TTL, reactorLeaseTTL)
+	return projector.Options{
+		Log: log.With("component", "reactor"), BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: lease,
+		OnRetry:      func(op string, _ error) { m.ProjectorRetry("discord", op) },
+		OnDeadLetter: func(events.Recorded) { m.DeadLetter("discord") },
+	}
 }
 
 // discordTransport carries the bot's Discord calls; nil is the default

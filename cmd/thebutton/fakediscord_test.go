@@ -31,9 +31,15 @@ type botWorld struct {
 
 func newBotWorld(t *testing.T, token string, players int) *botWorld {
 	t.Helper()
+	return newBotWorldWith(t, discordtest.Options{Token: token}, players)
+}
+
+// newBotWorldWith is newBotWorld with the fake's options.
+func newBotWorldWith(t *testing.T, opts discordtest.Options, players int) *botWorld {
+	t.Helper()
 	const permAdmin = int64(discordgo.PermissionManageGuild | discordgo.PermissionSendMessages | discordgo.PermissionViewChannel)
 	const permPlayer = int64(discordgo.PermissionSendMessages | discordgo.PermissionViewChannel)
-	w := &botWorld{t: t, fake: discordtest.New(t, discordtest.Options{Token: token})}
+	w := &botWorld{t: t, fake: discordtest.New(t, opts)}
 	var chans []string
 	w.guild, chans = w.fake.AddGuild("Test Guild", 0, "button-game")
 	w.channel = chans[0]

@@ -29,8 +29,9 @@ func TestInteractionsConfigProblems(t *testing.T) {
 			[]string{"DISCORD_PUBLIC_KEY: public key: 31 bytes, want 32"}},
 		{"key without token or HTTP", []string{"--http", ""}, map[string]string{"DISCORD_PUBLIC_KEY": strings.Repeat("ab", 32)},
 			[]string{"DISCORD_PUBLIC_KEY needs DISCORD_TOKEN", "DISCORD_PUBLIC_KEY needs HTTP_ADDR"}},
-		{"no gateway without key, with legacy commands", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_GATEWAY": "off",
-			"LEGACY_TEXT_COMMANDS": "true"}, []string{"DISCORD_GATEWAY=off needs DISCORD_PUBLIC_KEY", "DISCORD_GATEWAY=off cannot serve LEGACY_TEXT_COMMANDS"}},
+		{"no gateway without key, with legacy commands and shards", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_GATEWAY": "off",
+			"LEGACY_TEXT_COMMANDS": "true", "DISCORD_SHARDS": "2"}, []string{"DISCORD_GATEWAY=off needs DISCORD_PUBLIC_KEY",
+			"DISCORD_GATEWAY=off cannot serve LEGACY_TEXT_COMMANDS", "DISCORD_GATEWAY=off opens no gateway shard"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,7 +65,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 }
 
 func (s *serviceFlags) check() error {
-	return errors.Join(s.c.check(), s.ps.check(), s.b.check(), s.b.http.check(&s.c, s.b.legacy))
+	return errors.Join(s.c.check(), s.ps.check(), s.b.check(), s.b.http.check(&s.c, s.b.legacy, s.b.shards))
 }
 
 // observedCommands counts and times every press the bot hands over.

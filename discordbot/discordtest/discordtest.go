@@ -55,6 +55,10 @@ type Options struct {
 	// interaction window (default time.Now): tests move it instead of
 	// waiting.
 	Clock func() time.Time
+	// Shards and MaxConcurrency are what GET /gateway/bot recommends:
+	// the shard count and how many shards may identify per 5 s (default
+	// 1 and 1).
+	Shards, MaxConcurrency int
 	// Token is the bot token the fake expects ("Bot " + Token in the
 	// Authorization header); empty accepts any.
 	Token string
@@ -108,7 +112,7 @@ type Server struct {
 	buckets      map[string]*bucket
 	global       bucket
 	conns        map[*gwConn]struct{}
-	identifies   []discordgo.Identify
+	identifies   []Identified
 	failures     []*failure
 	msgCache     map[string]cachedMessage
 	closed       bool
@@ -438,7 +442,18 @@ func (s *Server) Commands(scope string) []discordgo.ApplicationCommand {
 func (s *Server) Identifies() []discordgo.Identify {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]discordgo.Identify(nil), s.identifies...)
+	out := make([]discordgo.Identify, 0, len(s.identifies))
+	for _, id := range s.identifies {
+		out = append(out, id.Identify)
+	}
+	return out
+}
+
+// Identified returns every IDENTIFY the gateway received, with its time.
+func (s *Server) Identified() []Identified {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Identified(nil), s.identifies...)
 }
 
 // Sessions is the number of identified gateway connections.

@@ -3,6 +3,7 @@ package discordtest
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,32 @@ type gwConn struct {
 	// guarded by Server.mu
 	ready   bool
 	intents discordgo.Intent
+	shard   *[2]int // [id, count] from IDENTIFY; nil: every guild
+}
+
+// serves reports whether the connection gets a guild's events: Discord
+// sends a guild's events to the session of its shard,
+// (guild_id >> 22) % count.
+func (c *gwConn) serves(guild string) bool {
+	if c.shard == nil || c.shard[1] <= 1 || guild == "" {
+		return true
+	}
+	return ShardOf(guild, c.shard[1]) == c.shard[0]
+}
+
+// ShardOf is a guild's shard among count: (guild_id >> 22) % count.
+func ShardOf(guild string, count int) int {
+	id, err := strconv.ParseUint(guild, 10, 64)
+	if err != nil || count <= 1 {
+		return 0
+	}
+	return int((id >> 22) % uint64(count))
+}
+
+// Identified is an IDENTIFY the gateway received, with when.
+type Identified struct {
+	discordgo.Identify
+	At time.Time
 }
 
 func (c *gwConn) write(v any) error { return c.writeStamped(v, nil) }
@@ -137,13 +164,20 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 				c.wmu.Unlock()
 				return
 			}
+			if sh := id.Shard; sh != nil && (sh[1] < 1 || sh[0] < 0 || sh[0] >= sh[1]) {
+				c.wmu.Lock()
+				_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4010, "Invalid shard."), time.Now().Add(time.Second))
+				c.wmu.Unlock()
+				return
+			}
 			// READY and GUILD_CREATE go out before any dispatch: the
 			// connection's writer is held while it becomes ready.
 			c.wmu.Lock()
 			s.mu.Lock()
-			s.identifies = append(s.identifies, id)
+			s.identifies = append(s.identifies, Identified{Identify: id, At: time.Now()})
 			c.intents = id.Intents
-			ready := s.readyLocked()
+			c.shard = id.Shard
+			ready := s.readyLocked(c)
 			guilds := s.guildCreatesLocked(c)
 			c.ready = true
 			s.notifyLocked()
@@ -173,17 +207,24 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readyLocked builds READY. Caller holds s.mu.
-func (s *Server) readyLocked() map[string]any {
+// readyLocked builds READY for a connection: the guilds of its shard.
+// Caller holds s.mu.
+func (s *Server) readyLocked(c *gwConn) map[string]any {
 	var guilds []map[string]any
 	for id := range s.guilds {
-		guilds = append(guilds, map[string]any{"id": id, "unavailable": true})
+		if c.serves(id) {
+			guilds = append(guilds, map[string]any{"id": id, "unavailable": true})
+		}
 	}
-	return map[string]any{
+	r := map[string]any{
 		"v": 10, "user": s.botUser(), "session_id": s.NewID(), "guilds": guilds,
 		"resume_gateway_url": s.wsURL, "application": map[string]any{"id": s.AppID, "flags": 0},
 		"private_channels": []any{},
 	}
+	if c.shard != nil {
+		r["shard"] = []int{c.shard[0], c.shard[1]}
+	}
+	return r
 }
 
 // guildCreatesLocked builds a GUILD_CREATE per guild when the connection
@@ -194,6 +235,9 @@ func (s *Server) guildCreatesLocked(c *gwConn) []map[string]any {
 	}
 	var out []map[string]any
 	for _, g := range s.guilds {
+		if !c.serves(g.ID) {
+			continue
+		}
 		j := s.guildJSON(g)
 		j["members"] = []any{memberJSON(g.Members[s.BotID])}
 		out = append(out, j)
@@ -209,14 +253,14 @@ func (s *Server) sendStamped(c *gwConn, typ string, d any, stamp func()) error {
 	return c.writeStamped(outFrame{Op: 0, D: d, S: &seq, T: typ}, stamp)
 }
 
-// dispatch sends an event to every identified connection whose intents
-// include need (0: always sent). stamp, if not nil, is called right before
-// each frame goes out.
-func (s *Server) dispatch(typ string, need discordgo.Intent, d func(c *gwConn) any, stamp func()) int {
+// dispatch sends an event of a guild to every identified connection of
+// the guild's shard whose intents include need (0: always sent). stamp,
+// if not nil, is called right before each frame goes out.
+func (s *Server) dispatch(typ, guild string, need discordgo.Intent, d func(c *gwConn) any, stamp func()) int {
 	s.mu.Lock()
 	var conns []*gwConn
 	for c := range s.conns {
-		if c.ready && (need == 0 || c.intents&need != 0) {
+		if c.ready && c.serves(guild) && (need == 0 || c.intents&need != 0) {
 			conns = append(conns, c)
 		}
 	}
@@ -251,4 +295,23 @@ func (s *Server) DisconnectAll() {
 	for _, c := range conns {
 		c.close()
 	}
+}
+
+// ShardSessions returns the identified connections by shard id (-1: a
+// connection without shard information, which gets every guild).
+func (s *Server) ShardSessions() map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int]int{}
+	for c := range s.conns {
+		if !c.ready {
+			continue
+		}
+		if c.shard == nil {
+			out[-1]++
+		} else {
+			out[c.shard[0]]++
+		}
+	}
+	return out
 }

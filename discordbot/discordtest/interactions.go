@@ -278,7 +278,7 @@ func (s *Server) sendInteraction(i *Interaction, fill func(map[string]any)) {
 	if s.post(i, raw) {
 		return
 	}
-	n := s.dispatch("INTERACTION_CREATE", 0, func(*gwConn) any { return json.RawMessage(raw) }, func() {
+	n := s.dispatch("INTERACTION_CREATE", i.Guild, 0, func(*gwConn) any { return json.RawMessage(raw) }, func() {
 		i.sentAt.CompareAndSwap(0, s.now().UnixNano())
 	})
 	s.mu.Lock()
@@ -307,7 +307,7 @@ func (s *Server) Say(guild, channel, user, content string) Message {
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.dispatch("MESSAGE_CREATE", discordgo.IntentsGuildMessages, func(c *gwConn) any {
+	s.dispatch("MESSAGE_CREATE", guild, discordgo.IntentsGuildMessages, func(c *gwConn) any {
 		if c.intents&discordgo.IntentsMessageContent != 0 {
 			return full
 		}

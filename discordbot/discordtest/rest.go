@@ -34,7 +34,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/gateway/", s.serveGateway)
 	rs := []route{
 		{"GET /gateway", "", false, s.getGateway},
-		{"GET /gateway/bot", "", false, s.getGateway},
+		{"GET /gateway/bot", "", false, s.getGatewayBot},
 		{"GET /users/@me", "", true, s.getMe},
 		{"PUT /applications/{app}/commands", "app", true, s.putCommands},
 		{"PUT /applications/{app}/guilds/{guild}/commands", "guild", true, s.putCommands},
@@ -215,8 +215,15 @@ func invalid(format string, args ...any) (int, any) {
 }
 
 func (s *Server) getGateway(c *Call) (int, any) {
-	return http.StatusOK, map[string]any{"url": s.wsURL, "shards": 1,
-		"session_start_limit": map[string]int{"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}}
+	return http.StatusOK, map[string]any{"url": s.wsURL}
+}
+
+// getGatewayBot answers the gateway URL, the recommended shard count and
+// the session start limit (Options.Shards, Options.MaxConcurrency).
+func (s *Server) getGatewayBot(c *Call) (int, any) {
+	return http.StatusOK, map[string]any{"url": s.wsURL, "shards": max(s.opts.Shards, 1),
+		"session_start_limit": map[string]int{"total": 1000, "remaining": 999, "reset_after": 0,
+			"max_concurrency": max(s.opts.MaxConcurrency, 1)}}
 }
 
 func (s *Server) botUser() map[string]any {
