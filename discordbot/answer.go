@@ -171,10 +171,7 @@ func (b *Bot) onInteraction(_ *discordgo.Session, ev *discordgo.InteractionCreat
 // (or failed); it ignores the types the bot does not use, without
 // responding.
 func (b *Bot) handle(ic *discordgo.Interaction, start time.Time, respond responder) {
-	// The member's roles arrive with each of its interactions.
-	if ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
-		b.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
-	}
+	b.sawMember(ic) // the member's roles arrive with each of its interactions
 	switch ic.Type {
 	case discordgo.InteractionMessageComponent:
 		b.onComponent(ic, start, respond)

@@ -288,6 +288,14 @@ func (b *Bot) ShardReactor(shard, count int, marks Marks) *Reactor {
 	return r
 }
 
+// sawMember notes the roles a member's interaction carried (gateway or
+// HTTP: handle calls it).
+func (b *Bot) sawMember(ic *discordgo.Interaction) {
+	if ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
+		b.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
+	}
+}
+
 // Reactor returns the discord-effects reactor, a projector sink named
 // "discord".
 func (b *Bot) Reactor() *Reactor { return b.reactor }
@@ -301,10 +309,10 @@ func (b *Bot) openGateway(context.Context) (string, error) {
 	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
 		return "", fmt.Errorf("discordbot: open gateway: %w", err)
 	}
-	app := sessionAppID(b.s)
-	if app == "" {
+	app, err := appOf(b.s)
+	if err != nil {
 		_ = b.s.Close()
-		return "", errors.New("discordbot: READY carried no application id")
+		return "", err
 	}
 	return app, nil
 }
@@ -366,26 +374,27 @@ func (b *Bot) startUpdaterLocked() {
 	}()
 }
 
-// sessionAppID returns the application id the READY of session s
-// carried, "" if none.
-func sessionAppID(s *discordgo.Session) string {
-	st := s.State
-	if st == nil {
-		return ""
+// appOf returns the application id the READY session s received.
+func appOf(s *discordgo.Session) (string, error) {
+	app := ""
+	if st := s.State; st != nil {
+		st.RLock()
+		if st.Application != nil {
+			app = st.Application.ID
+		}
+		if app == "" && st.User != nil {
+			app = st.User.ID
+		}
+		st.RUnlock()
 	}
-	st.RLock()
-	defer st.RUnlock()
-	if st.Application != nil && st.Application.ID != "" {
-		return st.Application.ID
+	if app == "" {
+		return "", errors.New("discordbot: READY carried no application id")
 	}
-	if st.User != nil {
-		return st.User.ID
-	}
-	return ""
+	return app, nil
 }
 
-// register registers the slash commands of application app (one bulk
-// overwrite, guild-scoped when DevGuild is set).
+// register registers the slash commands (one bulk overwrite, guild-scoped
+// when DevGuild is set) for the application app.
 func (b *Bot) register(ctx context.Context, app string) error {
 	b.mu.Lock()
 	b.appID = app

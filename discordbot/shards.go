@@ -109,9 +109,9 @@ func (b *Bot) registerOnce(ctx context.Context, s *discordgo.Session) error {
 	if b.registered {
 		return nil
 	}
-	app := sessionAppID(s)
-	if app == "" {
-		return errors.New("discordbot: READY carried no application id")
+	app, err := appOf(s)
+	if err != nil {
+		return err
 	}
 	if err := b.register(ctx, app); err != nil {
 		return err

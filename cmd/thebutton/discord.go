@@ -30,8 +30,8 @@ type botSettings struct {
 	legacy    bool
 	publicURL string
 	apiURL    string // DISCORD_API_URL: another Discord (tests, benchmarks)
-	http      interactionSettings
 	shards    string // DISCORD_SHARDS: "" (one session), a count, or "auto" (shards.go)
+	http      interactionSettings
 }
 
 // registerBot adds the bot's flags.
@@ -110,9 +110,9 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	bot, err = discordbot.New(discordbot.Config{
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
 		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
-		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set, NoGateway: b.http.noGateway(),
+		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
 		Budget: natskv.NewBudget(kv, natskv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
-		Guilds: guilds.orAll(b.shards == ""),
+		Guilds: guilds.orAll(b.shards == ""), NoGateway: b.http.noGateway(),
 	}, h, views, marks)
 	if err != nil {
 		return nil, nil, err

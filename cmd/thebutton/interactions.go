@@ -38,7 +38,7 @@ func (s *interactionSettings) noGateway() bool { return s.gateway == "off" }
 
 // check parses the public key and reports every problem of the settings
 // with the rest of the configuration.
-func (s *interactionSettings) check(c *config, legacy bool) error {
+func (s *interactionSettings) check(c *config, legacy bool, shards string) error {
 	var errs []error
 	s.publicKey = nil
 	if s.publicKeyHex != "" {
@@ -62,6 +62,9 @@ func (s *interactionSettings) check(c *config, legacy bool) error {
 		}
 		if legacy {
 			errs = append(errs, errors.New("DISCORD_GATEWAY=off cannot serve LEGACY_TEXT_COMMANDS: messages come only over the gateway"))
+		}
+		if shards != "" {
+			errs = append(errs, errors.New("DISCORD_GATEWAY=off opens no gateway shard: leave DISCORD_SHARDS unset"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("DISCORD_GATEWAY: %q is not on or off", s.gateway))

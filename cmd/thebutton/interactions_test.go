@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -28,10 +29,9 @@ func TestInteractionsConfigProblems(t *testing.T) {
 			[]string{"DISCORD_PUBLIC_KEY: public key: 31 bytes, want 32"}},
 		{"key without token or HTTP", []string{"--http", ""}, map[string]string{"DISCORD_PUBLIC_KEY": strings.Repeat("ab", 32)},
 			[]string{"DISCORD_PUBLIC_KEY needs DISCORD_TOKEN", "DISCORD_PUBLIC_KEY needs HTTP_ADDR"}},
-		{"no gateway without key, with legacy commands", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_GATEWAY": "off",
-			"LEGACY_TEXT_COMMANDS": "true"}, []string{"DISCORD_GATEWAY=off needs DISCORD_PUBLIC_KEY", "DISCORD_GATEWAY=off cannot serve LEGACY_TEXT_COMMANDS"}},
-		{"shards without the gateway", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_PUBLIC_KEY": strings.Repeat("ab", 32),
-			"DISCORD_GATEWAY": "off", "DISCORD_SHARDS": "3"}, []string{"DISCORD_SHARDS needs the gateway"}},
+		{"no gateway without key, with legacy commands and shards", nil, map[string]string{"DISCORD_TOKEN": "t", "DISCORD_GATEWAY": "off",
+			"LEGACY_TEXT_COMMANDS": "true", "DISCORD_SHARDS": "2"}, []string{"DISCORD_GATEWAY=off needs DISCORD_PUBLIC_KEY",
+			"DISCORD_GATEWAY=off cannot serve LEGACY_TEXT_COMMANDS", "DISCORD_GATEWAY=off opens no gateway shard"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,5 +113,26 @@ func TestRunServesInteractionsWithoutGateway(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not stop within 20s")
+	}
+}
+
+func TestBenchInteractionsPrintsJSON(t *testing.T) {
+	redisURL, _, _ := testRedis(t)
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"bench", "interactions", "--cluster", "0", "--instances", "2",
+		"--games", "3", "--players", "50", "--duration", "1s", "--rate", "50", "--redis-url", redisURL, "--log-level", "warn"},
+		&stdout, &stderr, env(nil))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res interactionsResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	if res.Presses != 50 || res.Errors != 0 || res.RulesBroken != 0 || res.Lost != 0 || res.Ghost != 0 || res.ServerP99MS <= 0 {
+		t.Errorf("result %+v", res)
+	}
+	if res.Accepted+res.Deferred != res.Presses || len(res.InstancePresses) != 2 || res.InstancePresses[0] != 25 {
+		t.Errorf("accepted %d + deferred %d of %d presses, per instance %v", res.Accepted, res.Deferred, res.Presses, res.InstancePresses)
 	}
 }

@@ -65,11 +65,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 }
 
 func (s *serviceFlags) check() error {
-	var both error
-	if s.b.shards != "" && s.b.http.noGateway() {
-		both = errors.New("DISCORD_SHARDS needs the gateway: DISCORD_GATEWAY=off opens no session to shard")
-	}
-	return errors.Join(s.c.check(), s.ps.check(), s.b.check(), s.b.http.check(&s.c, s.b.legacy), both)
+	return errors.Join(s.c.check(), s.ps.check(), s.b.check(), s.b.http.check(&s.c, s.b.legacy, s.b.shards))
 }
 
 // observedCommands counts and times every press the bot hands over.
