@@ -41,6 +41,9 @@ func rejectionText(err error) string {
 		if errors.Is(err, commands.ErrContention) {
 			return "The game is very busy right now and nothing was changed. Please try again."
 		}
+		if errors.Is(err, commands.ErrOutcomeUnknown) {
+			return "The game's store could not be reached to confirm this for a long while, so it may or may not have been done. Check the channel before trying again."
+		}
 		return "Something went wrong and nothing may have been changed. Please try again in a moment."
 	}
 	switch rej.Reason {
