@@ -68,6 +68,19 @@ func (r reply) webhookEdit() *discordgo.WebhookEdit {
 		AllowedMentions: &discordgo.MessageAllowedMentions{}}
 }
 
+// responder sends an interaction's initial response: as a callback over
+// REST for an interaction that came over the gateway, in the HTTP
+// response for one that came to the interactions endpoint. Later edits go
+// through REST (webhooks/{app}/{token}) either way.
+type responder func(ctx context.Context, resp *discordgo.InteractionResponse) error
+
+// restResponder answers ic with a callback over REST.
+func (b *Bot) restResponder(ic *discordgo.Interaction) responder {
+	return func(ctx context.Context, resp *discordgo.InteractionResponse) error {
+		return b.rest.respond(ctx, ic, resp)
+	}
+}
+
 // answerTimeout bounds producing an answer: past it the player is told
 // something went wrong.
 const answerTimeout = 20 * time.Second
@@ -78,7 +91,8 @@ const answerTimeout = 20 * time.Second
 // reply as an edit of the original answer when it is ready. ephemeral
 // decides the visibility of a deferred answer. answer returns when the
 // reply is sent (or failed); the produce goroutine is waited for.
-func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, ephemeral, update bool, produce func(ctx context.Context) reply) {
+func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond responder, ephemeral, update bool,
+	produce func(ctx context.Context) reply) {
 	pctx, cancel := context.WithTimeout(b.ctx, answerTimeout)
 	defer cancel()
 	done := make(chan reply, 1)
@@ -89,7 +103,7 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, ephemeral, upda
 	defer timer.Stop()
 	select {
 	case r := <-done:
-		b.sendAnswer(ic, start, r, update)
+		b.sendAnswer(ic, start, respond, r, update)
 		return
 	case <-timer.C:
 	}
@@ -102,7 +116,7 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, ephemeral, upda
 		flags = discordgo.MessageFlagsEphemeral
 	}
 	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(start))
-	err := b.rest.respond(cctx, ic, &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}})
+	err := respond(cctx, &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}})
 	ccancel()
 	if err != nil {
 		b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
@@ -121,14 +135,14 @@ func callbackTimeout(start time.Time) time.Duration {
 	return max(3*time.Second-time.Since(start), 500*time.Millisecond)
 }
 
-func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, r reply, update bool) {
+func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, respond responder, r reply, update bool) {
 	typ := discordgo.InteractionResponseChannelMessageWithSource
 	if update {
 		typ = discordgo.InteractionResponseUpdateMessage
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(start))
 	defer cancel()
-	err := b.rest.respond(ctx, ic, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
+	err := respond(ctx, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
 	var apiErr *APIError
 	switch {
 	case err == nil:
@@ -139,34 +153,44 @@ func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, r reply, up
 	}
 }
 
-// onInteraction receives every interaction. discordgo calls it in its own
-// goroutine; the bot tracks it so Close can wait for it.
+// onInteraction receives every interaction of the gateway. discordgo
+// calls it in its own goroutine; the bot tracks it so Close can wait for
+// it.
 func (b *Bot) onInteraction(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
 	start := time.Now() // the press's one time stamp
 	if !b.track() {
 		return
 	}
 	defer b.inflight.Done()
-	ic := ev.Interaction
+	b.handle(ev.Interaction, start, b.restResponder(ev.Interaction))
+}
+
+// handle answers an interaction however it arrived (gateway or HTTP):
+// commands and buttons alike. start is when the service received it;
+// respond sends the initial response. It returns once the answer is sent
+// (or failed); it ignores the types the bot does not use, without
+// responding.
+func (b *Bot) handle(ic *discordgo.Interaction, start time.Time, respond responder) {
+	b.sawMember(ic) // the member's roles arrive with each of its interactions
 	switch ic.Type {
 	case discordgo.InteractionMessageComponent:
-		b.onComponent(ic, start)
+		b.onComponent(ic, start, respond)
 	case discordgo.InteractionApplicationCommand:
-		b.onCommand(ic, start)
+		b.onCommand(ic, start, respond)
 	}
 }
 
 // onComponent handles a button: a game's button or a paging button.
-func (b *Bot) onComponent(ic *discordgo.Interaction, start time.Time) {
+func (b *Bot) onComponent(ic *discordgo.Interaction, start time.Time, respond responder) {
 	id := ic.MessageComponentData().CustomID
 	if game, err := ParsePressID(id); err == nil {
-		b.press(ic, start, game)
+		b.press(ic, start, respond, game)
 		return
 	}
 	if ref, err := parsePageID(id); err == nil {
-		b.answer(ic, start, true, true, func(ctx context.Context) reply { return b.page(ctx, ic, ref) })
+		b.answer(ic, start, respond, true, true, func(ctx context.Context) reply { return b.page(ctx, ic, ref) })
 		return
 	}
 	b.log.Warn("refused unknown custom id", "interaction", ic.ID, "guild", ic.GuildID, "len", len(id))
-	b.sendAnswer(ic, start, reply{content: textForged, ephemeral: true}, false)
+	b.sendAnswer(ic, start, respond, reply{content: textForged, ephemeral: true}, false)
 }

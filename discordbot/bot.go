@@ -90,6 +90,11 @@ type Config struct {
 	// itself; Open's own success or failure is its return value. It must
 	// be quick and safe for concurrent use.
 	OnGateway func(connected bool, why string)
+	// NoGateway runs the bot without a gateway session: interactions come
+	// only to the HTTP endpoint (InteractionsHandler), Open takes the
+	// application id from REST (GET /users/@me), and the legacy text
+	// commands cannot be used.
+	NoGateway bool
 }
 
 func (c Config) withDefaults() Config {
@@ -174,6 +179,9 @@ func New(cfg Config, cmds Commands, views readmodel.Reader, marks Marks) (*Bot, 
 	if cmds == nil || views == nil || marks == nil {
 		return nil, errors.New("discordbot: commands, views and marks are required")
 	}
+	if cfg.NoGateway && cfg.Legacy {
+		return nil, errors.New("discordbot: the legacy text commands need the gateway")
+	}
 	cfg = cfg.withDefaults()
 	if cfg.HTTPClient == nil {
 		// Many interaction answers at once: keep enough idle connections.
@@ -227,7 +235,6 @@ func newSession(cfg Config) (*discordgo.Session, error) {
 // reported to Config.OnGateway names the shard ("" for the only session).
 func (b *Bot) addHandlers(s *discordgo.Session, shard string) []func() {
 	rm := []func(){
-		s.AddHandler(b.sawMember),
 		s.AddHandler(b.onInteraction),
 		s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
 			b.log.Info("discord session ready", "user", r.User.Username, "guilds", len(r.Guilds), "shard", shard)
@@ -282,9 +289,10 @@ func (b *Bot) ShardReactor(shard, count int, marks Marks) *Reactor {
 	return r
 }
 
-// sawMember notes the roles a member's interaction carried.
-func (b *Bot) sawMember(_ *discordgo.Session, ev *discordgo.InteractionCreate) {
-	if ic := ev.Interaction; ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
+// sawMember notes the roles a member's interaction carried (gateway or
+// HTTP: handle calls it).
+func (b *Bot) sawMember(ic *discordgo.Interaction) {
+	if ic != nil && ic.GuildID != "" && ic.Member != nil && ic.Member.User != nil {
 		b.roles.saw(ic.GuildID, ic.Member.User.ID, ic.Member.Roles)
 	}
 }
@@ -296,7 +304,22 @@ func (b *Bot) Reactor() *Reactor { return b.reactor }
 // Updater returns the game-message updater.
 func (b *Bot) Updater() *Updater { return b.updater }
 
-// Open connects to the gateway, registers the slash commands (one bulk
+// openGateway opens the gateway session and returns the application id
+// its READY carried.
+func (b *Bot) openGateway(context.Context) (string, error) {
+	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
+		return "", fmt.Errorf("discordbot: open gateway: %w", err)
+	}
+	app, err := appOf(b.s)
+	if err != nil {
+		_ = b.s.Close()
+		return "", err
+	}
+	return app, nil
+}
+
+// Open connects to the gateway (with Config.NoGateway, only asks REST for
+// the application id), registers the slash commands (one bulk
 // overwrite, guild-scoped when DevGuild is set) and starts the updater.
 // It returns once the session is ready. When it fails (Discord cannot be
 // reached), nothing is left open and it may be called again: the caller
@@ -317,10 +340,15 @@ func (b *Bot) Open(ctx context.Context) error {
 	if opened {
 		return nil
 	}
-	if err := b.s.Open(); err != nil { // a failed Open closes what it opened
-		return fmt.Errorf("discordbot: open gateway: %w", err)
+	open := b.openGateway
+	if b.cfg.NoGateway {
+		open = b.restAppID
 	}
-	if err := b.register(ctx, b.s); err != nil {
+	app, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.register(ctx, app); err != nil {
 		_ = b.s.Close()
 		return err
 	}
@@ -347,10 +375,8 @@ func (b *Bot) startUpdaterLocked() {
 	}()
 }
 
-// register registers the slash commands (one bulk overwrite, guild-scoped
-// when DevGuild is set) with the application id of the READY session s
-// received.
-func (b *Bot) register(ctx context.Context, s *discordgo.Session) error {
+// appOf returns the application id the READY session s received.
+func appOf(s *discordgo.Session) (string, error) {
 	app := ""
 	if st := s.State; st != nil {
 		st.RLock()
@@ -363,8 +389,14 @@ func (b *Bot) register(ctx context.Context, s *discordgo.Session) error {
 		st.RUnlock()
 	}
 	if app == "" {
-		return errors.New("discordbot: READY carried no application id")
+		return "", errors.New("discordbot: READY carried no application id")
 	}
+	return app, nil
+}
+
+// register registers the slash commands (one bulk overwrite, guild-scoped
+// when DevGuild is set) for the application app.
+func (b *Bot) register(ctx context.Context, app string) error {
 	b.mu.Lock()
 	b.appID = app
 	b.mu.Unlock()

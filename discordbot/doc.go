@@ -1,5 +1,6 @@
 // Package discordbot is The Button on Discord: the gateway session, the
-// press handler, the slash commands and the optional legacy text
+// HTTP interactions endpoint (InteractionsHandler; both feed one
+// interaction handler), the press handler, the slash commands and the optional legacy text
 // commands, the discord-effects reactor (roles, the game message,
 // announcements, end summaries) and the game-message updater.
 //

@@ -27,13 +27,13 @@ const (
 
 // press decides a press of a game's button and answers the presser
 // (ephemeral) within Discord's window.
-func (b *Bot) press(ic *discordgo.Interaction, start time.Time, game events.GameID) {
+func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responder, game events.GameID) {
 	user, name := userOf(ic)
 	if ic.GuildID == "" || user == "" {
-		b.sendAnswer(ic, start, reply{content: textNoGuild, ephemeral: true}, false)
+		b.sendAnswer(ic, start, respond, reply{content: textNoGuild, ephemeral: true}, false)
 		return
 	}
-	b.answer(ic, start, true, false, func(ctx context.Context) reply {
+	b.answer(ic, start, respond, true, false, func(ctx context.Context) reply {
 		click, err := b.cmds.Press(ctx, commands.Press{
 			Game: game, Guild: ic.GuildID, User: user, UserName: name, Interaction: ic.ID, At: start,
 		})

@@ -109,7 +109,11 @@ func (b *Bot) registerOnce(ctx context.Context, s *discordgo.Session) error {
 	if b.registered {
 		return nil
 	}
-	if err := b.register(ctx, s); err != nil {
+	app, err := appOf(s)
+	if err != nil {
+		return err
+	}
+	if err := b.register(ctx, app); err != nil {
 		return err
 	}
 	b.registered = true

@@ -189,14 +189,14 @@ func requestOf(ic *discordgo.Interaction, start time.Time) request {
 var ephemeralCommands = map[string]bool{"rank": true, "check": true, "card": true, "help": true, "button": true}
 
 // onCommand answers a slash command.
-func (b *Bot) onCommand(ic *discordgo.Interaction, start time.Time) {
+func (b *Bot) onCommand(ic *discordgo.Interaction, start time.Time, respond responder) {
 	req := requestOf(ic, start)
 	eph := ephemeralCommands[req.Name]
 	if ic.GuildID == "" {
-		b.sendAnswer(ic, start, reply{content: "The Button's commands work inside a server.", ephemeral: true}, false)
+		b.sendAnswer(ic, start, respond, reply{content: "The Button's commands work inside a server.", ephemeral: true}, false)
 		return
 	}
-	b.answer(ic, start, eph, false, func(ctx context.Context) reply {
+	b.answer(ic, start, respond, eph, false, func(ctx context.Context) reply {
 		r := b.run(ctx, req)
 		r.ephemeral = r.ephemeral || eph
 		return r

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -252,26 +253,47 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	res.DurationS = elapsed.Seconds()
 	res.ClicksPerSec = float64(res.Accepted) / elapsed.Seconds()
 	res.P50MS, res.P99MS, res.MaxMS = percentileMS(lat, 0.50), percentileMS(lat, 0.99), percentileMS(lat, 1)
+	au, err := auditBench(ctx, first.store, ids, accepted, log)
+	if err != nil {
+		return err
+	}
+	res.RulesBroken, res.Ghost, res.Lost = au.rulesBroken, au.ghost, au.lost
+	return printJSON(a.stdout, res)
+}
+
+// benchAudit is what the stored stream says of a bench run.
+type benchAudit struct {
+	rulesBroken int // commands.Audit's problems: the rules re-checked on the stream
+	ghost       int // stored clicks not answered accepted
+	lost        int // presses answered accepted but not stored
+}
+
+// auditBench re-checks the rules on every bench game's stored history and
+// compares its clicks with the interactions answered accepted (it empties
+// accepted).
+func auditBench(ctx context.Context, store *natsstore.Store, ids []events.GameID, accepted map[string]bool,
+	log *slog.Logger) (benchAudit, error) {
+	var au benchAudit
 	for _, id := range ids {
-		recs, err := first.store.Load(ctx, events.GameSubject(id), 0)
+		recs, err := store.Load(ctx, events.GameSubject(id), 0)
 		if err != nil {
-			return err
+			return au, err
 		}
 		for _, p := range commands.Audit(recs) {
-			res.RulesBroken++
+			au.rulesBroken++
 			log.Error("rule broken", "game", id, "problem", p)
 		}
 		for _, r := range recs {
 			if c, ok := r.Event.(events.ButtonClicked); ok {
 				if !accepted[c.Interaction] {
-					res.Ghost++
+					au.ghost++
 				}
 				delete(accepted, c.Interaction)
 			}
 		}
 	}
-	res.Lost = len(accepted)
-	return printJSON(a.stdout, res)
+	au.lost = len(accepted)
+	return au, nil
 }
 
 // publishFloor measures a bare JetStream publish on the same server: the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +34,12 @@ func startBenchCluster(ctx context.Context, n int) (*benchCluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startNodeCluster(ctx, exe, n, os.Stderr)
+}
+
+// startNodeCluster starts n nodes as child processes of exe (this program,
+// or a build of it that a test runs), each writing its log to out.
+func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*benchCluster, error) {
 	dir, err := os.MkdirTemp("", "thebutton-bench-cluster-")
 	if err != nil {
 		return nil, err
@@ -60,7 +67,7 @@ func startBenchCluster(ctx context.Context, n int) (*benchCluster, error) {
 			Cluster: "bench", ClusterPort: ports[n+i], Routes: routes}
 		spec, _ := json.Marshal(o)
 		cmd := exec.CommandContext(ctx, exe, "bench", "clicks", "--serve-node", string(spec))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.Stdout, cmd.Stderr = out, out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			bc.stop()

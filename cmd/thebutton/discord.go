@@ -32,6 +32,7 @@ type botSettings struct {
 	publicURL string
 	apiURL    string // DISCORD_API_URL: another Discord (tests, benchmarks)
 	shards    string // DISCORD_SHARDS: "" (one session), a count, or "auto" (shards.go)
+	http      interactionSettings
 }
 
 // registerBot adds the bot's flags.
@@ -83,13 +84,13 @@ const reactorLeaseTTL = 10 * time.Second
 // reactor and closes the bot within grace; call it once.
 func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h discordbot.Commands, m *metrics.Metrics,
 	ready *metrics.Readiness, rdb redis.UniversalClient, redisPrefix string, lease projector.LeaseOptions, grace time.Duration,
-	log *slog.Logger) (wait func() error, err error) {
+	log *slog.Logger) (wait func() error, bot *discordbot.Bot, err error) {
 	if c.discordToken == "" {
 		log.Info("DISCORD_TOKEN is not set: the Discord bot does not run")
-		return func() error { return nil }, nil
+		return func() error { return nil }, nil, nil
 	}
 	if err := b.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	blog := log.With("component", "discordbot")
 	state := &discordState{log: blog, m: m, ready: ready}
@@ -104,18 +105,18 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	}
 	kv, err := discordkv.OpenBucket(ctx, n.js, "", lease.Replicas)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	guilds := &lateGuilds{}
-	bot, err := discordbot.New(discordbot.Config{
+	bot, err = discordbot.New(discordbot.Config{
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
 		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
 		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
 		Budget: discordkv.NewBudget(kv, discordkv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
-		Guilds: guilds.orAll(b.shards == ""),
+		Guilds: guilds.orAll(b.shards == ""), NoGateway: b.http.noGateway(),
 	}, h, views, marks)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var wg sync.WaitGroup
 	// A refused token stops the reactor too: its every call would be
@@ -155,7 +156,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 			return fmt.Errorf("discord bot: %w", err)
 		}
 		return nil
-	}, nil
+	}, bot, nil
 }
 
 // reactorOptions are the consumer options of a discord-effects reactor.

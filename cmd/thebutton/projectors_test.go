@@ -160,17 +160,6 @@ func waitPositions(t *testing.T, d time.Duration, seq uint64, sinks ...projector
 	}
 }
 
-// buildBinary builds thebutton into a temporary folder.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "thebutton")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestProjectorKilledAtRandom is the kill test: `thebutton project` is
 // killed with SIGKILL at random moments, each after its life advanced both
 // checkpoints, while at least 20,000 events flow from a command handler of

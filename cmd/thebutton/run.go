@@ -61,10 +61,11 @@ func (s *serviceFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	s.c.registerHTTP(fs, getenv)
 	s.ps.register(fs, getenv, "")
 	s.b.registerBot(fs, getenv)
+	s.b.http.register(fs, getenv)
 }
 
 func (s *serviceFlags) check() error {
-	return errors.Join(s.c.check(), s.ps.check(), s.b.check())
+	return errors.Join(s.c.check(), s.ps.check(), s.b.check(), s.b.http.check(&s.c, s.b.legacy, s.b.shards))
 }
 
 // observedCommands counts and times every press the bot hands over.
@@ -203,23 +204,26 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	tk := commands.NewTimekeeper(h, clock, log.With("component", "timekeeper"))
 	intake.Go(func() { _ = tk.Run(ctx) })
 
+	lease := ps.memberLease(c.dataDir)
+	waitBot, bot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, ready, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
+	if err != nil {
+		return err
+	}
+	intake.Go(func() { fail(waitBot()) })
+
 	if c.httpAddr != "" {
 		health := metrics.HandlerFor(m, ready)
-		w := newWeb(rdb, ps.redisPrefix, b.publicURL,
-			map[string]http.Handler{"/metrics": health, "/healthz": health, "/readyz": health}, log.With("component", "web"))
+		mount := map[string]http.Handler{"/metrics": health, "/healthz": health, "/readyz": health}
+		if err := b.http.mountInteractions(mount, bot, log.With("component", "discordbot")); err != nil {
+			return err
+		}
+		w := newWeb(rdb, ps.redisPrefix, b.publicURL, mount, log.With("component", "web"))
 		waitWeb, err := serveWeb(ctx, c.httpAddr, w, log.With("component", "web"))
 		if err != nil {
 			return err
 		}
 		intake.Go(func() { fail(waitWeb()) })
 	}
-
-	lease := ps.memberLease(c.dataDir)
-	waitBot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, ready, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
-	if err != nil {
-		return err
-	}
-	intake.Go(func() { fail(waitBot()) })
 
 	if extra != nil {
 		intake.Go(func() { extra(ctx, observedCommands{Handler: h, m: m}, log) })

@@ -118,6 +118,9 @@ type Server struct {
 	failures          []*failure
 	msgCache          map[string]cachedMessage
 	closed            bool
+	endpoint          *endpoint      // interactions over HTTP instead of the gateway
+	posts             sync.WaitGroup // interactions being POSTed
+	gatewayDown       atomic.Bool
 }
 
 // New starts a fake Discord and registers its shutdown with tb.
@@ -185,6 +188,7 @@ func (s *Server) Close() {
 	for _, c := range conns {
 		c.close()
 	}
+	s.posts.Wait()
 	s.http.CloseClientConnections()
 	s.http.Close()
 	s.transport.CloseIdleConnections()

@@ -111,6 +111,10 @@ var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return
 const HeartbeatInterval = 41250
 
 func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
+	if s.gatewayDown.Load() {
+		http.Error(w, "gateway unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -272,6 +276,16 @@ func (s *Server) dispatch(typ, guild string, need discordgo.Intent, d func(c *gw
 		}
 	}
 	return n
+}
+
+// GatewayOutage takes the gateway down (every connection closed, new
+// ones refused with 503) or brings it back. REST and the interactions
+// endpoint go on.
+func (s *Server) GatewayOutage(down bool) {
+	s.gatewayDown.Store(down)
+	if down {
+		s.DisconnectAll()
+	}
 }
 
 // DisconnectAll closes every gateway connection, as a Discord outage would.

@@ -12,7 +12,8 @@ import (
 	"github.com/bwmarrin/discordgo"
 )
 
-// Interaction is an interaction the fake sent over the gateway.
+// Interaction is an interaction the fake sent over the gateway, or to the
+// interactions endpoint (SetInteractionsEndpoint).
 type Interaction struct {
 	ID, Token string
 	// Type is 2 for a slash command, 3 for a component (button).
@@ -274,6 +275,9 @@ func (s *Server) sendInteraction(i *Interaction, fill func(map[string]any)) {
 	}
 	fill(base)
 	raw, _ := json.Marshal(base)
+	if s.post(i, raw) {
+		return
+	}
 	n := s.dispatch("INTERACTION_CREATE", i.Guild, 0, func(*gwConn) any { return json.RawMessage(raw) }, func() {
 		i.sentAt.CompareAndSwap(0, s.now().UnixNano())
 	})

@@ -159,9 +159,14 @@ func readBody(req *http.Request) (json.RawMessage, []File, error) {
 	if req.Body == nil {
 		return nil, nil, nil
 	}
-	ct, params, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	return parseBody(req.Header.Get("Content-Type"), req.Body)
+}
+
+// parseBody reads a JSON or multipart body of the given content type.
+func parseBody(contentType string, r io.Reader) (json.RawMessage, []File, error) {
+	ct, params, _ := mime.ParseMediaType(contentType)
 	if ct != "multipart/form-data" {
-		b, err := io.ReadAll(req.Body)
+		b, err := io.ReadAll(r)
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
 			return nil, nil, err
 		}
@@ -170,7 +175,7 @@ func readBody(req *http.Request) (json.RawMessage, []File, error) {
 		}
 		return b, nil, nil
 	}
-	mr := multipart.NewReader(req.Body, params["boundary"])
+	mr := multipart.NewReader(r, params["boundary"])
 	var body json.RawMessage
 	var files []File
 	for {

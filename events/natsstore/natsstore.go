@@ -203,6 +203,13 @@ func (s *Store) AppendBatch(ctx context.Context, subject string, evs []events.Ev
 // jsErrCodeAtomicDuplicate is JSAtomicPublishContainsDuplicateMessageErr.
 const jsErrCodeAtomicDuplicate jetstream.ErrorCode = 10201
 
+// jsErrCodeDuplicateInProcess is JSStreamDuplicateMessageConflict
+// ("duplicate message id is in process"): on a cluster, another publish
+// with the same message id is proposed and not yet applied — the same
+// interaction handled by two instances at once. That one is stored or
+// fails; the same append repeated finds out which.
+const jsErrCodeDuplicateInProcess jetstream.ErrorCode = 10158
+
 // Stream is the underlying JetStream stream, for consumers and status.
 func (s *Store) Stream() jetstream.Stream { return s.stream }
 
@@ -250,7 +257,8 @@ func (s *Store) Append(ctx context.Context, subject string, e events.Event, expe
 }
 
 // translateAppend is translate for a publish: an API error other than a
-// conflict or a temporary unavailability (status 503) is a refusal.
+// conflict, a temporary unavailability (status 503) or the same message id
+// in process is a refusal.
 func translateAppend(err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
@@ -266,7 +274,8 @@ func translateAppend(err error) error {
 			return fmt.Errorf("%w: %v", events.ErrConflict, err)
 		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return fmt.Errorf("%w: %v", events.ErrConflict, err)
-		case apiErr.Code == 503:
+		case apiErr.Code == 503, apiErr.ErrorCode == jsErrCodeDuplicateInProcess:
+			// The outcome is unknown: the same append tells.
 			return err
 		default:
 			return fmt.Errorf("%w: %v", events.ErrRefused, err)

@@ -1,0 +1,465 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/discordbot"
+	"github.com/thebutton-game/thebutton/discordbot/discordtest"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/projector"
+	"github.com/thebutton-game/thebutton/projector/redismarks"
+	"github.com/thebutton-game/thebutton/projector/redisproj"
+)
+
+func init() { benchmarks["interactions"] = runBenchInteractions }
+
+// interactionsResult is what `bench interactions` prints. Server latency
+// is the instance's handler, from the request handed to it (headers read)
+// to the response written; client latency is the whole round trip,
+// signing excluded, from the moment the press was due.
+type interactionsResult struct {
+	Instances int     `json:"instances"`
+	Cluster   int     `json:"cluster"`
+	Games     int     `json:"games"`
+	Players   int     `json:"players"`
+	Rate      int     `json:"rate"`
+	DurationS float64 `json:"duration_s"`
+
+	Presses  int            `json:"presses"`
+	Accepted int            `json:"accepted"`
+	Rejected int            `json:"rejected"`
+	Deferred int            `json:"deferred"`
+	Errors   int            `json:"errors"`
+	Statuses map[string]int `json:"statuses,omitempty"`
+
+	ServerP50MS float64 `json:"server_p50_ms"`
+	ServerP99MS float64 `json:"server_p99_ms"`
+	ServerMaxMS float64 `json:"server_max_ms"`
+	ClientP50MS float64 `json:"client_p50_ms"`
+	ClientP99MS float64 `json:"client_p99_ms"`
+	ClientMaxMS float64 `json:"client_max_ms"`
+	// Per instance: server p99 and presses taken.
+	InstanceP99MS   []float64 `json:"instance_p99_ms"`
+	InstancePresses []int     `json:"instance_presses"`
+
+	// Against the stored stream: presses answered accepted (or deferred)
+	// but not stored, stored clicks not answered so (ghosts), and the
+	// rules re-checked (commands.Audit).
+	RulesBroken int    `json:"rules_broken"`
+	Lost        int    `json:"lost"`
+	Ghost       int    `json:"ghost"`
+	LoadBefore  string `json:"loadavg_before"`
+	LoadAfter   string `json:"loadavg_after"`
+}
+
+func runBenchInteractions(ctx context.Context, a *app, args []string) error {
+	var c config
+	fs := newFlagSet(a, "bench interactions",
+		"bench interactions --instances N --cluster K --rate R --duration D [--games G --players P]")
+	instances := fs.Int("instances", 3, "service instances in this process, each with its own NATS connection, command handler, bot and HTTP server")
+	cluster := fs.Int("cluster", 3, "JetStream cluster nodes (child processes on loopback), the stream replicated on all; 0: one embedded server")
+	rate := fs.Int("rate", 1000, "signed presses per second, spread round-robin over the instances")
+	duration := fs.Duration("duration", 20*time.Second, "how long presses go on")
+	games := fs.Int("games", 50, "games pressed, in one guild (cooldown 0, no sequential rule)")
+	players := fs.Int("players", 2000, "members pressing")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
+	c.registerNATS(fs, a.getenv)
+	redisURL := fs.String("redis-url", envDefault(a.getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+		"Redis for the views (keys under a scratch prefix, deleted afterwards) [REDIS_URL]")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var problems []error
+	if *instances < 1 || *rate < 1 || *duration <= 0 || *games < 1 || *players < 1 {
+		problems = append(problems, errors.New("instances, rate, duration, games and players must be positive"))
+	}
+	if *cluster < 0 || *cluster > 5 {
+		problems = append(problems, errors.New("--cluster takes 0 to 5 nodes"))
+	}
+	if err := c.check(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return err
+	}
+	log := c.logger(a)
+	if *cluster > 0 {
+		nodes, err := startBenchCluster(ctx, *cluster)
+		if err != nil {
+			return err
+		}
+		defer nodes.stop()
+		c.natsURL, c.replicas = nodes.urls, *cluster
+	} else {
+		dir, err := os.MkdirTemp("", "thebutton-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.natsURL, c.dataDir, c.natsListen = "", dir, "127.0.0.1:0"
+	}
+	rdb, err := openRedis(*redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	b := &interactionsBench{c: c, rdb: rdb, log: log, instances: *instances, games: *games,
+		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile}
+	res, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	res.Cluster = *cluster
+	return printJSON(a.stdout, res)
+}
+
+// interactionsBench is one run: instances that each serve the
+// interactions endpoint, and a client posting signed presses to them.
+type interactionsBench struct {
+	c                               config
+	rdb                             redis.UniversalClient
+	log                             *slog.Logger
+	instances, games, players, rate int
+	duration                        time.Duration
+	cpuProfile                      string
+
+	key      ed25519.PrivateKey
+	fake     *discordtest.Server
+	prefix   string
+	first    *natsConn // instance 0's connection
+	handlers []*commands.Handler
+	bots     []*discordbot.Bot
+	urls     []string
+	timers   []*serverTimer
+	guild    string
+	channels []string
+	ids      []events.GameID
+	client   *http.Client
+
+	wg      sync.WaitGroup // goroutines that stop with the run's context
+	closers []func()       // run in reverse by close
+
+	mu        sync.Mutex
+	clientLat []time.Duration
+	accepted  map[string]bool
+	res       interactionsResult
+}
+
+const benchInteractionsToken = "bench-interactions-token"
+
+func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error) {
+	b.res = interactionsResult{Instances: b.instances, Games: b.games, Players: b.players, Rate: b.rate,
+		Statuses: map[string]int{}}
+	b.accepted = map[string]bool{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer b.close(cancel)
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return b.res, err
+	}
+	b.key = priv
+	b.fake = discordtest.NewServer(discordtest.Options{Token: benchInteractionsToken}) // Discord's limits
+	b.closers = append(b.closers, b.fake.Close)
+	b.prefix = fmt.Sprintf("bench:interactions:%d:", time.Now().UnixNano())
+	b.closers = append(b.closers, func() { deletePrefix(b.rdb, b.prefix) })
+	for i := range b.instances {
+		if err := b.startInstance(ctx, i, pub); err != nil {
+			return b.res, fmt.Errorf("instance %d: %w", i, err)
+		}
+	}
+	views := projector.New(b.first.js, b.c.stream, redisproj.New(b.rdb, redisproj.Options{Prefix: b.prefix}),
+		projector.Options{Log: b.log.With("projection", "redis")})
+	b.wg.Go(func() { _ = views.Run(ctx) })
+	if err := b.startGames(ctx); err != nil {
+		return b.res, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 1024
+	b.client = &http.Client{Transport: t, Timeout: 10 * time.Second}
+	b.closers = append(b.closers, t.CloseIdleConnections)
+
+	stopProfile, err := startCPUProfile(b.cpuProfile)
+	if err != nil {
+		return b.res, err
+	}
+	b.res.LoadBefore = loadAverage()
+	began := time.Now()
+	b.pressAll(ctx, began)
+	b.res.DurationS = time.Since(began).Seconds()
+	b.res.LoadAfter = loadAverage()
+	if err := stopProfile(); err != nil {
+		return b.res, err
+	}
+	// Deferred presses are still being decided: the bots' Close waits for
+	// them before the stream is audited.
+	for _, bot := range b.bots {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := bot.Close(cctx)
+		cancel()
+		if err != nil {
+			return b.res, err
+		}
+	}
+
+	var server []time.Duration
+	for _, tm := range b.timers {
+		lat := tm.taken()
+		server = append(server, lat...)
+		b.res.InstanceP99MS = append(b.res.InstanceP99MS, percentileMS(lat, 0.99))
+		b.res.InstancePresses = append(b.res.InstancePresses, len(lat))
+	}
+	b.res.ServerP50MS, b.res.ServerP99MS, b.res.ServerMaxMS =
+		percentileMS(server, 0.5), percentileMS(server, 0.99), percentileMS(server, 1)
+	b.res.ClientP50MS, b.res.ClientP99MS, b.res.ClientMaxMS =
+		percentileMS(b.clientLat, 0.5), percentileMS(b.clientLat, 0.99), percentileMS(b.clientLat, 1)
+	au, err := auditBench(ctx, b.first.store, b.ids, b.accepted, b.log)
+	if err != nil {
+		return b.res, err
+	}
+	b.res.RulesBroken, b.res.Ghost, b.res.Lost = au.rulesBroken, au.ghost, au.lost
+	return b.res, nil
+}
+
+// close ends the run's context, closes what was opened (servers, bots,
+// handlers, connections, the fake Discord) and waits for the goroutines.
+func (b *interactionsBench) close(cancel context.CancelFunc) {
+	cancel()
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+	b.wg.Wait()
+}
+
+// startInstance starts instance i as `run` would with DISCORD_GATEWAY=off:
+// its own NATS connection, command handler and bot (REST to the fake
+// Discord), and the interactions endpoint on a loopback HTTP server.
+func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed25519.PublicKey) error {
+	log := b.log.With("instance", i)
+	cc := b.c
+	if i > 0 {
+		cc.natsURL = b.first.url
+	}
+	n, err := openNATS(ctx, &cc, log)
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, n.close)
+	if i == 0 {
+		b.first = n
+	}
+	h := commands.NewHandler(n.store, commands.SystemClock{}, log.With("component", "commands"))
+	if err := h.Open(ctx); err != nil {
+		return err
+	}
+	b.closers = append(b.closers, h.Close)
+	b.handlers = append(b.handlers, h)
+	bot, err := discordbot.New(discordbot.Config{Token: benchInteractionsToken, HTTPClient: b.fake.Client(), NoGateway: true,
+		Log: log.With("component", "discordbot")}, h, redisproj.NewReader(b.rdb, b.prefix),
+		redismarks.New(b.rdb, redismarks.Options{Prefix: b.prefix + "discord:"}))
+	if err != nil {
+		return err
+	}
+	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bot.Open(octx)
+	ocancel()
+	b.bots = append(b.bots, bot)
+	b.closers = append(b.closers, func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = bot.Close(cctx) // at once if the run closed it
+	})
+	if err != nil {
+		return err
+	}
+	h2, err := bot.InteractionsHandler(pub, discordbot.InteractionsOptions{})
+	if err != nil {
+		return err
+	}
+	tm := &serverTimer{h: h2}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: tm, ReadHeaderTimeout: 5 * time.Second}
+	b.wg.Go(func() { _ = srv.Serve(ln) })
+	b.closers = append(b.closers, func() { _ = srv.Close() })
+	b.urls = append(b.urls, "http://"+ln.Addr().String()+interactionsPath)
+	b.timers = append(b.timers, tm)
+	return nil
+}
+
+// startGames starts the bench games in a guild of the fake Discord, one
+// channel each.
+func (b *interactionsBench) startGames(ctx context.Context) error {
+	names := make([]string, b.games)
+	for i := range names {
+		names[i] = fmt.Sprintf("button-%d", i)
+	}
+	b.guild, b.channels = b.fake.AddGuild("Bench", 0, names...)
+	for _, ch := range b.channels {
+		g, err := b.handlers[0].StartGame(ctx, commands.StartGame{Guild: b.guild, Channel: ch, By: "2", ByName: "Admin",
+			Duration: 12 * time.Hour, Cooldown: 0})
+		if err != nil {
+			return fmt.Errorf("start bench game: %w", err)
+		}
+		b.ids = append(b.ids, g.Game)
+	}
+	return nil
+}
+
+// pressAll posts the presses at the rate for the duration, open loop,
+// round-robin over the instances, and waits for every answer.
+func (b *interactionsBench) pressAll(ctx context.Context, began time.Time) {
+	interval := time.Second / time.Duration(b.rate)
+	end := began.Add(b.duration)
+	base := rand.Int64N(1 << 40)
+	var wg sync.WaitGroup
+	for k := 0; ; k++ {
+		due := began.Add(time.Duration(k) * interval)
+		if !due.Before(end) || ctx.Err() != nil {
+			break
+		}
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Go(func() { b.pressOne(ctx, k, fmt.Sprint(base+int64(k)), due) })
+	}
+	wg.Wait()
+}
+
+// pressOne posts one signed press and records its answer.
+func (b *interactionsBench) pressOne(ctx context.Context, k int, id string, due time.Time) {
+	game := k % len(b.ids)
+	user := fmt.Sprint(800000000000000000 + rand.IntN(b.players))
+	body := fmt.Appendf(nil, `{"id":%q,"application_id":%q,"type":3,"token":"tok-%s","version":1,"guild_id":%q,`+
+		`"channel_id":%q,"member":{"user":{"id":%q,"username":"p%s","discriminator":"0"},"roles":[],"permissions":"0"},`+
+		`"data":{"custom_id":%q,"component_type":2},"message":{"id":"1","channel_id":%q,"content":""}}`,
+		id, b.fake.AppID, id, b.guild, b.channels[game], user, user, discordbot.PressID(b.ids[game]), b.channels[game])
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.urls[k%len(b.urls)], bytes.NewReader(body))
+	if err != nil {
+		b.failed(err)
+		return
+	}
+	req.Header = discordtest.SignInteraction(b.key, time.Now(), body)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.failed(err)
+		return
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(due)
+	var answer struct {
+		Type int `json:"type"`
+		Data struct {
+			Content string `json:"content"`
+		} `json:"data"`
+	}
+	if err == nil && resp.StatusCode == http.StatusOK {
+		err = json.Unmarshal(data, &answer)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.res.Presses++
+	b.res.Statuses[fmt.Sprint(resp.StatusCode)]++
+	switch {
+	case err != nil || resp.StatusCode != http.StatusOK:
+		b.res.Errors++
+		if b.res.Errors <= 5 {
+			b.log.Error("press failed", "status", resp.StatusCode, "err", err, "body", string(data))
+		}
+		return
+	case answer.Type == 5: // deferred: the answer is edited in later, through the fake Discord, which does not know the
+		// bench's interactions: the press is counted as accepted for lost/ghost
+		b.res.Deferred++
+		b.accepted[id] = true
+	case strings.Contains(answer.Data.Content, " click!**"):
+		b.res.Accepted++
+		b.accepted[id] = true
+	default:
+		b.res.Rejected++
+	}
+	b.clientLat = append(b.clientLat, d)
+}
+
+func (b *interactionsBench) failed(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.res.Presses++
+	b.res.Errors++
+	if b.res.Errors <= 5 {
+		b.log.Error("press failed", "err", err)
+	}
+}
+
+// serverTimer times an instance's handler: from the request handed to
+// it to the response written.
+type serverTimer struct {
+	h   http.Handler
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (t *serverTimer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	t.h.ServeHTTP(w, r)
+	d := time.Since(start)
+	t.mu.Lock()
+	t.lat = append(t.lat, d)
+	t.mu.Unlock()
+}
+
+func (t *serverTimer) taken() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lat
+}
+
+// startCPUProfile starts a CPU profile into path ("" profiles nothing);
+// stop ends it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// loadAverage returns the first three fields of /proc/loadavg ("" where
+// there is none).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

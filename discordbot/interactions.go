@@ -1,0 +1,266 @@
+package discordbot
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// HTTP interactions: instead of (or beside) the gateway, Discord POSTs
+// every interaction to the application's Interactions Endpoint URL, signed
+// with the application's Ed25519 key, and takes the HTTP response as the
+// interaction's initial response. The endpoint needs nothing of the
+// gateway: any number of instances behind a load balancer can take
+// interactions, each answering through the same handler as the gateway's.
+
+// Limits of the interactions endpoint (InteractionsOptions' defaults).
+const (
+	// DefaultMaxInteractionBody is the largest request body read: an
+	// interaction carries at most one message (2,000 characters of
+	// content, 6,000 of embeds, its components) and the resolved users,
+	// well under it even JSON-escaped. A larger body is refused unread.
+	DefaultMaxInteractionBody = 256 << 10
+	// DefaultMaxInteractionSkew is how far X-Signature-Timestamp may be
+	// from this server's clock, either way: Discord signs each request as
+	// it sends it, so an older timestamp is a replay (a replayed press
+	// would count once anyway: its interaction id is the append's message
+	// id).
+	DefaultMaxInteractionSkew = 5 * time.Minute
+)
+
+// interactionWindow is how long Discord waits for the initial response.
+const interactionWindow = 3 * time.Second
+
+// InteractionsOptions configure the interactions endpoint. The zero value
+// uses the defaults above.
+type InteractionsOptions struct {
+	MaxBody int64
+	MaxSkew time.Duration
+}
+
+// ParsePublicKey parses an application's public key as the developer
+// portal shows it (64 hex digits).
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	k, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("public key: not hex: %w", err)
+	}
+	if len(k) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("public key: %d bytes, want %d (64 hex digits)", len(k), ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(k), nil
+}
+
+// InteractionsHandler returns the HTTP handler of the interactions
+// endpoint (POST only). Every request's signature and timestamp are
+// verified against key before anything of it is parsed: a missing or bad
+// signature, a timestamp off by more than MaxSkew or a body over MaxBody
+// is answered 401 and changes nothing. A PING is answered PONG; commands
+// and buttons are handled as over the gateway, their initial response
+// (the answer, or a deferral when it is not ready within the press
+// budget, edited in later over REST) written as the HTTP response.
+//
+// The handler works whether or not Open was called or the gateway is
+// connected; it stops taking interactions (503) once the bot is closing.
+// It is safe for concurrent use.
+func (b *Bot) InteractionsHandler(key ed25519.PublicKey, opts InteractionsOptions) (http.Handler, error) {
+	if len(key) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("discordbot: interactions: public key of %d bytes, want %d", len(key), ed25519.PublicKeySize)
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxInteractionBody
+	}
+	if opts.MaxSkew <= 0 {
+		opts.MaxSkew = DefaultMaxInteractionSkew
+	}
+	return &interactions{b: b, key: key, opts: opts}, nil
+}
+
+type interactions struct {
+	b    *Bot
+	key  ed25519.PublicKey
+	opts InteractionsOptions
+}
+
+// Reasons a request is refused before it is parsed.
+var (
+	errNoSignature = errors.New("missing or malformed X-Signature-Ed25519")
+	errNoTimestamp = errors.New("missing or malformed X-Signature-Timestamp")
+	errStale       = errors.New("timestamp too far from now")
+	errTooLarge    = errors.New("body too large")
+	errBadSig      = errors.New("signature does not match")
+)
+
+// verify reads r's body (at most maxBody bytes) and checks the signature
+// of timestamp+body and the timestamp's distance to now. It returns the
+// body only when all hold.
+func (h *interactions) verify(r *http.Request, now time.Time) ([]byte, error) {
+	sig, err := hex.DecodeString(r.Header.Get("X-Signature-Ed25519"))
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, errNoSignature
+	}
+	ts := r.Header.Get("X-Signature-Timestamp")
+	secs, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return nil, errNoTimestamp
+	}
+	if d := now.Sub(time.Unix(secs, 0)); d > h.opts.MaxSkew || d < -h.opts.MaxSkew {
+		return nil, errStale
+	}
+	if r.ContentLength > h.opts.MaxBody {
+		return nil, errTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(body)) > h.opts.MaxBody {
+		return nil, errTooLarge
+	}
+	if !ed25519.Verify(h.key, append([]byte(ts), body...), sig) {
+		return nil, errBadSig
+	}
+	return body, nil
+}
+
+func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now() // the press's one time stamp
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "interactions are POSTed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := h.verify(r, start)
+	if err != nil {
+		// Debug only: anyone can send these, and Discord sends some on
+		// purpose when the endpoint URL is saved.
+		h.b.log.Debug("interaction refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+	var ic discordgo.Interaction
+	if err := json.Unmarshal(body, &ic); err != nil {
+		h.b.log.Warn("signed interaction not understood", "err", err)
+		http.Error(w, "interaction not understood", http.StatusBadRequest)
+		return
+	}
+	switch ic.Type {
+	case discordgo.InteractionPing:
+		writeInteractionResponse(w, &discordgo.InteractionResponse{Type: discordgo.InteractionResponsePong})
+		return
+	case discordgo.InteractionApplicationCommand, discordgo.InteractionMessageComponent:
+	default:
+		http.Error(w, fmt.Sprintf("interaction type %d is not used by this bot", ic.Type), http.StatusBadRequest)
+		return
+	}
+	if !h.b.track() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.answer(w, r, &ic, start)
+}
+
+// answer runs the bot's handler on ic and writes its initial response,
+// within Discord's window. The handler goes on after that (an answer
+// deferred, then edited in over REST); Close waits for it.
+func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discordgo.Interaction, start time.Time) {
+	ha := &httpAnswer{resp: make(chan *discordgo.InteractionResponse), written: make(chan error, 1), gone: make(chan struct{})}
+	defer close(ha.gone)
+	handled := make(chan struct{})
+	go func() {
+		defer h.b.inflight.Done()
+		defer close(handled)
+		h.b.handle(ic, start, ha.respond)
+	}()
+	window := time.NewTimer(max(interactionWindow-time.Since(start), 0))
+	defer window.Stop()
+	select {
+	case resp := <-ha.resp:
+		ha.written <- writeInteractionResponse(w, resp)
+	case <-handled:
+		h.b.log.Error("interaction handled without a response", "interaction", ic.ID, "type", ic.Type)
+		http.Error(w, "no response", http.StatusInternalServerError)
+	case <-window.C:
+		h.b.log.Warn("interaction not answered within Discord's window", "interaction", ic.ID, "after", time.Since(start))
+		http.Error(w, "no response in time", http.StatusServiceUnavailable)
+	case <-r.Context().Done():
+	}
+}
+
+// httpAnswer hands an interaction's initial response from the bot's
+// handler to the HTTP request waiting for it.
+type httpAnswer struct {
+	resp    chan *discordgo.InteractionResponse
+	written chan error    // the result of writing it
+	gone    chan struct{} // closed when the request has ended
+}
+
+// errRequestGone means the HTTP request ended before the response came
+// (Discord's window passed, or the client went away).
+var errRequestGone = errors.New("the interaction's HTTP request has ended")
+
+// respond is the responder of an HTTP interaction.
+func (a *httpAnswer) respond(ctx context.Context, resp *discordgo.InteractionResponse) error {
+	select {
+	case a.resp <- resp:
+		return <-a.written
+	case <-a.gone:
+		return errRequestGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeInteractionResponse writes resp as the HTTP response: JSON, or
+// multipart/form-data (payload_json and the files) when it has files.
+func writeInteractionResponse(w http.ResponseWriter, resp *discordgo.InteractionResponse) error {
+	var (
+		body  []byte
+		ctype = "application/json"
+		err   error
+	)
+	if resp.Data != nil && len(resp.Data.Files) > 0 {
+		ctype, body, err = discordgo.MultipartBodyWithJSON(resp, resp.Data.Files)
+	} else {
+		body, err = json.Marshal(resp)
+	}
+	if err != nil {
+		http.Error(w, "cannot encode the response", http.StatusInternalServerError)
+		return fmt.Errorf("encode interaction response: %w", err)
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(body); err != nil {
+		return fmt.Errorf("write interaction response: %w", err)
+	}
+	return nil
+}
+
+// restAppID returns the application id without the gateway: a bot's user
+// id is its application's id (as Open assumes when READY has no
+// application).
+func (b *Bot) restAppID(ctx context.Context) (string, error) {
+	var u *discordgo.User
+	err := b.rest.do(ctx, "get bot user", discordgo.EndpointUsers, func(opts ...discordgo.RequestOption) error {
+		var err error
+		u, err = b.s.User("@me", opts...)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("discordbot: get the application id: %w", err)
+	}
+	if u == nil || u.ID == "" {
+		return "", errors.New("discordbot: GET /users/@me carried no id")
+	}
+	return u.ID, nil
+}
