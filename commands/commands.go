@@ -32,6 +32,11 @@ type Store interface {
 	Load(ctx context.Context, subject string, after uint64) ([]events.Recorded, error)
 	// Last returns the subject's last message, or events.ErrNotFound.
 	Last(ctx context.Context, subject string) (events.Recorded, error)
+	// Lasts calls fn, one call at a time, with the last message of each of
+	// subjects that has one. A message may be older than the subject's
+	// last on the stream leader (a replica behind it answered), never
+	// newer.
+	Lasts(ctx context.Context, subjects []string, fn func(events.Recorded)) error
 	// Subjects lists the subjects matching filter with their message counts.
 	Subjects(ctx context.Context, filter string) (map[string]uint64, error)
 	// Scan calls fn in stream order for the messages on subjects matching

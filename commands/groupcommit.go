@@ -82,7 +82,7 @@ func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click,
 	case <-t.C:
 		return h.abandon(e, q, ErrContention)
 	}
-	defer e.mu.Unlock()
+	defer h.release(e)
 	for {
 		select {
 		case r := <-q.done:
@@ -127,6 +127,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 	}
 	id := pending[0].p.Game
 	subject := events.GameSubject(id)
+	h.drain(e)
 	if !e.fresh {
 		if err := h.catchUp(ctx, e, subject); err != nil {
 			answerAll(pending, err)
@@ -188,6 +189,22 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 			accepted, clicks = append(accepted, q), append(clicks, c)
 		}
 		if len(evs) == 0 {
+			// No append validates these refusals: one that events missed
+			// here could turn (a click elsewhere moved the deadline, or
+			// brought the players a sequential rule waits for) is given
+			// only once the leader has nothing newer.
+			if staleRisk(&e.g, refusals) {
+				before := e.g.LastSeq
+				if err := h.catchUp(ctx, e, subject); err != nil {
+					answerAll(append(refused, later...), e.failed(unknown, err))
+					return
+				}
+				if e.g.LastSeq != before {
+					conflicts++
+					pending = append(refused, later...)
+					continue
+				}
+			}
 			for i, q := range refused {
 				q.answer(Click{}, refusals[i])
 			}
@@ -224,7 +241,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 			if err != nil {
 				h.conflicts.Add(1)
 			}
-			if err := h.catchUp(ctx, e, subject); err != nil {
+			if err := h.refresh(ctx, e, subject, err); err != nil {
 				answerAll(retry, e.failed(unknown, err))
 				return
 			}
@@ -248,6 +265,19 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 		}
 	}
 	answerAll(pending, e.failed(unknown, ErrContention))
+}
+
+// staleRisk reports whether a refusal among refusals could be false on a
+// state that misses events stored since: the deadline passed on a game
+// still active, or the sequential rule. Ended games, cooldowns (events
+// only add to them), bans and wrong guilds cannot turn that way.
+func staleRisk(g *events.Game, refusals []*Rejection) bool {
+	for _, r := range refusals {
+		if r.Reason == ReasonSequential || r.Reason == ReasonGameOver && g.Active() {
+			return true
+		}
+	}
+	return false
 }
 
 // repeat repeats a write whose outcome is unknown until the store answers

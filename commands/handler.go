@@ -30,9 +30,6 @@ const (
 	lockWait = 8 * time.Second
 	// attemptTimeout bounds one append attempt while resolving.
 	attemptTimeout = 2 * time.Second
-	// bulkLoad is how many active games Open loads one by one; more are
-	// loaded with one read of the stream.
-	bulkLoad = 32
 )
 
 // Click is an accepted press as the presser is told about it.
@@ -75,6 +72,7 @@ type Handler struct {
 
 	conflicts atomic.Uint64
 	stopWatch func()
+	whole     chan struct{} // a token per game being read whole
 
 	// While Open loads, what the watch delivers waits in pending.
 	gateMu  sync.Mutex
@@ -87,6 +85,16 @@ type gameLock chan struct{}
 
 func (l gameLock) Lock()   { l <- struct{}{} }
 func (l gameLock) Unlock() { <-l }
+
+// TryLock locks l if it is free, without waiting.
+func (l gameLock) TryLock() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
 
 // lockCtx locks l unless ctx ends or lockWait passes first.
 func (l gameLock) lockCtx(ctx context.Context) error {
@@ -108,11 +116,22 @@ func (l gameLock) lockCtx(ctx context.Context) error {
 }
 
 type gameEntry struct {
+	id    events.GameID
 	mu    gameLock
 	qmu   sync.Mutex
 	queue []*queued // presses waiting for the game, in arrival order
 	fresh bool      // state holds every event up to the point the watch took over
 	g     events.Game
+	// hint stands for the game until it is read (g.LastSeq == 0), when
+	// Open learnt it from its last event alone.
+	hint gameHint
+
+	// What the watch delivered while the game was held: the holder
+	// applies it (drain) before it decides, and on release. The watch
+	// never waits for a game, so one game's slow append (an fsync) does
+	// not hold up what every other game learns from other writers.
+	imu   sync.Mutex
+	inbox []events.Recorded
 }
 
 type guildEntry struct {
@@ -135,14 +154,18 @@ func NewHandler(store Store, clock Clock, log *slog.Logger) *Handler {
 		log:    log,
 		games:  make(map[events.GameID]*gameEntry),
 		guilds: make(map[string]*guildEntry),
+		whole:  make(chan struct{}, wholeReads),
 	}
 }
 
-// Open starts watching the store for events appended by others, then loads
-// every game that has not ended, so the timekeeper can arm them: a few one
-// by one, many with one read of the stream (no per-game reader). What the
-// watch delivers meanwhile is applied once the load is done. It returns
-// once the active games are loaded. The watch ends with ctx or Close.
+// Open starts watching the store for events appended by others, then
+// learns every game that has not ended from its last event alone (its
+// deadline), so the timekeeper can arm it; a game's full state is read on
+// its first use. A game whose last event does not tell its deadline (a
+// message posted after its last click) is read whole now, a few at a time.
+// What the watch delivers meanwhile is applied once that is done. It
+// returns once every active game is known. The watch ends with ctx or
+// Close.
 func (h *Handler) Open(ctx context.Context) error {
 	h.gateMu.Lock()
 	h.loading = true
@@ -160,110 +183,131 @@ func (h *Handler) Open(ctx context.Context) error {
 	return nil
 }
 
-// loadActive loads every game whose last event is not its end.
+// openLoaders is how many games Open reads whole at a time.
+const openLoaders = 8
+
+// loadActive learns every game whose last event is not its end.
 func (h *Handler) loadActive(ctx context.Context) error {
 	began := time.Now()
 	subjects, err := h.store.Subjects(ctx, events.GameSubjects)
 	if err != nil {
 		return err
 	}
-	type game struct {
-		id      events.GameID
-		subject string
-		last    uint64
-	}
-	var all []game
+	list := make([]string, 0, len(subjects))
 	for subject := range subjects {
 		if id, ok := events.ParseGameSubject(subject); ok {
 			h.raiseMaxGame(id)
-			all = append(all, game{id: id, subject: subject})
+			list = append(list, subject)
 		}
 	}
-	// The last event of every game, a few at a time.
-	active := make([]bool, len(all))
-	errs := make([]error, len(all))
+	var whole []events.GameID // deadline unknown from the last event
+	err = h.store.Lasts(ctx, list, func(r events.Recorded) {
+		id, _ := events.ParseGameSubject(r.Subject)
+		hint, ok := hintOf(r)
+		switch {
+		case !ok:
+			whole = append(whole, id)
+		case hint.active:
+			e := h.entry(id)
+			e.mu.Lock()
+			h.applyHint(e, hint)
+			e.mu.Unlock()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := h.loadWhole(ctx, whole); err != nil {
+		return err
+	}
+	h.log.Info("active games known", "games", len(list), "active", len(h.ActiveGames()),
+		"read_whole", len(whole), "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// loadWhole reads games whole, openLoaders at a time.
+func (h *Handler) loadWhole(ctx context.Context, ids []events.GameID) error {
+	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(all) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				last, err := h.store.Last(ctx, all[i].subject)
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				_, ended := last.Event.(events.GameEnded)
-				active[i], all[i].last = !ended, last.Seq
+	for range min(openLoaders, len(ids)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(ids) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				e := h.entry(ids[i])
+				e.mu.Lock()
+				errs[i] = h.catchUp(ctx, e, events.GameSubject(ids[i]))
+				e.mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	return errors.Join(errs...)
+}
+
+// gameHint is what a game's last event tells of it: whether it is active
+// and its deadline. It stands for a game not read yet (g.LastSeq == 0),
+// for the timekeeper; decisions always read the game whole first.
+type gameHint struct {
+	seq        uint64
+	active     bool
+	deadlineMS int64
+}
+
+// hintOf tells a game's status and deadline from its last event, if that
+// event tells them: its start, a click decided here (value + time claimed
+// is the duration, so the deadline is its time plus the duration) or its
+// end. A click decided elsewhere (imported), a posted message or an
+// undecodable message do not.
+func hintOf(r events.Recorded) (gameHint, bool) {
+	switch ev := r.Event.(type) {
+	case events.GameStarted:
+		return gameHint{seq: r.Seq, active: true, deadlineMS: ev.AtMS + ev.DurationMS}, true
+	case events.ButtonClicked:
+		if !ev.Imported.IsZero() || ev.ValueMS < 0 || ev.ClaimedMS < 0 {
+			return gameHint{}, false
+		}
+		return gameHint{seq: r.Seq, active: true, deadlineMS: ev.AtMS + ev.ValueMS + ev.ClaimedMS}, true
+	case events.GameEnded:
+		return gameHint{seq: r.Seq}, true
 	}
-	var load []game
-	for i, g := range all {
-		if active[i] {
-			load = append(load, g)
-		}
+	return gameHint{}, false
+}
+
+// applyHint moves a game not read yet to what its newer event r tells,
+// and tells the listeners. An event that does not tell the deadline (a
+// posted message) leaves it: only clicks, starts and ends move it. The
+// caller holds e.mu.
+func (h *Handler) applyHint(e *gameEntry, hint gameHint) {
+	if hint.seq <= e.hint.seq {
+		return
 	}
-	h.log.Debug("active games found", "games", len(all), "active", len(load), "took", time.Since(began))
-	if len(load) > bulkLoad {
-		// One read of the stream folds every active game; those it did
-		// not bring up to their last event are caught up one by one.
-		entries := make(map[events.GameID]*gameEntry, len(load))
-		target := make(map[events.GameID]uint64, len(load))
-		for _, g := range load {
-			entries[g.id], target[g.id] = h.entry(g.id), g.last
-		}
-		reached := 0
-		err := h.store.Scan(ctx, events.GameSubjects, 1, func(r events.Recorded) bool {
-			id, ok := events.ParseGameSubject(r.Subject)
-			e := entries[id]
-			if !ok || e == nil {
-				return true
-			}
-			e.mu.Lock()
-			before := e.g.LastSeq
-			h.applyGame(e, r)
-			if before < target[id] && e.g.LastSeq >= target[id] {
-				reached++
-			}
-			e.mu.Unlock()
-			return reached < len(load)
-		})
-		if err != nil {
-			return err
-		}
-		h.log.Debug("active games read", "active", len(load), "took", time.Since(began))
-		var rest []game
-		for _, g := range load {
-			e := entries[g.id]
-			e.mu.Lock()
-			if e.g.LastSeq >= g.last && e.g.Exists() {
-				e.fresh = true
-			} else {
-				rest = append(rest, g)
-			}
-			e.mu.Unlock()
-		}
-		load = rest
+	e.hint = hint
+	h.tell(GameChange{Game: e.id, Active: hint.active, DeadlineMS: hint.deadlineMS})
+}
+
+// observeHint applies what the watch delivers to a game not read yet.
+// The caller holds e.mu.
+func (h *Handler) observeHint(e *gameEntry, r events.Recorded) {
+	if hint, ok := hintOf(r); ok {
+		h.applyHint(e, hint)
+		return
 	}
-	for _, g := range load {
-		e := h.entry(g.id)
-		e.mu.Lock()
-		err := h.catchUp(ctx, e, g.subject)
-		e.mu.Unlock()
-		if err != nil {
-			return err
-		}
+	// A posted message (or a message that is not an event) moves neither
+	// status nor deadline.
+	e.hint.seq = max(e.hint.seq, r.Seq)
+}
+
+// tell calls the listeners with a change.
+func (h *Handler) tell(change GameChange) {
+	h.mu.RLock()
+	listeners := h.listeners
+	h.mu.RUnlock()
+	for _, fn := range listeners {
+		fn(change)
 	}
-	return nil
 }
 
 // observeGated is the watch's callback: it holds what arrives while Open
@@ -319,10 +363,14 @@ func (h *Handler) ActiveGames() []GameChange {
 	var out []GameChange
 	for id, e := range entries {
 		e.mu.Lock()
-		if e.g.Active() {
+		h.drain(e)
+		switch {
+		case e.g.Active():
 			out = append(out, GameChange{Game: id, Active: true, DeadlineMS: e.g.DeadlineMS()})
+		case !e.g.Exists() && e.hint.active:
+			out = append(out, GameChange{Game: id, Active: true, DeadlineMS: e.hint.deadlineMS})
 		}
-		e.mu.Unlock()
+		h.release(e)
 	}
 	return out
 }
@@ -361,7 +409,7 @@ func (h *Handler) entry(id events.GameID) *gameEntry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e = h.games[id]; e == nil {
-		e = &gameEntry{mu: make(gameLock, 1)}
+		e = &gameEntry{id: id, mu: make(gameLock, 1)}
 		h.games[id] = e
 	}
 	return e
@@ -377,7 +425,8 @@ func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameE
 	if err := e.mu.lockCtx(ctx); err != nil {
 		return err
 	}
-	defer e.mu.Unlock()
+	defer h.release(e)
+	h.drain(e)
 	if !e.fresh {
 		if err := h.catchUp(ctx, e, events.GameSubject(id)); err != nil {
 			return err
@@ -395,9 +444,22 @@ func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameE
 	return fn(e)
 }
 
+// wholeReads is how many games may be read whole at once (a first use
+// after Open, or a game whose deadlines passed while the service was
+// down): each such read may hold a consumer on the stream while it runs.
+const wholeReads = 64
+
 // catchUp reads what the store has after the entry's last sequence and
 // folds it in. The caller holds e.mu.
 func (h *Handler) catchUp(ctx context.Context, e *gameEntry, subject string) error {
+	if e.g.LastSeq == 0 {
+		select {
+		case h.whole <- struct{}{}:
+			defer func() { <-h.whole }()
+		case <-ctx.Done():
+			return fmt.Errorf("catch up %s: %w", subject, ctx.Err())
+		}
+	}
 	recs, err := h.store.Load(ctx, subject, e.g.LastSeq)
 	if err != nil {
 		return fmt.Errorf("catch up %s: %w", subject, err)
@@ -431,13 +493,7 @@ func (h *Handler) applyGame(e *gameEntry, r events.Recorded) {
 		return
 	}
 	h.raiseMaxGame(e.g.Started.Game)
-	h.mu.RLock()
-	listeners := h.listeners
-	h.mu.RUnlock()
-	change := GameChange{Game: e.g.Started.Game, Active: e.g.Active(), DeadlineMS: e.g.DeadlineMS()}
-	for _, fn := range listeners {
-		fn(change)
-	}
+	h.tell(GameChange{Game: e.g.Started.Game, Active: e.g.Active(), DeadlineMS: e.g.DeadlineMS()})
 }
 
 // observe applies what the watch delivers: other handlers' appends (ours
@@ -454,12 +510,13 @@ func (h *Handler) observe(r events.Recorded) {
 			}
 			e = h.entry(id)
 		}
-		e.mu.Lock()
-		if e.fresh || e.g.LastSeq == 0 {
-			h.applyGame(e, r)
-			e.fresh = e.fresh || e.g.Exists()
+		e.imu.Lock()
+		e.inbox = append(e.inbox, r)
+		e.imu.Unlock()
+		if e.mu.TryLock() {
+			h.drain(e)
+			h.release(e)
 		}
-		e.mu.Unlock()
 		return
 	}
 	if guild, ok := events.ParseGuildSubject(r.Subject); ok {
@@ -475,6 +532,54 @@ func (h *Handler) observe(r events.Recorded) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// drain applies what the watch left in the entry's inbox, in order. The
+// caller holds e.mu.
+func (h *Handler) drain(e *gameEntry) {
+	e.imu.Lock()
+	recs := e.inbox
+	e.inbox = nil
+	e.imu.Unlock()
+	for _, r := range recs {
+		switch {
+		case e.g.LastSeq == 0 && e.hint.seq > 0:
+			h.observeHint(e, r) // not read yet: what it tells the timekeeper
+		case e.fresh || e.g.LastSeq == 0:
+			h.applyGame(e, r)
+			e.fresh = e.fresh || e.g.Exists()
+		}
+	}
+}
+
+// release unlocks e.mu, first applying what the watch delivered while it
+// was held; what arrives during the unlock is applied by whoever holds the
+// game next, or here if the game is still free.
+func (h *Handler) release(e *gameEntry) {
+	for {
+		h.drain(e)
+		e.mu.Unlock()
+		e.imu.Lock()
+		more := len(e.inbox) > 0
+		e.imu.Unlock()
+		if !more || !e.mu.TryLock() {
+			return
+		}
+	}
+}
+
+// refresh brings an entry up to date after an append lost its race
+// (conflict is the store's error): from what the watch delivered if that
+// reached the subject's last sequence the store reported, otherwise with a
+// read from the stream leader. Deciding on part of the news would only
+// lose the next race too (an atomic batch that loses one costs as much as
+// one that wins). The caller holds e.mu.
+func (h *Handler) refresh(ctx context.Context, e *gameEntry, subject string, conflict error) error {
+	h.drain(e)
+	if last, ok := events.ConflictLast(conflict); ok && e.fresh && e.g.LastSeq >= last {
+		return nil
+	}
+	return h.catchUp(ctx, e, subject)
 }
 
 func (h *Handler) applyGuild(e *guildEntry, r events.Recorded) {
@@ -592,7 +697,7 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		switch {
 		case errors.Is(err, events.ErrConflict):
 			h.conflicts.Add(1)
-			if err := h.catchUp(ctx, e, subject); err != nil {
+			if err := h.refresh(ctx, e, subject, err); err != nil {
 				return 0, false, e.failed(unknown, err)
 			}
 			continue
@@ -611,6 +716,25 @@ func (h *Handler) appendGame(ctx context.Context, e *gameEntry, msgID string, de
 		return seq, false, nil
 	}
 	return 0, false, e.failed(unknown, ErrContention)
+}
+
+// appendKnown appends ev with message id msgID (which must not be empty)
+// and, if the outcome is unknown, repeats the same append past ctx, within
+// outcomeWait, until the store answers it (see resolve). unknown reports
+// that an attempt's outcome was unknown, so that a duplicate answer means
+// this request's own earlier attempt.
+func (h *Handler) appendKnown(ctx context.Context, subject string, ev events.Event, expect uint64, msgID string) (seq uint64, dup, unknown bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	seq, dup, err = h.store.Append(actx, subject, ev, expect, msgID)
+	cancel()
+	if err == nil || errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrRefused) {
+		return seq, dup, false, err
+	}
+	h.log.Warn("append outcome unknown, repeating it", "subject", subject, "expect", expect, "msg_id", msgID, "err", err)
+	detached, dcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer dcancel()
+	seq, dup, err = h.resolve(detached, subject, ev, expect, msgID, err)
+	return seq, dup, true, err
 }
 
 // resolve repeats an append whose outcome is unknown until the store

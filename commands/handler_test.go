@@ -222,18 +222,66 @@ func TestBanSeenByAnotherInstance(t *testing.T) {
 	})
 }
 
-// lossyStore stores an append and then loses its ack, once.
+// lossyStore stores an append and then loses its ack, once: the first
+// stored append after skip others were stored.
 type lossyStore struct {
 	*natsstore.Store
 	lose atomic.Bool
+	skip atomic.Int32
 }
 
 func (s *lossyStore) Append(ctx context.Context, subject string, e events.Event, expect uint64, msgID string) (uint64, bool, error) {
 	seq, dup, err := s.Store.Append(ctx, subject, e, expect, msgID)
-	if err == nil && s.lose.CompareAndSwap(true, false) {
+	if err == nil && s.lose.Load() && s.skip.Add(-1) < 0 && s.lose.CompareAndSwap(true, false) {
 		return 0, false, errors.New("nats: timeout (ack lost)")
 	}
 	return seq, dup, err
+}
+
+// A game start whose append's ack is lost (the channel's claim, or the
+// game's opening event) is repeated until its outcome is known and
+// reported started, once: never failed, never "channel busy" with its own
+// game.
+func TestStartWithLostAckStartsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		skip int32
+	}{{"claim", 0}, {"opening event", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			lossy := &lossyStore{Store: openStore(t, e.srv)}
+			h := commands.NewHandler(lossy, nil, nil)
+			if err := h.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			lossy.skip.Store(tc.skip)
+			lossy.lose.Store(true)
+			g, err := h.StartGame(ctx, commands.StartGame{Guild: "10", Channel: "20", By: "30", Duration: time.Hour})
+			if err != nil {
+				t.Fatalf("start with a lost ack: %v; want started", err)
+			}
+			if lossy.lose.Load() {
+				t.Fatal("no ack was lost: the test proves nothing")
+			}
+			if g.Game != 1 || g.ButtonChannel != "20" {
+				t.Fatalf("started %+v, want game 1 in channel 20", g)
+			}
+			if n := len(history(t, e.store, events.ChannelSubject("20"))); n != 1 {
+				t.Errorf("%d claims of the channel stored, want 1", n)
+			}
+			recs := history(t, e.store, events.GameSubject(1))
+			if len(recs) != 1 || recs[0].Event != events.Event(g) {
+				t.Errorf("game subject holds %d events (%+v), want its one opening event", len(recs), recs)
+			}
+			if _, err := h.StartGame(ctx, commands.StartGame{Guild: "10", Channel: "20", By: "30"}); err == nil {
+				t.Error("a second start in the channel was not refused")
+			} else if rej, ok := commands.AsRejection(err); !ok || rej.Reason != commands.ReasonChannelBusy || rej.ActiveGame != 1 {
+				t.Errorf("second start: %v, want channel busy with game 1", err)
+			}
+		})
+	}
 }
 
 // Retrying an append whose ack was lost never counts the press twice, on

@@ -163,9 +163,9 @@ func TestNoConsumerLeakUnderLoad(t *testing.T) {
 		presses.Load(), len(accepted), maxSeen.Load(), baseline, time.Duration(slowest.Load()))
 }
 
-// An instance opens on a stream with thousands of active games: it loads
-// them with one read of the stream (no consumer per game), quickly, and
-// knows every game's deadline.
+// An instance opens on a stream with thousands of active games: it learns
+// them from their last events (no consumer per game, no read of the
+// stream), quickly, and knows every game's deadline.
 func TestOpenManyActiveGames(t *testing.T) {
 	const games, clicks = 3000, 4
 	e := newEnv(t)

@@ -99,8 +99,7 @@ func (h *Handler) claimAndStart(ctx context.Context, s StartGame, claimSeq uint6
 			DurationMS: s.Duration.Milliseconds(), CooldownMS: s.Cooldown.Milliseconds(),
 			Sequential: s.Sequential, StartedBy: s.By, StarterName: s.ByName, AtMS: at,
 		}
-		seq, _, err := h.store.Append(ctx, events.ChannelSubject(s.Channel), events.ChannelClaimed{
-			Channel: s.Channel, Guild: s.Guild, Game: id, AtMS: at, Start: &started}, claimSeq, "")
+		seq, err := h.claim(ctx, started, claimSeq)
 		if err != nil {
 			return events.GameStarted{}, err
 		}
@@ -128,20 +127,51 @@ func (h *Handler) claimAndStart(ctx context.Context, s StartGame, claimSeq uint6
 	return events.GameStarted{}, ErrContention
 }
 
+// claim appends the channel's claim for started if the channel subject's
+// last sequence is claimSeq. A claim whose outcome is unknown is repeated
+// (same message id) until known; if the place turns out taken, the claim
+// there may be this one, stored by the attempt whose answer was lost
+// (the repeat's expected sequence is refused before its id is looked up):
+// then it counts as stored.
+func (h *Handler) claim(ctx context.Context, started events.GameStarted, claimSeq uint64) (uint64, error) {
+	subject := events.ChannelSubject(started.ButtonChannel)
+	seq, _, unknown, err := h.appendKnown(ctx, subject, events.ChannelClaimed{
+		Channel: started.ButtonChannel, Guild: started.Guild, Game: started.Game, AtMS: started.AtMS, Start: &started,
+	}, claimSeq, newMsgID())
+	if !unknown || !errors.Is(err, events.ErrConflict) {
+		return seq, err
+	}
+	last, lerr := h.store.Last(ctx, subject)
+	if lerr != nil {
+		return 0, fmt.Errorf("%w: claim of %s: %v", ErrOutcomeUnknown, subject, lerr)
+	}
+	if c, ok := last.Event.(events.ChannelClaimed); ok && c.Start != nil && *c.Start == started {
+		return last.Seq, nil
+	}
+	return 0, err
+}
+
 // appendStart appends a game's opening event on its empty subject. It
 // reports false with an error wrapping events.ErrConflict if the subject
-// is not empty.
+// is not empty. The message id names the claim's start, so a repeat after
+// an unknown outcome, or a rival completing the same claim, finds it
+// stored (duplicate) rather than failing.
 func (h *Handler) appendStart(ctx context.Context, started events.GameStarted) (bool, error) {
 	subject := events.GameSubject(started.Game)
-	seq, _, err := h.store.Append(ctx, subject, started, 0, "")
+	msgID := fmt.Sprintf("start-%d-%s-%s-%d", started.Game, started.ButtonChannel, started.StartedBy, started.AtMS)
+	seq, dup, _, err := h.appendKnown(ctx, subject, started, 0, msgID)
 	if err != nil {
 		return false, err
 	}
 	e := h.entry(started.Game)
 	e.mu.Lock()
+	defer h.release(e)
+	if dup {
+		// Stored before, by an earlier attempt or a rival: read it back.
+		return true, h.catchUp(ctx, e, subject)
+	}
 	h.applyGame(e, events.Recorded{Seq: seq, Subject: subject, Event: started})
 	e.fresh = true
-	e.mu.Unlock()
 	return true, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // Commands is the write side the bot issues presses and admin commands
@@ -59,7 +60,7 @@ type Config struct {
 	RESTRate  float64
 	RESTBurst int
 	// Budget, if set, replaces the limiter of RESTRate and RESTBurst: the
-	// budget shared by every process of the bot (discordbot/natskv).
+	// budget shared by every process of the bot (discordkv).
 	Budget Budget
 	// Guilds, if set, says which guilds' game messages this process keeps
 	// up to date (the guilds of the shards it holds); nil: every guild.
@@ -137,7 +138,7 @@ func Intents(legacy bool) discordgo.Intent {
 type Bot struct {
 	cfg      Config
 	cmds     Commands
-	views    Views
+	views    readmodel.Reader
 	log      *slog.Logger
 	s        *discordgo.Session
 	rest     *rest
@@ -171,7 +172,7 @@ type Bot struct {
 
 // New returns a bot. It connects nothing yet; the reactor may be used at
 // once (it needs only the REST API).
-func New(cfg Config, cmds Commands, views Views, marks Marks) (*Bot, error) {
+func New(cfg Config, cmds Commands, views readmodel.Reader, marks Marks) (*Bot, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("discordbot: no token")
 	}

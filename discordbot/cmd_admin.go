@@ -11,6 +11,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 	"github.com/thebutton-game/thebutton/timefmt"
 )
 
@@ -40,6 +41,9 @@ func rejectionText(err error) string {
 	if !ok {
 		if errors.Is(err, commands.ErrContention) {
 			return "The game is very busy right now and nothing was changed. Please try again."
+		}
+		if errors.Is(err, commands.ErrOutcomeUnknown) {
+			return "The game's store could not be reached to confirm this for a long while, so it may or may not have been done. Check the channel before trying again."
 		}
 		return "Something went wrong and nothing may have been changed. Please try again in a moment."
 	}
@@ -154,17 +158,17 @@ func (b *Bot) adminStart(ctx context.Context, req request) reply {
 
 // activeHere returns the active game whose button channel is the
 // request's channel.
-func (b *Bot) activeHere(ctx context.Context, req request) (Game, reply, bool) {
+func (b *Bot) activeHere(ctx context.Context, req request) (readmodel.Game, reply, bool) {
 	games, err := b.views.ActiveGames(ctx, req.Guild)
 	if err != nil {
-		return Game{}, b.failure(req, err), false
+		return readmodel.Game{}, b.failure(req, err), false
 	}
 	for _, g := range games {
 		if g.ButtonChannel == req.Channel {
 			return g, reply{}, true
 		}
 	}
-	return Game{}, reply{content: "There is no running game in this channel.", ephemeral: true}, false
+	return readmodel.Game{}, reply{content: "There is no running game in this channel.", ephemeral: true}, false
 }
 
 func (b *Bot) adminRepost(ctx context.Context, req request) reply {

@@ -10,6 +10,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 	"github.com/thebutton-game/thebutton/timefmt"
 )
 
@@ -83,7 +84,7 @@ func (b *Bot) cmdPlayers(ctx context.Context, req request) reply {
 	if v, ok := req.num("n"); ok {
 		n = int(min(max(v, 1), 15))
 	}
-	mmr, err := b.views.Leaderboard(ctx, g.ID, ByMMR, n)
+	mmr, err := b.views.Leaderboard(ctx, g.ID, readmodel.ByMMR, n)
 	if err != nil {
 		return b.failure(req, err)
 	}
@@ -91,7 +92,7 @@ func (b *Bot) cmdPlayers(ctx context.Context, req request) reply {
 	if err != nil {
 		return b.failure(req, err)
 	}
-	claimed, err := b.views.Leaderboard(ctx, g.ID, ByClaimed, n)
+	claimed, err := b.views.Leaderboard(ctx, g.ID, readmodel.ByClaimed, n)
 	if err != nil {
 		return b.failure(req, err)
 	}
@@ -256,7 +257,7 @@ func (b *Bot) cmdButtonRank(ctx context.Context, req request) reply {
 		}
 	}
 	if idx < 0 {
-		return b.failure(req, ErrNotFound)
+		return b.failure(req, readmodel.ErrNotFound)
 	}
 	me := ranking[idx]
 	icon := me.Icon
@@ -297,7 +298,7 @@ func (b *Bot) cmdLowest(ctx context.Context, req request) reply {
 	}
 	global := req.flag("global")
 	var (
-		clicks []Click
+		clicks []readmodel.Click
 		err    error
 		title  string
 	)
@@ -305,7 +306,7 @@ func (b *Bot) cmdLowest(ctx context.Context, req request) reply {
 		clicks, err = b.views.GlobalLowestClicks(ctx, n)
 		title = "of all games"
 	} else {
-		var g Game
+		var g readmodel.Game
 		if g, err = b.currentGame(ctx, req); err == nil {
 			clicks, err = b.views.LowestClicks(ctx, g.ID, n)
 			title = fmt.Sprintf("of game #%d", g.ID)

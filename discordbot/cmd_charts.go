@@ -9,11 +9,12 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/readmodel"
 	"github.com/thebutton-game/thebutton/timefmt"
 )
 
 // chartClicks converts clicks for the charts.
-func chartClicks(cs []Click, duration Game) []imaging.Click {
+func chartClicks(cs []readmodel.Click, duration readmodel.Game) []imaging.Click {
 	out := make([]imaging.Click, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, imaging.Click{At: c.At, Value: c.Value, Duration: duration.Duration, Band: imaging.Band(c.Band),
@@ -54,7 +55,7 @@ func (b *Bot) statsPlayer(ctx context.Context, req request) reply {
 	if err != nil {
 		return b.failure(req, err)
 	}
-	board, err := b.views.Leaderboard(ctx, g.ID, ByMMR, int(max(g.Players, 1)))
+	board, err := b.views.Leaderboard(ctx, g.ID, readmodel.ByMMR, int(max(g.Players, 1)))
 	if err != nil {
 		return b.failure(req, err)
 	}

@@ -7,15 +7,15 @@
 // It owns everything the bot says and how it talks to Discord: one global
 // budget below Discord's 50 requests/s for every REST call except
 // interaction callbacks (Budget: this process's own, or shared by every
-// process of the bot through discordbot/natskv), rate-limit waits that
+// process of the bot through discordkv), rate-limit waits that
 // always end with their context, and the translation of Discord's errors
 // into the package's *APIError. Several processes split the gateway into
 // shards (OpenShard), each guild's work done by the holder of its shard.
 //
 // It decides nothing itself: presses and admin commands go to the write
 // side through the Commands interface (implemented by *commands.Handler),
-// what players see is read through the Views interface (implemented by the
-// Redis projection's reader), and the reactor's done-marks live behind the
+// what players see is read through the read model's Reader
+// (readmodel.Reader, implemented by the Redis projection's reader), and the reactor's done-marks live behind the
 // Marks interface (implemented by projector/redismarks). It must not import
 // nats.go, go-redis, database/sql or any projector package; a test checks
 // this with go list -deps.

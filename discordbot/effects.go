@@ -10,6 +10,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 	"github.com/thebutton-game/thebutton/timefmt"
 )
 
@@ -38,9 +39,9 @@ type effect struct {
 	start *recorded[events.GameStarted]
 	click *recorded[events.ButtonClicked]
 	end   *recorded[events.GameEnded]
-	game  events.Game // a click's game, as the write side knows it
-	sum   *endSummary // an end's announcement
-	view  Game        // an end's game, as the views show it
+	game  events.Game    // a click's game, as the write side knows it
+	sum   *endSummary    // an end's announcement
+	view  readmodel.Game // an end's game, as the views show it
 }
 
 func (e *effect) key() string { return markKey(e.seq, e.kind) + ":" + e.lane }

@@ -21,7 +21,6 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
-	"github.com/thebutton-game/thebutton/discordbot/redisviews"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
@@ -29,6 +28,7 @@ import (
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redismarks"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 const token = "test-token"
@@ -165,7 +165,7 @@ type env struct {
 	h       *commands.Handler
 	rdb     *redis.Client
 	prefix  string
-	views   discordbot.Views
+	views   readmodel.Reader
 	marks   *redismarks.Marks
 	bot     *discordbot.Bot
 	cfg     discordbot.Config
@@ -241,7 +241,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.prefix = fmt.Sprintf("test:bot:%d:", time.Now().UnixNano())
 	t.Cleanup(func() { cleanRedis(e.rdb, e.prefix) })
 	sink := redisproj.New(e.rdb, redisproj.Options{Prefix: e.prefix})
-	e.views = redisviews.New(redisproj.NewReader(e.rdb, e.prefix))
+	e.views = redisproj.NewReader(e.rdb, e.prefix)
 	e.marks = redismarks.New(e.rdb, redismarks.Options{Prefix: e.prefix + "discord:"})
 	popts := projector.Options{Log: e.log.With("projection", "redis"), MaxBackoff: 500 * time.Millisecond, Resync: 200 * time.Millisecond}
 	rp := projector.New(js, store.Name(), sink, popts)

@@ -10,10 +10,11 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // liveFromGame builds what the live message shows from a game's view.
-func (b *Bot) liveFromGame(g Game, now time.Time) liveView {
+func (b *Bot) liveFromGame(g readmodel.Game, now time.Time) liveView {
 	v := liveView{
 		Game: g.ID, StartMS: msOf(g.Start), DeadlineMS: msOf(g.Deadline), DurationMS: g.Duration.Milliseconds(),
 		CooldownMS: g.Cooldown.Milliseconds(), Sequential: g.Sequential, Clicks: g.Clicks, Players: g.Players,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // Marks are the reactor's done-marks and checkpoint. projector/redismarks
@@ -487,38 +488,38 @@ func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error
 }
 
 // summary reads what the end summary shows.
-func (r *Reactor) summary(ctx context.Context, e events.GameEnded) (endSummary, Game, error) {
+func (r *Reactor) summary(ctx context.Context, e events.GameEnded) (endSummary, readmodel.Game, error) {
 	v := r.b.views
 	g, err := v.Game(ctx, e.Game)
 	if err != nil {
-		return endSummary{}, Game{}, err
+		return endSummary{}, readmodel.Game{}, err
 	}
 	s := endSummary{Game: e.Game, Aborted: e.Reason == events.EndAborted, By: e.By, Why: e.Why,
 		StartMS: msOf(g.Start), EndMS: e.AtMS, LeftMS: events.Remaining(msOf(g.Deadline), e.AtMS), Clicks: g.Clicks, Players: g.Players}
 	teams, err := v.Teams(ctx, e.Game)
 	if err != nil {
-		return endSummary{}, Game{}, err
+		return endSummary{}, readmodel.Game{}, err
 	}
 	for i, bs := range teams.Bands {
 		s.PerBand[i] = bs.Clicks
 	}
-	active, err := v.Leaderboard(ctx, e.Game, ByClicks, 5)
+	active, err := v.Leaderboard(ctx, e.Game, readmodel.ByClicks, 5)
 	if err != nil {
-		return endSummary{}, Game{}, err
+		return endSummary{}, readmodel.Game{}, err
 	}
 	for _, p := range active {
 		s.MostActive = append(s.MostActive, rankEntry{User: p.User, Name: p.Name, N: p.Clicks})
 	}
-	best, err := v.Leaderboard(ctx, e.Game, ByBest, 5)
+	best, err := v.Leaderboard(ctx, e.Game, readmodel.ByBest, 5)
 	if err != nil {
-		return endSummary{}, Game{}, err
+		return endSummary{}, readmodel.Game{}, err
 	}
 	for _, p := range best {
 		s.Lowest = append(s.Lowest, rankEntry{User: p.User, Name: p.Name, Band: p.BestBand, ValueMS: p.Best.Milliseconds()})
 	}
-	claimed, err := v.Leaderboard(ctx, e.Game, ByClaimed, 5)
+	claimed, err := v.Leaderboard(ctx, e.Game, readmodel.ByClaimed, 5)
 	if err != nil {
-		return endSummary{}, Game{}, err
+		return endSummary{}, readmodel.Game{}, err
 	}
 	for _, p := range claimed {
 		s.Claimed = append(s.Claimed, rankEntry{User: p.User, Name: p.Name, N: p.Claimed.Milliseconds()})
@@ -534,7 +535,7 @@ type summaryAt struct{ channel, message string }
 // Without picture the summary goes out at once; with it, the end picture
 // is rendered and added to the summary at at (it is never posted anew).
 // at is set to where the summary is.
-func (r *Reactor) postSummary(ctx context.Context, g Game, s endSummary, mayPost, picture bool, at *summaryAt) error {
+func (r *Reactor) postSummary(ctx context.Context, g readmodel.Game, s endSummary, mayPost, picture bool, at *summaryAt) error {
 	b := r.b
 	embed := summaryEmbed(s, "")
 	file := func() []*discordgo.File { return nil }

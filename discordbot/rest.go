@@ -117,7 +117,7 @@ func newREST(s *discordgo.Session, budget Budget, onWait func(time.Duration), lo
 // Budget is the global REST budget: Discord's limit of requests per second
 // per bot token, over every call except interaction answers. The default
 // (LocalBudget) is this process's own; processes of one bot share one
-// through discordbot/natskv. Implementations are safe for concurrent use.
+// through discordkv. Implementations are safe for concurrent use.
 type Budget interface {
 	// Reserve takes one request from the budget and returns how long the
 	// caller must wait before sending it (0: at once). The request is

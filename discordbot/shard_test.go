@@ -16,7 +16,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
-	"github.com/thebutton-game/thebutton/discordbot/natskv"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector"
@@ -67,7 +67,7 @@ type instance struct {
 	dead     atomic.Bool
 	nc       *nats.Conn
 	bot      *discordbot.Bot
-	shards   *natskv.Shards
+	shards   *discordkv.Shards
 	cancel   context.CancelFunc
 	done     chan struct{}
 	waits    atomic.Int64 // REST calls that waited for the shared budget
@@ -80,7 +80,7 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 	srv := e.natsSrv
 	nc, js := natstest.Connect(e.t, srv)
 	in := &instance{name: name, nc: nc, done: make(chan struct{})}
-	kv, err := natskv.OpenBucket(e.ctx, js, "", 1)
+	kv, err := discordkv.OpenBucket(e.ctx, js, "", 1)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 	cfg.Log = e.log.With("instance", name)
 	cfg.HTTPClient = &http.Client{Timeout: 20 * time.Second,
 		Transport: recordingTransport{instance: name, next: e.fake.Transport(), log: edits, dead: &in.dead}}
-	cfg.Budget = natskv.NewBudget(kv, natskv.BudgetOptions{Rate: 40, Burst: 5, Log: cfg.Log})
+	cfg.Budget = discordkv.NewBudget(kv, discordkv.BudgetOptions{Rate: 40, Burst: 5, Log: cfg.Log})
 	cfg.OnBudgetWait = func(d time.Duration) {
 		if d > 0 {
 			in.waits.Add(1)
@@ -100,8 +100,8 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 			}
 		}
 	}
-	var shards *natskv.Shards
-	cfg.Guilds = guildsOf(func() *natskv.Shards { return shards })
+	var shards *discordkv.Shards
+	cfg.Guilds = guildsOf(func() *discordkv.Shards { return shards })
 	bot, err := discordbot.New(cfg, e.h, e.views, e.marks)
 	if err != nil {
 		e.t.Fatal(err)
@@ -121,7 +121,7 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 			Lease: projector.LeaseOptions{TTL: ttl, Holder: name}})
 		return p.Run(ctx)
 	}
-	shards, err = natskv.NewShards(kv, serve, natskv.ShardOptions{Count: count, MaxConcurrency: 16, TTL: ttl,
+	shards, err = discordkv.NewShards(kv, serve, discordkv.ShardOptions{Count: count, MaxConcurrency: 16, TTL: ttl,
 		Holder: name, Log: cfg.Log})
 	if err != nil {
 		e.t.Fatal(err)
@@ -138,7 +138,7 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 }
 
 // guildsOf defers to the shard leases once they exist.
-type guildsOf func() *natskv.Shards
+type guildsOf func() *discordkv.Shards
 
 func (g guildsOf) Owns(guild string) bool {
 	s := g()

@@ -10,7 +10,7 @@ import (
 )
 
 // Sharded mode: instead of Open, the caller runs Start once and then
-// OpenShard and CloseShard as it gains and loses shards (discordbot/natskv
+// OpenShard and CloseShard as it gains and loses shards (discordkv
 // holds one lease per shard in NATS). Each shard is a gateway session of
 // its own carrying its guilds' interactions; REST calls of every shard go
 // through the bot's one REST client and budget. Per-guild work follows

@@ -9,6 +9,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // request is a command as a member asked for it, from a slash command or
@@ -217,7 +218,7 @@ func (b *Bot) failure(req request, err error) reply {
 	switch {
 	case errors.Is(err, errNoGame):
 		return reply{content: textNoGame, ephemeral: true}
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, readmodel.ErrNotFound):
 		return reply{content: "That game is not known here.", ephemeral: true}
 	}
 	b.log.Warn("command could not read the views", "command", req.Name, "guild", req.Guild, "err", err)
@@ -272,10 +273,10 @@ func (b *Bot) run(ctx context.Context, req request) reply {
 // currentGame is "the game" of a command: the active game of this
 // channel (as button or chat channel), else the guild's newest active
 // game, else its newest game.
-func (b *Bot) currentGame(ctx context.Context, req request) (Game, error) {
+func (b *Bot) currentGame(ctx context.Context, req request) (readmodel.Game, error) {
 	active, err := b.views.ActiveGames(ctx, req.Guild)
 	if err != nil {
-		return Game{}, err
+		return readmodel.Game{}, err
 	}
 	for _, g := range active {
 		if g.ButtonChannel == req.Channel || g.ChatChannel == req.Channel {
@@ -287,25 +288,25 @@ func (b *Bot) currentGame(ctx context.Context, req request) (Game, error) {
 	}
 	games, _, err := b.views.GuildGames(ctx, req.Guild, 0, 1)
 	if err != nil {
-		return Game{}, err
+		return readmodel.Game{}, err
 	}
 	if len(games) == 0 {
-		return Game{}, errNoGame
+		return readmodel.Game{}, errNoGame
 	}
 	return games[0], nil
 }
 
 // gameOf returns game id of this guild, or the current game when id is 0.
-func (b *Bot) gameOf(ctx context.Context, req request, id int64) (Game, error) {
+func (b *Bot) gameOf(ctx context.Context, req request, id int64) (readmodel.Game, error) {
 	if id == 0 {
 		return b.currentGame(ctx, req)
 	}
 	g, err := b.views.Game(ctx, events.GameID(id))
 	if err != nil {
-		return Game{}, err
+		return readmodel.Game{}, err
 	}
 	if g.Guild != req.Guild {
-		return Game{}, ErrNotFound
+		return readmodel.Game{}, readmodel.ErrNotFound
 	}
 	return g, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/imaging"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 func newReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
@@ -436,7 +437,7 @@ func (u *Updater) edit(ctx context.Context, g *liveGame, held *chanPace) (editRe
 	}
 	view, err := b.views.Game(ctx, g.id)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, readmodel.ErrNotFound) {
 			return editResult{waiting: true, retryIn: 2 * time.Second}, nil
 		}
 		return editResult{}, err

@@ -35,6 +35,17 @@ func Encode(e Event) ([]byte, error) {
 // wrapping ErrUnknownType; anything else that is not a valid event gives
 // one wrapping ErrMalformed. It never panics.
 func Decode(b []byte) (Event, error) {
+	if e, ok := decodeClick(b); ok {
+		if err := e.validate(); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", TypeButtonClicked, err)
+		}
+		return e, nil
+	}
+	return decodeJSON(b)
+}
+
+// decodeJSON is Decode by encoding/json, for every form of every type.
+func decodeJSON(b []byte) (Event, error) {
 	var env envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("decode: %w: %v", ErrMalformed, err)

@@ -32,6 +32,34 @@ var (
 	ErrRefused = errors.New("events: append refused")
 )
 
+// ConflictError is an ErrConflict whose store said what the subject's last
+// sequence was when it refused the append: a caller whose state reached
+// Last can decide again without reading the store.
+type ConflictError struct {
+	Last uint64 // the subject's last sequence at the refusal
+	Err  error  // the store's own error
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%v: subject's last sequence is %d: %v", ErrConflict, e.Last, e.Err)
+}
+
+// Is makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Unwrap returns the store's error.
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// ConflictLast returns the subject's last sequence a conflict reported, if
+// err carries one.
+func ConflictLast(err error) (uint64, bool) {
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		return ce.Last, true
+	}
+	return 0, false
+}
+
 // Subject prefixes. Every event lives in the stream under one of these.
 const (
 	// SubjectRoot is the wildcard covering every event subject.

@@ -112,7 +112,8 @@ type Metrics struct {
 	sinkUp      *prometheus.GaugeVec
 	natsUp      prometheus.Gauge
 	effects     *effectCollector
-	discordUp   prometheus.Gauge // registered by the first SetDiscordConnected
+	discordUp   prometheus.Gauge // registered by the first SetDiscordConnected or SetDiscordTokenRefused
+	discordBad  prometheus.Gauge
 	discordOnce sync.Once
 	shardM      shardMetrics // sharded bot (shards.go)
 
@@ -386,14 +387,32 @@ func (m *Metrics) SetNATSConnected(up bool) { m.natsUp.Set(b2f(up)) }
 // the bot retries. The series exists only in a process that runs the bot
 // (its first call registers it), so no alert fires where there is none.
 func (m *Metrics) SetDiscordConnected(up bool) {
+	m.discordGauges()
+	m.discordUp.Set(b2f(up))
+}
+
+// SetDiscordTokenRefused sets thebutton_discord_token_refused to 1 (and
+// thebutton_discord_connected to 0): Discord refused the bot's token (HTTP
+// 401, gateway close 4004), which no retry mends, so the bot stopped
+// trying. Like thebutton_discord_connected it exists only with a bot.
+func (m *Metrics) SetDiscordTokenRefused() {
+	m.discordGauges()
+	m.discordUp.Set(0)
+	m.discordBad.Set(1)
+}
+
+func (m *Metrics) discordGauges() {
 	m.discordOnce.Do(func() {
 		m.discordUp = prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "discord_connected",
 			Help: "1 while the Discord gateway session is open, 0 while Discord cannot be reached (the bot retries); absent without a bot.",
 		})
-		m.reg.MustRegister(m.discordUp)
+		m.discordBad = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "discord_token_refused",
+			Help: "1 once Discord refused the bot's token (401, gateway close 4004): the bot stopped trying until restarted with a valid DISCORD_TOKEN; absent without a bot.",
+		})
+		m.reg.MustRegister(m.discordUp, m.discordBad)
 	})
-	m.discordUp.Set(b2f(up))
 }
 
 func b2f(b bool) float64 {

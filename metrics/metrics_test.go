@@ -102,6 +102,7 @@ func TestMetricNames(t *testing.T) {
 		{"thebutton_discord_connected", "GAUGE", ""},
 		{"thebutton_discord_rate_limited_total", "COUNTER", "route"},
 		{"thebutton_discord_requests_total", "COUNTER", "class,route"},
+		{"thebutton_discord_token_refused", "GAUGE", ""},
 		{"thebutton_game_message_edits_total", "COUNTER", "result"},
 		{"thebutton_nats_connected", "GAUGE", ""},
 		{"thebutton_press_duration_seconds", "HISTOGRAM", "result"},

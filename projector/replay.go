@@ -124,41 +124,51 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, sink Sin
 	return res, nil
 }
 
-func replay(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (ReplayResult, error) {
-	key := replayKey(app.name)
+// startReplay reads or records the replay's marker and resets the sink
+// unless the marker says it was reset already (an interrupted replay,
+// resumed).
+func startReplay(ctx context.Context, kv jetstream.KeyValue, key string, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (replayMarker, ReplayResult, error) {
 	var res ReplayResult
 	var marker replayMarker
 	e, err := kv.Get(ctx, key)
 	switch {
 	case err == nil && !o.Fresh:
 		if err := json.Unmarshal(e.Value(), &marker); err != nil {
-			return res, fmt.Errorf("read replay marker %s: %w", key, err)
+			return marker, res, fmt.Errorf("read replay marker %s: %w", key, err)
 		}
 		if o.From > 1 && o.From != marker.From {
-			return res, fmt.Errorf("%w: recorded from %d, asked from %d", ErrReplayConflict, marker.From, o.From)
+			return marker, res, fmt.Errorf("%w: recorded from %d, asked from %d", ErrReplayConflict, marker.From, o.From)
 		}
 		res.Resumed = true
 	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
 		marker = replayMarker{From: max(o.From, 1), StartedMS: time.Now().UnixMilli(), Holder: o.Lease.Holder}
 	default:
-		return res, fmt.Errorf("read replay marker %s: %w", key, err)
+		return marker, res, fmt.Errorf("read replay marker %s: %w", key, err)
 	}
 	if !marker.Reset {
 		data, _ := json.Marshal(marker)
 		if _, err := kv.Put(ctx, key, data); err != nil {
-			return res, fmt.Errorf("record replay: %w", err)
+			return marker, res, fmt.Errorf("record replay: %w", err)
 		}
 		log.Info("resetting the projection", "from", marker.From)
 		if err := app.retry(ctx, l, "reset", func(ctx context.Context) error { return app.sink.Reset(ctx) }); err != nil {
-			return res, err
+			return marker, res, err
 		}
 		marker.Reset = true
 		data, _ = json.Marshal(marker)
 		if _, err := kv.Put(ctx, key, data); err != nil {
-			return res, fmt.Errorf("record replay: %w", err)
+			return marker, res, fmt.Errorf("record replay: %w", err)
 		}
 	}
+	return marker, res, nil
+}
 
+func replay(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (ReplayResult, error) {
+	key := replayKey(app.name)
+	marker, res, err := startReplay(ctx, kv, key, l, app, o, log)
+	if err != nil {
+		return res, err
+	}
 	var pos uint64
 	if err := app.retry(ctx, l, "checkpoint", func(ctx context.Context) error {
 		var err error

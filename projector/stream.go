@@ -142,49 +142,16 @@ func scan(ctx context.Context, s jetstream.Stream, from, to uint64, batch int, o
 	return nil
 }
 
-// readAllPart is the least share of a long ReadAll read by one consumer;
-// readAllParts the most consumers reading at once.
-const (
-	readAllPart  = 25_000
-	readAllParts = 4
-)
-
 // ReadAll returns every message of the stream with a sequence from 1 up to
-// and including until, in order. A long stream is read in up to
-// readAllParts ranges at once, each by its own ordered consumer: one
-// consumer waits on the server's round trips far more than it decodes.
+// and including until, in order, read by one ordered consumer.
 func ReadAll(ctx context.Context, s jetstream.Stream, until uint64) ([]events.Recorded, error) {
-	parts := int(min(uint64(readAllParts), max(until/readAllPart, 1)))
-	outs := make([][]events.Recorded, parts)
-	errs := make([]error, parts)
-	size := until / uint64(parts)
-	var wg sync.WaitGroup
-	for i := range parts {
-		from, to := uint64(i)*size+1, uint64(i+1)*size
-		if i == parts-1 {
-			to = until
-		}
-		wg.Go(func() {
-			errs[i] = readRange(ctx, s, from, to, 4096, func(chunk []events.Recorded) error {
-				outs[i] = append(outs[i], chunk...)
-				return nil
-			})
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	var all []events.Recorded
+	err := readRange(ctx, s, 1, until, 4096, func(chunk []events.Recorded) error {
+		all = append(all, chunk...)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if parts == 1 {
-		return outs[0], nil
-	}
-	n := 0
-	for _, o := range outs {
-		n += len(o)
-	}
-	out := make([]events.Recorded, 0, n)
-	for _, o := range outs {
-		out = append(out, o...)
-	}
-	return out, nil
+	return all, nil
 }

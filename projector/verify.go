@@ -33,14 +33,16 @@ func (d Difference) String() string { return d.Projection + ": " + d.Text }
 
 // LiveVerifier is a sink that can compare itself with the stream while its
 // projector keeps running: it reads its checkpoint and its views in one
-// consistent snapshot, asks upTo for the stream's messages up to that
-// checkpoint and returns the checkpoint and one line per difference. It
+// consistent snapshot, folds the stream's messages up to that checkpoint
+// as each hands them over (in order, chunk by chunk, as the stream is
+// read; the chunks are never written again) and returns the checkpoint and
+// one line per difference.
 //
 // A LiveVerifier's error that has a method NotLive() returning true says
 // it cannot read a consistent snapshot of itself (such as a projection
 // spread over a Redis Cluster): Verify then pauses its projector instead.
 type LiveVerifier interface {
-	VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error)
+	VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error)
 }
 
 // Verify compares every sink with the stream. For each, it waits up to
@@ -51,7 +53,8 @@ type LiveVerifier interface {
 // by meanwhile, so the sink holds still), reads the sink's checkpoint and
 // hands the sink's Verify every message up to it. A checkpoint behind the
 // stream's end is itself a difference. A sink that is not a Verifier is
-// an error. It reads the stream once and keeps it in memory.
+// an error. It reads the stream once, with one consumer, and keeps it in
+// memory.
 func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []Sink, o VerifyOptions) ([]Difference, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -82,20 +85,21 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
-	// The stream is read while the projections read their snapshots; the
-	// projections are compared at once, each at its own checkpoint.
-	cache := &streamCache{s: s, read: make(chan struct{})}
+	// The stream is read once, by one consumer, while the projections read
+	// their snapshots; each folds the messages as they arrive, up to its
+	// own checkpoint.
+	cache := newStreamCache(s)
 	rctx, cancel := context.WithCancel(ctx)
+	readDone := make(chan struct{})
 	defer func() {
 		cancel()
-		<-cache.read
+		<-readDone
 	}()
 	go func() {
-		defer close(cache.read)
+		defer close(readDone)
 		t := time.Now()
-		cache.all, cache.readErr = ReadAll(rctx, s, last)
-		if cache.readErr == nil {
-			o.Log.Info("stream read", "messages", len(cache.all), "took", time.Since(t).Round(time.Millisecond))
+		if n, err := cache.read(rctx, last); err == nil {
+			o.Log.Info("stream read", "messages", n, "took", time.Since(t).Round(time.Millisecond))
 		}
 	}()
 	found := make([][]Difference, len(sinks))
@@ -123,32 +127,95 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 // streamCache is the stream read so far, shared by the projections'
 // comparisons; each may need it further than the others.
 type streamCache struct {
-	s       jetstream.Stream
-	read    chan struct{} // closed when the first read (to the stream's end) is done
-	readErr error
-	mu      sync.Mutex
-	all     []events.Recorded
+	s    jetstream.Stream
+	mu   sync.Mutex
+	all  []events.Recorded // in order; elements are never written again
+	done bool              // the first read (to the stream's end) is over
+	err  error             // its error
+	more chan struct{}     // closed (and replaced) when all grows or the read ends
 }
 
-// upTo returns the stream's messages up to and including pos, reading
-// what is missing. The slices it returns are never written again.
-func (c *streamCache) upTo(ctx context.Context, pos uint64) ([]events.Recorded, error) {
-	select {
-	case <-c.read:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if c.readErr != nil {
-		return nil, fmt.Errorf("read the stream: %w", c.readErr)
-	}
+func newStreamCache(s jetstream.Stream) *streamCache {
+	return &streamCache{s: s, more: make(chan struct{})}
+}
+
+// read reads the stream up to last into the cache, waking the readers at
+// each chunk, and returns how many messages it read.
+func (c *streamCache) read(ctx context.Context, last uint64) (int, error) {
+	err := readRange(ctx, c.s, 1, last, 4096, func(chunk []events.Recorded) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.all = append(c.all, chunk...)
+		close(c.more)
+		c.more = make(chan struct{})
+		return nil
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var err error
-	if c.all, err = extend(ctx, c.s, c.all, pos); err != nil {
-		return nil, err
+	c.done, c.err = true, err
+	close(c.more)
+	return len(c.all), err
+}
+
+// each hands fn the stream's messages up to and including pos, in order,
+// in chunks as they are read, reading what the first read does not
+// cover. fn may keep the chunks: they are never written again.
+func (c *streamCache) each(ctx context.Context, pos uint64, fn func([]events.Recorded) error) error {
+	i := 0
+	for {
+		c.mu.Lock()
+		all, done, err, more := c.all, c.done, c.err, c.more
+		c.mu.Unlock()
+		j := i + sort.Search(len(all)-i, func(k int) bool { return all[i+k].Seq > pos })
+		if j > i {
+			if err := fn(all[i:j]); err != nil {
+				return err
+			}
+			i = j
+		}
+		switch {
+		case j < len(all):
+			return nil // the cache holds messages beyond pos
+		case done && err != nil:
+			return fmt.Errorf("read the stream: %w", err)
+		case done:
+			return c.extend(ctx, i, pos, fn)
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+}
+
+// extend reads the messages after the first read up to pos (a projection
+// that moved on since the stream's end was read) and hands fn those from
+// index i of the cache.
+func (c *streamCache) extend(ctx context.Context, i int, pos uint64, fn func([]events.Recorded) error) error {
+	c.mu.Lock()
+	var err error
+	c.all, err = extend(ctx, c.s, c.all, pos)
 	all := c.all
-	return all[:sort.Search(len(all), func(i int) bool { return all[i].Seq > pos })], nil
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	j := sort.Search(len(all), func(k int) bool { return all[k].Seq > pos })
+	if j > i {
+		return fn(all[i:j])
+	}
+	return nil
+}
+
+// upTo returns the stream's messages up to and including pos.
+func (c *streamCache) upTo(ctx context.Context, pos uint64) ([]events.Recorded, error) {
+	var out []events.Recorded
+	err := c.each(ctx, pos, func(chunk []events.Recorded) error {
+		out = append(out, chunk...)
+		return nil
+	})
+	return out, err
 }
 
 // waitFor polls the sink's checkpoint until it reaches seq or the deadline
@@ -172,7 +239,7 @@ func verifyOne(ctx context.Context, cache *streamCache, kv jetstream.KeyValue, s
 	name := sink.Name()
 	if lv, ok := sink.(LiveVerifier); ok {
 		t := time.Now()
-		pos, lines, err := lv.VerifyLive(ctx, cache.upTo)
+		pos, lines, err := lv.VerifyLive(ctx, cache.each)
 		if err == nil {
 			o.Log.Info("verified a live snapshot", "projection", name, "checkpoint", pos, "took", time.Since(t).Round(time.Millisecond))
 			return differences(name, pos, last, lines), nil

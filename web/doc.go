@@ -7,10 +7,11 @@
 //
 // It owns the routes, the page templates, the embedded CSS and JavaScript
 // (nothing is loaded from elsewhere) and the one poller per process that
-// feeds every live page. It reads only the Redis projection, through the
-// narrow Reader interface it declares (*redisproj.Reader satisfies it),
+// feeds every live page. It reads only the views, through the read
+// model's Reader (readmodel.Reader, which *redisproj.Reader implements),
 // and draws timer cards with imaging.
 //
-// It must not import go-redis, nats.go, database/sql, commands, discordbot
-// or the projector loop; only its tests may.
+// It must not depend on go-redis, nats.go, database/sql, commands,
+// discordbot, the projector loop or its sinks, even indirectly (a test
+// runs go list -deps); only its tests may.
 package web

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 	"github.com/thebutton-game/thebutton/timefmt"
 )
 
@@ -132,7 +133,7 @@ func (s *Server) pageGame(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageLowest(w http.ResponseWriter, r *http.Request) {
-	list, err := s.list(r, Reader.GlobalLowestClicks)
+	list, err := s.list(r, readmodel.Reader.GlobalLowestClicks)
 	if err != nil {
 		s.failPage(w, r, err)
 		return
@@ -144,7 +145,7 @@ func (s *Server) pageLowest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageRecent(w http.ResponseWriter, r *http.Request) {
-	list, err := s.list(r, Reader.GlobalRecentClicks)
+	list, err := s.list(r, readmodel.Reader.GlobalRecentClicks)
 	if err != nil {
 		s.failPage(w, r, err)
 		return

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/thebutton-game/thebutton/events"
-	"github.com/thebutton-game/thebutton/projector/redisproj"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // The data of the pages, also served as JSON under /api/. Times are Unix
@@ -168,7 +168,7 @@ func ms(t time.Time) int64 {
 
 func mmr(milli int64) float64 { return float64(milli) / 1000 }
 
-func (s *Server) click(c redisproj.Click) Click {
+func (s *Server) click(c readmodel.Click) Click {
 	return Click{
 		Game: int64(c.Game), Number: c.Number, User: c.User, Name: c.UserName,
 		AtMS: ms(c.At), ValueMS: c.Value.Milliseconds(), Band: int(c.Band), BandName: c.Band.String(),
@@ -176,7 +176,7 @@ func (s *Server) click(c redisproj.Click) Click {
 	}
 }
 
-func (s *Server) clicks(cs []redisproj.Click) []Click {
+func (s *Server) clicks(cs []readmodel.Click) []Click {
 	out := make([]Click, len(cs))
 	for i, c := range cs {
 		out[i] = s.click(c)
@@ -186,7 +186,7 @@ func (s *Server) clicks(cs []redisproj.Click) []Click {
 
 // summary builds a game's summary at now: its icon and its lowest click
 // cost a round trip each.
-func (s *Server) summary(ctx context.Context, g redisproj.Game, now time.Time, icons map[string]string) (Game, error) {
+func (s *Server) summary(ctx context.Context, g readmodel.Game, now time.Time, icons map[string]string) (Game, error) {
 	band := g.Band(now)
 	out := Game{
 		ID: int64(g.ID), URL: s.abs(gamePath(int64(g.ID))), Guild: g.Guild, Status: string(g.Status), Over: g.Over(now),
@@ -242,7 +242,7 @@ func (s *Server) liveAt(ctx context.Context, pos uint64) (Live, error) {
 	icons := map[string]string{}
 	for _, g := range games {
 		sum, err := s.summary(ctx, g, now, icons)
-		if errors.Is(err, redisproj.ErrNotFound) {
+		if errors.Is(err, readmodel.ErrNotFound) {
 			continue // gone between the two reads
 		}
 		if err != nil {
@@ -253,7 +253,7 @@ func (s *Server) liveAt(ctx context.Context, pos uint64) (Live, error) {
 	return out, nil
 }
 
-func standings(ss []redisproj.Standing) []Standing {
+func standings(ss []readmodel.Standing) []Standing {
 	out := make([]Standing, len(ss))
 	for i, st := range ss {
 		out[i] = Standing{
@@ -289,9 +289,9 @@ func (s *Server) gamePage(ctx context.Context, id events.GameID) (GamePage, erro
 		p.Colours = append(p.Colours, c)
 	}
 	for _, board := range []struct {
-		b   redisproj.Board
+		b   readmodel.Board
 		dst *[]Standing
-	}{{redisproj.ByMMR, &p.ByMMR}, {redisproj.ByClaimed, &p.ByClaimed}, {redisproj.ByClicks, &p.ByClicks}} {
+	}{{readmodel.ByMMR, &p.ByMMR}, {readmodel.ByClaimed, &p.ByClaimed}, {readmodel.ByClicks, &p.ByClicks}} {
 		ss, err := s.reader.Leaderboard(ctx, id, board.b, boardSize)
 		if err != nil {
 			return GamePage{}, err
@@ -326,12 +326,12 @@ func (s *Server) card(ctx context.Context, user string) (Card, error) {
 	if err != nil {
 		return Card{}, err
 	}
-	games = slices.DeleteFunc(games, func(p redisproj.Player) bool { return p.Clicks == 0 })
+	games = slices.DeleteFunc(games, func(p readmodel.Player) bool { return p.Clicks == 0 })
 	if len(games) == 0 {
-		return Card{}, fmt.Errorf("player %s: %w", user, redisproj.ErrNotFound)
+		return Card{}, fmt.Errorf("player %s: %w", user, readmodel.ErrNotFound)
 	}
 	c := Card{NowMS: ms(now), User: user, Games: make([]CardGame, 0, len(games))}
-	var best *redisproj.Player
+	var best *readmodel.Player
 	var milli int64
 	for i, p := range games {
 		if c.Name == "" {
@@ -352,7 +352,7 @@ func (s *Server) card(ctx context.Context, user string) (Card, error) {
 		}
 		if i < cardStripGames {
 			bands, _, err := s.reader.PlayerBands(ctx, p.Game, user, int(max(0, p.Clicks-cardStrip)), cardStrip)
-			if err != nil && !errors.Is(err, redisproj.ErrNotFound) {
+			if err != nil && !errors.Is(err, readmodel.ErrNotFound) {
 				return Card{}, err
 			}
 			cg.Latest = make([]int, len(bands))

@@ -17,7 +17,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/imaging"
-	"github.com/thebutton-game/thebutton/projector/redisproj"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // Options configures a Server. The zero value is usable.
@@ -81,7 +81,7 @@ func (o Options) withDefaults() Options {
 // every open live page; without Run, /events answers 503 and the other
 // pages work as usual.
 type Server struct {
-	reader Reader
+	reader readmodel.Reader
 	o      Options
 	log    *slog.Logger
 	mux    *http.ServeMux
@@ -98,7 +98,7 @@ type Server struct {
 }
 
 // New returns the pages on reader. It does not contact the reader.
-func New(reader Reader, opts Options) *Server {
+func New(reader readmodel.Reader, opts Options) *Server {
 	o := opts.withDefaults()
 	s := &Server{
 		reader:  reader,
@@ -248,15 +248,15 @@ type errBadRequest string
 func (e errBadRequest) Error() string { return string(e) }
 
 // errMissing is a not-found whose text is shown; it wraps
-// redisproj.ErrNotFound.
+// readmodel.ErrNotFound.
 type errMissing string
 
 func (e errMissing) Error() string        { return string(e) }
-func (e errMissing) Is(target error) bool { return target == redisproj.ErrNotFound }
+func (e errMissing) Is(target error) bool { return target == readmodel.ErrNotFound }
 
 // missing says what was not found when err is a not-found.
 func missing(err error, what string) error {
-	if errors.Is(err, redisproj.ErrNotFound) {
+	if errors.Is(err, readmodel.ErrNotFound) {
 		return errMissing(what)
 	}
 	return err
@@ -308,9 +308,9 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, string(bad)
 	case errors.As(err, &gone):
 		return http.StatusNotFound, string(gone)
-	case errors.Is(err, redisproj.ErrNotFound):
+	case errors.Is(err, readmodel.ErrNotFound):
 		return http.StatusNotFound, "There is nothing here."
-	case errors.Is(err, redisproj.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, readmodel.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, unavailableMessage
 	default:
 		return http.StatusInternalServerError, "Something went wrong on our side."
@@ -421,14 +421,14 @@ func (s *Server) apiGame(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiLowest(w http.ResponseWriter, r *http.Request) {
-	s.apiClicks(w, r, Reader.GlobalLowestClicks)
+	s.apiClicks(w, r, readmodel.Reader.GlobalLowestClicks)
 }
 
 func (s *Server) apiRecent(w http.ResponseWriter, r *http.Request) {
-	s.apiClicks(w, r, Reader.GlobalRecentClicks)
+	s.apiClicks(w, r, readmodel.Reader.GlobalRecentClicks)
 }
 
-type listFunc func(Reader, context.Context, int) ([]redisproj.Click, error)
+type listFunc func(readmodel.Reader, context.Context, int) ([]readmodel.Click, error)
 
 func (s *Server) list(r *http.Request, read listFunc) (Clicks, error) {
 	n, err := parseCount(r, listDefault)
@@ -470,7 +470,7 @@ func (s *Server) apiCard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
-	s.failAPI(w, r, redisproj.ErrNotFound)
+	s.failAPI(w, r, readmodel.ErrNotFound)
 }
 
 // --- the timer card ---

@@ -24,6 +24,7 @@ import (
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
+	"github.com/thebutton-game/thebutton/readmodel"
 	"github.com/thebutton-game/thebutton/web"
 )
 
@@ -589,7 +590,7 @@ func TestEventsHeartbeatAndClock(t *testing.T) {
 
 // countingReader counts the position reads of the poller.
 type countingReader struct {
-	web.Reader
+	readmodel.Reader
 	positions chan struct{}
 }
 

@@ -15,7 +15,7 @@ var benchmarks = map[string]func(ctx context.Context, a *app, args []string) err
 
 func runBench(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(a.stderr, "Usage: thebutton bench clicks|projector|replay|discord|interactions [flags]  (bench <name> -h for flags)")
+		fmt.Fprintln(a.stderr, "Usage: thebutton bench clicks|projector|replay|start|discord|interactions [flags]  (bench <name> -h for flags)")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -23,7 +23,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	}
 	run, ok := benchmarks[args[0]]
 	if !ok {
-		fmt.Fprintf(a.stderr, "thebutton bench: unknown benchmark %q (clicks, projector, replay, discord, interactions)\n", args[0])
+		fmt.Fprintf(a.stderr, "thebutton bench: unknown benchmark %q (clicks, projector, replay, start, discord, interactions)\n", args[0])
 		return errUsage
 	}
 	return run(ctx, a, args[1:])

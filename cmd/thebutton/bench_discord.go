@@ -20,7 +20,6 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
-	"github.com/thebutton-game/thebutton/discordbot/redisviews"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redismarks"
@@ -146,7 +145,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 	wg.Go(func() { _ = views.Run(ctx) })
 
 	bot, err := discordbot.New(discordbot.Config{Token: tok, HTTPClient: fake.Client(), Log: log.With("component", "discordbot")},
-		h, redisviews.New(redisproj.NewReader(rdb, prefix)),
+		h, redisproj.NewReader(rdb, prefix),
 		redismarks.New(rdb, redismarks.Options{Prefix: prefix + "discord:"}))
 	if err != nil {
 		return res, err

@@ -23,7 +23,6 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
-	"github.com/thebutton-game/thebutton/discordbot/redisviews"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redismarks"
@@ -273,7 +272,7 @@ func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed2551
 	b.closers = append(b.closers, h.Close)
 	b.handlers = append(b.handlers, h)
 	bot, err := discordbot.New(discordbot.Config{Token: benchInteractionsToken, HTTPClient: b.fake.Client(), NoGateway: true,
-		Log: log.With("component", "discordbot")}, h, redisviews.New(redisproj.NewReader(b.rdb, b.prefix)),
+		Log: log.With("component", "discordbot")}, h, redisproj.NewReader(b.rdb, b.prefix),
 		redismarks.New(b.rdb, redismarks.Options{Prefix: b.prefix + "discord:"}))
 	if err != nil {
 		return err

@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thebutton-game/thebutton/commands"
@@ -31,53 +33,29 @@ type openResult struct {
 	RSSMB        float64 `json:"rss_mb"`
 	PeakRSSMB    float64 `json:"peak_rss_mb"`
 	HeapMB       float64 `json:"heap_mb"`
+	// A first press on every game after the open (each reads its game
+	// whole): how long they took, the consumers meanwhile, and the heap
+	// once every game is in memory.
+	FirstPressesS       float64 `json:"first_presses_s"`
+	FirstPressP50MS     float64 `json:"first_press_p50_ms"`
+	FirstPressP99MS     float64 `json:"first_press_p99_ms"`
+	FirstPressConsumers int     `json:"first_press_max_consumers"`
+	AllLoadedHeapMB     float64 `json:"all_loaded_heap_mb"`
 }
 
 // benchOpen seeds games active games holding total events (a start and
-// clicks each) into the store with asynchronous publishes, then opens a
-// fresh handler on its own connection and times it.
+// clicks each, see seed) into the store, then opens a fresh handler on its
+// own connection and times it.
 func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetStream, store *natsstore.Store, games, total int) error {
 	res := openResult{Games: games, Events: total}
-	perGame := max(total/games, 1)
 	began := time.Now()
-	at := time.Now().UnixMilli()
-	base := events.GameID(1 << 30)
-	sent := 0
-	for g := range games {
-		id := base + events.GameID(g)
-		subject := events.GameSubject(id)
-		evs := []events.Event{events.GameStarted{Game: id, Guild: "1", ButtonChannel: fmt.Sprint(1<<40 + g),
-			ChatChannel: fmt.Sprint(1<<40 + g), DurationMS: 12 * 3_600_000, StartedBy: "2", AtMS: at}}
-		for n := int64(1); n < int64(perGame); n++ {
-			evs = append(evs, events.ButtonClicked{Game: id, Guild: "1", Number: n, User: fmt.Sprint(1000 + n%200),
-				Interaction: fmt.Sprintf("seed-%d-%d", g, n), AtMS: at + n, ValueMS: 12*3_600_000 - 1, Band: 5, ClaimedMS: 1, MMRMilli: 1})
-		}
-		for _, e := range evs {
-			data, err := events.Encode(e)
-			if err != nil {
-				return err
-			}
-			msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-			msg.Header.Set(natsstore.HeaderType, e.EventType())
-			msg.Header.Set(natsstore.HeaderVersion, fmt.Sprint(events.Version))
-			if _, err := js.PublishMsgAsync(msg); err != nil {
-				return err
-			}
-			if sent++; sent%2000 == 0 {
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-		}
+	perGame := max(total/games, 1)
+	spec := seedSpec{games: games, perGame: perGame, base: events.GameID(1 << 30), atMS: time.Now().UnixMilli() - int64(perGame)}
+	stored, err := seed(ctx, js, spec)
+	if err != nil {
+		return err
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	res.Events = games * perGame
+	res.Events = stored
 	res.SeedS = time.Since(began).Seconds()
 	runtime.GC()
 
@@ -107,7 +85,58 @@ func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetSt
 	runtime.ReadMemStats(&ms)
 	res.HeapMB = float64(ms.HeapAlloc) / (1 << 20)
 	res.RSSMB, res.PeakRSSMB = procStatusMB("VmRSS"), procStatusMB("VmHWM")
+	if err := firstPresses(ctx, h, store, spec, &res); err != nil {
+		return err
+	}
 	return printJSON(a.stdout, res)
+}
+
+// firstPresses presses once on every seeded game, firstPressers at a
+// time: each is the game's first use since the handler opened, so it reads
+// the game whole. It records their latency, the consumers on the stream
+// meanwhile, and the heap once every game is in memory.
+func firstPresses(ctx context.Context, h *commands.Handler, store *natsstore.Store, spec seedSpec, res *openResult) error {
+	const firstPressers = 32
+	lat := make([]time.Duration, spec.games)
+	errs := make([]error, spec.games)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range firstPressers {
+		wg.Go(func() {
+			for g := int(next.Add(1) - 1); g < spec.games; g = int(next.Add(1) - 1) {
+				t := time.Now()
+				_, errs[g] = h.Press(ctx, commands.Press{Game: spec.base + events.GameID(g), Guild: "1", User: "9000",
+					Interaction: fmt.Sprintf("first-%d", g)})
+				lat[g] = time.Since(t)
+			}
+		})
+	}
+	watch := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(watch)
+	}()
+	for waiting := true; waiting; {
+		select {
+		case <-watch:
+			waiting = false
+		case <-time.After(50 * time.Millisecond):
+			if info, err := store.Stream().Info(ctx); err == nil {
+				res.FirstPressConsumers = max(res.FirstPressConsumers, info.State.Consumers)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("first presses: %w", err)
+	}
+	res.FirstPressesS = time.Since(began).Seconds()
+	res.FirstPressP50MS, res.FirstPressP99MS = percentileMS(lat, 0.50), percentileMS(lat, 0.99)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.AllLoadedHeapMB = float64(ms.HeapAlloc) / (1 << 20)
+	return nil
 }
 
 // procStatusMB reads a kB field of /proc/self/status in MB (0 if absent).
@@ -116,7 +145,12 @@ func procStatusMB(field string) float64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return statusFieldMB(string(b), field)
+}
+
+// statusFieldMB is a kB field of a /proc status file in MB (0 if absent).
+func statusFieldMB(status, field string) float64 {
+	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			return kb / 1024

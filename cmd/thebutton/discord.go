@@ -12,11 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
+	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/discordbot"
-	"github.com/thebutton-game/thebutton/discordbot/natskv"
-	"github.com/thebutton-game/thebutton/discordbot/redisviews"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/metrics"
 	"github.com/thebutton-game/thebutton/projector"
@@ -94,7 +95,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	blog := log.With("component", "discordbot")
 	state := &discordState{log: blog, m: m, ready: ready}
 	state.set(false, "connecting")
-	views := redisviews.New(redisproj.NewReader(rdb, redisPrefix))
+	views := redisproj.NewReader(rdb, redisPrefix)
 	marks := redismarks.New(rdb, redismarks.Options{Prefix: redisPrefix + "discord:" + c.stream + ":"})
 	base := discordTransport
 	if b.apiURL != "" {
@@ -102,7 +103,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		base = apiRedirect{base: u}
 		log.Warn("DISCORD_API_URL is set: Discord calls go to another server", "url", u.Redacted())
 	}
-	kv, err := natskv.OpenBucket(ctx, n.js, "", lease.Replicas)
+	kv, err := discordkv.OpenBucket(ctx, n.js, "", lease.Replicas)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,19 +112,27 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		Token: string(c.discordToken), DevGuild: c.discordGuild, Legacy: b.legacy, PublicURL: b.publicURL, Log: blog,
 		HTTPClient: &http.Client{Transport: m.DiscordTransport(base), Timeout: 30 * time.Second},
 		OnEdit:     m.MessageEdit, OnRender: m.ObserveRender, OnGateway: state.set,
-		Budget: natskv.NewBudget(kv, natskv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
+		Budget: discordkv.NewBudget(kv, discordkv.BudgetOptions{Log: blog}), OnBudgetWait: m.BudgetWait,
 		Guilds: guilds.orAll(b.shards == ""), NoGateway: b.http.noGateway(),
 	}, h, views, marks)
 	if err != nil {
 		return nil, nil, err
 	}
 	var wg sync.WaitGroup
+	// A refused token stops the reactor too: its every call would be
+	// another 401 (the lease goes to another instance, if any).
+	rctx, stopReactor := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			stopReactor()
+		}
+	}()
 	if b.shards != "" {
 		sh := sharded{bot: bot, kv: kv, setting: b.shards, guilds: guilds, js: n.js, stream: c.stream, rdb: rdb,
 			prefix: redisPrefix + "discord:" + c.stream + ":", lease: lease, m: m, state: state, log: blog}
-		wg.Go(func() { sh.run(ctx) })
+		wg.Go(func() { sh.run(rctx) })
 	} else {
-		wg.Go(func() { keepOpening(ctx, bot, state) })
+		wg.Go(func() { keepOpening(ctx, bot, state, stopReactor) })
 	}
 	m.WatchEffects(func() map[string]metrics.EffectBacklog {
 		out := map[string]metrics.EffectBacklog{}
@@ -134,12 +143,13 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 	})
 	if b.shards == "" { // sharded: a reactor per shard held (shards.go)
 		p := projector.New(n.js, c.stream, bot.Reactor(), reactorOptions(log, m, lease))
-		wg.Go(func() { _ = p.Run(ctx) })
+		wg.Go(func() { _ = p.Run(rctx) })
 	}
 	log.Info("discord bot running", "legacy_text_commands", b.legacy, "dev_guild", c.discordGuild)
 	return func() error {
 		<-ctx.Done()
 		wg.Wait() // the reactor and the opener stop with ctx
+		stopReactor()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		if err := bot.Close(cctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -173,8 +183,10 @@ var (
 // keepOpening opens the bot's gateway session, retrying with back-off
 // until it succeeds or ctx ends. Meanwhile the service runs without
 // Discord (timekeeper, projections, web pages); the discord-effects
-// reactor retries on its own and catches up once Discord answers.
-func keepOpening(ctx context.Context, bot *discordbot.Bot, state *discordState) {
+// reactor retries on its own and catches up once Discord answers. A token
+// Discord refuses is not retried: it is reported (state.refused) and
+// onRefused is called.
+func keepOpening(ctx context.Context, bot *discordbot.Bot, state *discordState, onRefused func()) {
 	delay := discordRetryMin
 	for {
 		// An attempt that hangs (Discord unreachable without a refusal)
@@ -199,6 +211,13 @@ func keepOpening(ctx context.Context, bot *discordbot.Bot, state *discordState) 
 		if ctx.Err() != nil {
 			return
 		}
+		if tokenRefused(err) {
+			// Permanent: retrying only counts towards Discord's ban of
+			// clients that send 10,000 invalid requests in 10 minutes.
+			state.refused(err)
+			onRefused()
+			return
+		}
 		state.set(false, fmt.Sprintf("cannot open the gateway (next try in %s): %v", delay, err))
 		select {
 		case <-ctx.Done():
@@ -207,6 +226,22 @@ func keepOpening(ctx context.Context, bot *discordbot.Bot, state *discordState) 
 		}
 		delay = min(2*delay, discordRetryMax)
 	}
+}
+
+// tokenRefused reports whether err is Discord refusing the bot's token: an
+// HTTP 401 on a REST call, or the gateway closing with 4004
+// (authentication failed).
+func tokenRefused(err error) bool {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) && ce.Code == 4004 {
+		return true
+	}
+	var ae *discordbot.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		return true
+	}
+	var re *discordgo.RESTError
+	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized
 }
 
 // discordState is the Discord connection as /readyz, the metric
@@ -221,6 +256,17 @@ type discordState struct {
 	mu    sync.Mutex
 	known bool // a state was logged
 	up    bool
+}
+
+// refused records that Discord refused the token: one error line, the
+// reason in /readyz, thebutton_discord_token_refused 1; nothing retries.
+func (d *discordState) refused(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m.SetDiscordTokenRefused()
+	d.ready.SetDegraded("discord", "Discord refused DISCORD_TOKEN (401 Unauthorized): the bot stopped trying; set a valid token and restart")
+	d.known, d.up = true, false
+	d.log.Error("discord refused the bot token: the bot stops trying (a retry would count towards Discord's ban of invalid requests); games, projections and web pages go on; set a valid DISCORD_TOKEN and restart", "err", err)
 }
 
 // set records the state; it logs one line per change, not per attempt.

@@ -196,16 +196,20 @@ func observe(o *projector.Options, name string, obs projectorObserver) {
 	o.OnDeadLetter = func(events.Recorded) { obs.DeadLetter(name) }
 }
 
-// sampleLag reports sink's lag every lagSampleEvery until ctx ends: the
-// stream messages after its checkpoint, and the age of the first of them.
+// sampleLag reports sink's lag at once and then every lagSampleEvery
+// until ctx ends: the stream messages after its checkpoint, and the age of
+// the first of them. The first sample lets /readyz say ready as soon as a
+// projection that is caught up has started, not one period later.
 func sampleLag(ctx context.Context, n *natsConn, sink projector.Sink, obs projectorObserver) {
 	t := time.NewTicker(lagSampleEvery)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		pos, err := sink.Position(ctx)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/discordbot"
-	"github.com/thebutton-game/thebutton/discordbot/natskv"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/metrics"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redismarks"
@@ -41,7 +41,9 @@ func (b botSettings) checkShards() error {
 
 // lateGuilds is the bot's guild ownership, known once the shard leases
 // run (the bot is created first: the shard count may come from Discord).
-type lateGuilds struct{ s atomic.Pointer[natskv.Shards] }
+type lateGuilds struct {
+	s atomic.Pointer[discordkv.Shards]
+}
 
 // Owns is false until the leases run.
 func (g *lateGuilds) Owns(guild string) bool {
@@ -87,8 +89,8 @@ func (s sharded) run(ctx context.Context) {
 		s.log.Error("discord bot not started", "err", err)
 		return
 	}
-	sh, err := natskv.NewShards(s.kv, func(ctx context.Context, k int) error { return s.serve(ctx, k, count) },
-		natskv.ShardOptions{Count: count, MaxConcurrency: conc, TTL: max(s.lease.TTL, reactorLeaseTTL),
+	sh, err := discordkv.NewShards(s.kv, func(ctx context.Context, k int) error { return s.serve(ctx, k, count) },
+		discordkv.ShardOptions{Count: count, MaxConcurrency: conc, TTL: max(s.lease.TTL, reactorLeaseTTL),
 			Holder: s.lease.Holder, Log: s.log, OnChange: s.m.SetShardsHeld, OnTakeover: s.m.ShardTakeover})
 	if err != nil {
 		s.log.Error("discord shards not started", "err", err)

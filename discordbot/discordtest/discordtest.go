@@ -112,13 +112,15 @@ type Server struct {
 	buckets      map[string]*bucket
 	global       bucket
 	conns        map[*gwConn]struct{}
-	identifies   []Identified
-	failures     []*failure
-	msgCache     map[string]cachedMessage
-	closed       bool
-	endpoint     *endpoint      // interactions over HTTP instead of the gateway
-	posts        sync.WaitGroup // interactions being POSTed
-	gatewayDown  atomic.Bool
+	// refusedIdentifies counts IDENTIFYs with a wrong token (closed 4004).
+	refusedIdentifies int
+	identifies        []Identified
+	failures          []*failure
+	msgCache          map[string]cachedMessage
+	closed            bool
+	endpoint          *endpoint      // interactions over HTTP instead of the gateway
+	posts             sync.WaitGroup // interactions being POSTed
+	gatewayDown       atomic.Bool
 }
 
 // New starts a fake Discord and registers its shutdown with tb.
@@ -454,6 +456,14 @@ func (s *Server) Identified() []Identified {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Identified(nil), s.identifies...)
+}
+
+// RefusedIdentifies is the number of IDENTIFYs refused for a wrong token
+// (the gateway closed them with 4004, authentication failed).
+func (s *Server) RefusedIdentifies() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusedIdentifies
 }
 
 // Sessions is the number of identified gateway connections.

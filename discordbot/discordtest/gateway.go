@@ -159,6 +159,10 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			_ = json.Unmarshal(p.D, &raw)
 			id := discordgo.Identify{Token: raw.Token, Intents: raw.Intents, Shard: raw.Shard}
 			if s.opts.Token != "" && id.Token != "Bot "+s.opts.Token {
+				s.mu.Lock()
+				s.refusedIdentifies++
+				s.notifyLocked()
+				s.mu.Unlock()
 				c.wmu.Lock()
 				_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4004, "Authentication failed."), time.Now().Add(time.Second))
 				c.wmu.Unlock()

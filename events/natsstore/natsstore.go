@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,8 @@ type Store struct {
 	stream jetstream.Stream
 	name   string
 	batch  bool // the stream takes atomic batches
+	// batchGets: the server answers batched direct gets (2.11 or later).
+	batchGets bool
 }
 
 // Open creates the stream, or updates it to StreamConfig if it exists,
@@ -97,7 +100,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: stream, name: cfg.Stream, batch: batch}, nil
+	return &Store{js: js, stream: stream, name: cfg.Stream, batch: batch,
+		batchGets: serverAtLeast(js.Conn().ConnectedServerVersion(), 2, 11)}, nil
 }
 
 // serverAtLeast reports whether version (such as "2.12.1") is at least
@@ -251,8 +255,16 @@ func translateAppend(err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch {
-		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence,
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+			// The server's description is "wrong last sequence: N" (its
+			// JSStreamWrongLastSequenceErrF); without a number the caller
+			// reads the subject instead.
+			var last uint64
+			if _, serr := fmt.Sscanf(apiErr.Description, "wrong last sequence: %d", &last); serr == nil {
+				return &events.ConflictError{Last: last, Err: err}
+			}
+			return fmt.Errorf("%w: %v", events.ErrConflict, err)
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return fmt.Errorf("%w: %v", events.ErrConflict, err)
 		case apiErr.Code == 503:
 			return err
@@ -288,7 +300,10 @@ func decodeMsg(subject string, seq uint64, t time.Time, data []byte) events.Reco
 // Reads a decision depends on go to the stream leader: the stream API's
 // message get ($JS.API.STREAM.MSG.GET), which only the leader answers,
 // rather than a direct get, which any replica may answer from behind the
-// leader. Longer reads use a consumer that is deleted when the read ends.
+// leader. A subject's messages up to the last the leader has may come from
+// batched direct gets (a stored message never changes, so any replica's
+// copy is right; what a replica lacks is read from the leader), or, on
+// servers without them, from a consumer deleted when the read ends.
 
 // msgGetRequest is the stream API's message get request.
 type msgGetRequest struct {
@@ -420,6 +435,20 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]event
 	}
 	var out []events.Recorded
 	next := after + 1
+	if s.batchGets && last.Seq > next {
+		// One request per ten thousand messages, no consumer. Messages
+		// never change once stored, so any replica's copy is right; what
+		// a replica behind the leader does not have yet is read below.
+		err := s.directRange(ctx, subject, next, last.Seq, func(r events.Recorded) {
+			out, next = append(out, r), r.Seq+1
+		})
+		if next > last.Seq {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("load %s: %w (%v)", subject, ctx.Err(), err)
+		}
+	}
 	for range shortWalk {
 		if next == last.Seq {
 			return append(out, last), nil
@@ -520,6 +549,12 @@ func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(ev
 			return ctx.Err()
 		}
 		switch {
+		case n > 0 && err != nil:
+			// The fetch ended part-way (its time ran out): the consumer
+			// may have sent on beyond what arrived, and acknowledges
+			// nothing, so a new one goes on from the last message read.
+			s.dropConsumer(ctx, cons)
+			cons, wait = nil, retryMin
 		case n > 0:
 			wait = retryMin
 		case err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
@@ -621,4 +656,189 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(events.Recorde
 		}
 	}()
 	return stop, nil
+}
+
+// lastsChunk is how many subjects one batched get asks for: the server
+// answers at most 1,024 messages to one multi-subject request.
+const lastsChunk = 1000
+
+// lastsWorkers is how many single reads Lasts has in flight where it
+// cannot ask for many subjects at once.
+const lastsWorkers = 32
+
+// CanGetLasts reports whether Lasts reads the last messages of many
+// subjects in one request each (a batched direct get, nats-server 2.11 or
+// later); if not, it reads them one by one from the stream leader. Load
+// reads with batched direct gets too where the server has them.
+func (s *Store) CanGetLasts() bool { return s.batchGets }
+
+// Lasts calls fn, one call at a time, with the last message of each
+// subject in subjects that has one; subjects without messages are left
+// out. On nats-server 2.11 or later it asks for a thousand subjects per
+// request (a batched direct get, which any replica may answer: a replica
+// behind the leader gives an older last message; a subject it does not
+// have yet, or a batch that fails, is read from the leader); on an older server it reads each
+// subject's last message from the stream leader, a few at a time. Every
+// step is bounded by ctx.
+func (s *Store) Lasts(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
+	if !s.batchGets {
+		return s.lastsOneByOne(ctx, subjects, fn)
+	}
+	var missing []string
+	for start := 0; start < len(subjects); start += lastsChunk {
+		chunk := subjects[start:min(start+lastsChunk, len(subjects))]
+		got := make(map[string]bool, len(chunk))
+		// Whatever the batch did not bring (it failed, or a replica does
+		// not have the subject yet) is read from the leader below.
+		if err := s.multiLast(ctx, chunk, func(r events.Recorded) {
+			got[r.Subject] = true
+			fn(r)
+		}); err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, subj := range chunk {
+			if !got[subj] {
+				missing = append(missing, subj)
+			}
+		}
+	}
+	return s.lastsOneByOne(ctx, missing, fn)
+}
+
+// lastsOneByOne is Lasts with one leader read per subject.
+func (s *Store) lastsOneByOne(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		next = make(chan string)
+	)
+	for range min(lastsWorkers, len(subjects)) {
+		wg.Go(func() {
+			for subj := range next {
+				r, err := s.Last(ctx, subj)
+				mu.Lock()
+				switch {
+				case err == nil:
+					fn(r)
+				case !errors.Is(err, events.ErrNotFound):
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for _, subj := range subjects {
+		select {
+		case next <- subj:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// multiLast asks for the last message of each of subjects (at most 1,024)
+// in one batched direct get and calls fn for each message of the answer.
+func (s *Store) multiLast(ctx context.Context, subjects []string, fn func(events.Recorded)) error {
+	return s.directBatch(ctx, struct {
+		MultiLast []string `json:"multi_last"`
+		Batch     int      `json:"batch"`
+	}{subjects, len(subjects)}, fn)
+}
+
+// directRange reads subject's messages from sequence from to sequence to
+// with batched direct gets, calling fn for each in order. It stops with an
+// error wrapping errShort where an answer ends before to (a replica
+// behind the leader answered); fn has then had the messages up to there.
+func (s *Store) directRange(ctx context.Context, subject string, from, to uint64, fn func(events.Recorded)) error {
+	for from <= to {
+		got := 0
+		err := s.directBatch(ctx, struct {
+			Seq     uint64 `json:"seq"`
+			NextFor string `json:"next_by_subj"`
+			Batch   int    `json:"batch"`
+		}{from, subject, int(min(to-from+1, directBatchMax))}, func(r events.Recorded) {
+			if r.Seq < from || r.Seq > to {
+				return
+			}
+			fn(r)
+			from, got = r.Seq+1, got+1
+		})
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			return fmt.Errorf("%w: %s from %d", errShort, subject, from)
+		}
+	}
+	return nil
+}
+
+// directBatchMax is the most messages one batched direct get of a range
+// asks for.
+const directBatchMax = 10000
+
+var errShort = errors.New("batched get ended early")
+
+// directBatch sends one batched direct get request and calls fn for each
+// message of the answer, until its end (or a "no results" answer).
+func (s *Store) directBatch(ctx context.Context, req any, fn func(events.Recorded)) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	nc := s.js.Conn()
+	inbox := nc.NewRespInbox()
+	// An asynchronous subscription handing over to a small channel: a
+	// synchronous one would allocate nats.go's 64k-message channel per call.
+	msgs, done := make(chan *nats.Msg, 256), make(chan struct{})
+	defer close(done)
+	sub, err := nc.Subscribe(inbox, func(m *nats.Msg) {
+		select {
+		case msgs <- m:
+		case <-done:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return err
+	}
+	if err := nc.PublishRequest(s.apiPrefix()+"DIRECT.GET."+s.name, inbox, body); err != nil {
+		return err
+	}
+	timeout := time.NewTimer(attemptTimeout)
+	defer timeout.Stop()
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-timeout.C:
+			return fmt.Errorf("batched get: %w", context.DeadlineExceeded)
+		case <-ctx.Done():
+			return fmt.Errorf("batched get: %w", ctx.Err())
+		}
+		if status := m.Header.Get("Status"); status != "" {
+			switch status {
+			case "204", "404": // end of the batch; nothing found
+				return nil
+			}
+			return fmt.Errorf("batched get: status %s %s", status, m.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return fmt.Errorf("batched get: message without a sequence: %w", err)
+		}
+		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+		fn(decodeMsg(m.Header.Get(jetstream.SubjectHeader), seq, t, m.Data))
+	}
 }

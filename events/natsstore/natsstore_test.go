@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
@@ -50,8 +54,19 @@ func TestAppendBatch(t *testing.T) {
 	if err != nil || last != seq0+3 {
 		t.Fatalf("batch: last %d err %v; want %d", last, err, seq0+3)
 	}
-	if _, err := s.AppendBatch(ctx, subject, []events.Event{click(4), click(5)}, seq0, []string{"a", "b"}); !errors.Is(err, events.ErrConflict) {
+	_, err = s.AppendBatch(ctx, subject, []events.Event{click(4), click(5)}, seq0, []string{"a", "b"})
+	if !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("stale expectation: %v, want a conflict", err)
+	}
+	if got, ok := events.ConflictLast(err); !ok || got != last {
+		t.Errorf("batch conflict reports last sequence %d (%v), want %d", got, ok, last)
+	}
+	_, _, err = s.Append(ctx, subject, click(4), seq0, "press-i4")
+	if !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("single append, stale expectation: %v, want a conflict", err)
+	}
+	if got, ok := events.ConflictLast(err); !ok || got != last {
+		t.Errorf("conflict reports last sequence %d (%v), want %d", got, ok, last)
 	}
 	if _, err := s.AppendBatch(ctx, subject, []events.Event{click(4), click(3)}, last, []string{"press-i4", "press-i3"}); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("an id stored before: %v, want a conflict", err)
@@ -125,4 +140,91 @@ func TestOpenUpdatesAnOlderStream(t *testing.T) {
 	if !s.CanBatch() || !info.Config.AllowAtomicPublish {
 		t.Errorf("CanBatch %v, allow_atomic %v after Open on an older stream", s.CanBatch(), info.Config.AllowAtomicPublish)
 	}
+}
+
+// Lasts gives the last message of every subject that has one, with one
+// batched get per thousand subjects where the server has them (2.11 or
+// later) and one leader read per subject where not (Debian's 2.9).
+func TestLasts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) *natsstore.Store
+		batch bool
+	}{
+		{"embedded", openStore, true},
+		{"legacy 2.9", func(t *testing.T) *natsstore.Store {
+			nc, err := nats.Connect(natstest.LegacyServer(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := natsstore.Open(context.Background(), js, natsstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.store(t)
+			if s.CanGetLasts() != tc.batch {
+				t.Fatalf("CanGetLasts %v, want %v", s.CanGetLasts(), tc.batch)
+			}
+			ctx := context.Background()
+			const games = 1500 // more than one batched get
+			want := map[string]uint64{}
+			var subjects []string
+			for g := events.GameID(1); g <= games; g++ {
+				subject := events.GameSubject(g)
+				subjects = append(subjects, subject)
+				st := started()
+				st.Game = g
+				seq, _, err := s.Append(ctx, subject, st, 0, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g%3 == 0 {
+					c := click(1)
+					c.Game = g
+					if seq, _, err = s.Append(ctx, subject, c, seq, ""); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want[subject] = seq
+			}
+			subjects = append(subjects, events.GameSubject(games+1)) // empty
+			got := map[string]uint64{}
+			err := s.Lasts(ctx, subjects, func(r events.Recorded) {
+				if r.Err != nil {
+					t.Errorf("%s: %v", r.Subject, r.Err)
+				}
+				if _, twice := got[r.Subject]; twice {
+					t.Errorf("%s given twice", r.Subject)
+				}
+				got[r.Subject] = r.Seq
+				if c, ok := r.Event.(events.ButtonClicked); ok && c.Game != mustParse(t, r.Subject) {
+					t.Errorf("%s: a click of game %d", r.Subject, c.Game)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("last sequences (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func mustParse(t *testing.T, subject string) events.GameID {
+	t.Helper()
+	id, ok := events.ParseGameSubject(subject)
+	if !ok {
+		t.Fatalf("not a game subject: %s", subject)
+	}
+	return id
 }

@@ -27,10 +27,11 @@ type history struct {
 	bans        map[banKey]banRow
 }
 
-func newHistory() *history {
+// newHistory returns an empty history with room for about clicks clicks.
+func newHistory(clicks int) *history {
 	return &history{
 		games:       make(map[int64]gameRow),
-		clicks:      make(map[uint64]clickRow),
+		clicks:      make(map[uint64]clickRow, clicks),
 		gamePlayers: make(map[gamePlayerKey]gamePlayerRow),
 		players:     make(map[string]playerRow),
 		guilds:      make(map[string]guildRow),
@@ -79,7 +80,7 @@ func compare(want, got *history) []string {
 
 // expect folds the stream into the history it must produce.
 func expect(all []events.Recorded) *history {
-	h := newHistory()
+	h := newHistory(len(all))
 	games := make(map[events.GameID]*events.Game)
 	guilds := make(map[string]*events.Guild)
 	for _, m := range pending(all, 0) {
@@ -152,7 +153,11 @@ func (s *Sink) read(ctx context.Context) (*history, error) {
 		return nil, fmt.Errorf("mysqlproj: verify: begin: %w", err)
 	}
 	defer tx.Rollback()
-	h := newHistory()
+	var clicks int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM clicks").Scan(&clicks); err != nil {
+		return nil, fmt.Errorf("mysqlproj: verify: count clicks: %w", err)
+	}
+	h := newHistory(clicks)
 	err = tx.QueryRowContext(ctx, "SELECT seq FROM projector_checkpoints WHERE name = ?", Name).Scan(&h.seq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("mysqlproj: verify: read checkpoint: %w", err)
@@ -264,17 +269,20 @@ func show(v any, opt string) string {
 // VerifyLive compares the history with the stream while its projector
 // keeps running: it reads every table and the checkpoint in one
 // REPEATABLE READ transaction (a consistent snapshot; the projector's
-// writes go on beside it) and compares them with the fold of
-// upTo(checkpoint), the stream's messages up to that sequence. It takes no
-// lease and pauses nothing. It returns the snapshot's checkpoint and one
-// line per difference.
-func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error) {
+// writes go on beside it) and compares them with the fold of the
+// stream's messages up to the checkpoint, which each hands over in order.
+// It takes no lease and pauses nothing. It returns the snapshot's
+// checkpoint and one line per difference.
+func (s *Sink) VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
 	got, err := s.read(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	all, err := upTo(ctx, got.seq)
-	if err != nil {
+	all := make([]events.Recorded, 0, got.seq)
+	if err := each(ctx, got.seq, func(chunk []events.Recorded) error {
+		all = append(all, chunk...)
+		return nil
+	}); err != nil {
 		return 0, nil, err
 	}
 	return got.seq, compare(expect(all), got), nil

@@ -6,17 +6,12 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
-// Errors the Reader returns; callers branch on them with errors.Is.
-var (
-	// ErrNotFound means the game (or other thing asked for) is not in the
-	// projection.
-	ErrNotFound = errors.New("redis projection: not found")
-	// ErrUnavailable means Redis could not be reached or did not answer in
-	// time: the caller may say "statistics unavailable for the moment".
-	ErrUnavailable = errors.New("redis projection: unavailable")
-)
+// The Reader's errors are the read model's: readmodel.ErrNotFound and
+// readmodel.ErrUnavailable.
 
 // translate wraps a go-redis error saying what was attempted. A reply
 // error from Redis (a refused command, a script error) is wrapped as is;
@@ -30,7 +25,7 @@ func translate(op string, err error) error {
 	if errors.As(err, &reply) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	return fmt.Errorf("%s: %w: %w", op, readmodel.ErrUnavailable, err)
 }
 
 // execErr runs a pipeline and returns the first error of its commands

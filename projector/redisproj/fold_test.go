@@ -7,15 +7,16 @@ import (
 	"time"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // want is what the Reader must show after a stream, folded here in plain
 // Go from the events, independently of the scripts and of Verify's model.
 type want struct {
 	games   map[events.GameID]*wantGame
-	clicks  []Click // every accepted click, in stream order
+	clicks  []readmodel.Click // every accepted click, in stream order
 	icons   map[string]string
-	bans    map[string]map[string]Ban
+	bans    map[string]map[string]readmodel.Ban
 	chans   map[string]events.GameID
 	pos     uint64
 	players map[string][]events.GameID // user → games, first click order
@@ -23,14 +24,14 @@ type want struct {
 
 type wantGame struct {
 	fold    events.Game // to know which events the game accepts
-	view    Game
-	clicks  []Click
-	players map[string]*Player
+	view    readmodel.Game
+	clicks  []readmodel.Click
+	players map[string]*readmodel.Player
 }
 
 func fold(all []events.Recorded) *want {
 	w := &want{games: map[events.GameID]*wantGame{}, icons: map[string]string{},
-		bans: map[string]map[string]Ban{}, chans: map[string]events.GameID{}, players: map[string][]events.GameID{}}
+		bans: map[string]map[string]readmodel.Ban{}, chans: map[string]events.GameID{}, players: map[string][]events.GameID{}}
 	for _, r := range all {
 		w.pos = max(w.pos, r.Seq)
 		if r.Err != nil {
@@ -49,9 +50,9 @@ func fold(all []events.Recorded) *want {
 			case events.PlayerBanned:
 				if e.Guild == guild {
 					if w.bans[guild] == nil {
-						w.bans[guild] = map[string]Ban{}
+						w.bans[guild] = map[string]readmodel.Ban{}
 					}
-					w.bans[guild][e.User] = Ban{User: e.User, By: e.By, Reason: e.Reason, At: time.UnixMilli(e.AtMS).UTC()}
+					w.bans[guild][e.User] = readmodel.Ban{User: e.User, By: e.By, Reason: e.Reason, At: time.UnixMilli(e.AtMS).UTC()}
 				}
 			case events.PlayerUnbanned:
 				if e.Guild == guild {
@@ -88,7 +89,7 @@ func (w *want) gameEvent(id events.GameID, r events.Recorded) {
 	}
 	g := w.games[id]
 	if g == nil {
-		g = &wantGame{players: map[string]*Player{}}
+		g = &wantGame{players: map[string]*readmodel.Player{}}
 		w.games[id] = g
 	}
 	if _, start := r.Event.(events.GameStarted); !start && !g.fold.Exists() {
@@ -102,12 +103,12 @@ func (w *want) gameEvent(id events.GameID, r events.Recorded) {
 	v.Seq = r.Seq
 	switch e := r.Event.(type) {
 	case events.GameStarted:
-		*v = Game{ID: id, Guild: e.Guild, ButtonChannel: e.ButtonChannel, ChatChannel: e.ChatChannel,
+		*v = readmodel.Game{ID: id, Guild: e.Guild, ButtonChannel: e.ButtonChannel, ChatChannel: e.ChatChannel,
 			Duration: time.Duration(e.DurationMS) * time.Millisecond, Cooldown: time.Duration(e.CooldownMS) * time.Millisecond,
 			Sequential: e.Sequential, StartedBy: e.StartedBy, StarterName: e.StarterName, Start: utc(e.AtMS),
 			Status: events.StatusActive, LastClickAt: utc(e.AtMS), Seq: r.Seq}
 	case events.ButtonClicked:
-		c := Click{Game: id, Number: e.Number, Seq: r.Seq, Guild: e.Guild, User: e.User, UserName: e.UserName,
+		c := readmodel.Click{Game: id, Number: e.Number, Seq: r.Seq, Guild: e.Guild, User: e.User, UserName: e.UserName,
 			At: utc(e.AtMS), Value: time.Duration(e.ValueMS) * time.Millisecond, Band: events.Band(e.Band),
 			Claimed: time.Duration(e.ClaimedMS) * time.Millisecond, MMRMilli: e.MMRMilli}
 		g.clicks = append(g.clicks, c)
@@ -119,7 +120,7 @@ func (w *want) gameEvent(id events.GameID, r events.Recorded) {
 		v.Last = &last
 		p := g.players[e.User]
 		if p == nil {
-			p = &Player{Game: id, User: e.User, FirstAt: c.At}
+			p = &readmodel.Player{Game: id, User: e.User, FirstAt: c.At}
 			g.players[e.User] = p
 			v.Players++
 			w.players[e.User] = append(w.players[e.User], id)
@@ -148,7 +149,7 @@ func (w *want) gameEvent(id events.GameID, r events.Recorded) {
 }
 
 // game returns the expected view of a game, nil if it does not exist.
-func (w *want) game(id events.GameID) *Game {
+func (w *want) game(id events.GameID) *readmodel.Game {
 	g := w.games[id]
 	if g == nil || !g.fold.Exists() {
 		return nil
@@ -157,36 +158,36 @@ func (w *want) game(id events.GameID) *Game {
 	return &v
 }
 
-func (w *want) player(id events.GameID, user string) Player {
+func (w *want) player(id events.GameID, user string) readmodel.Player {
 	if p := w.games[id].players[user]; p != nil {
 		return *p
 	}
-	return Player{Game: id, User: user}
+	return readmodel.Player{Game: id, User: user}
 }
 
-func (w *want) board(id events.GameID, b Board, n int) []Standing {
-	var ps []Player
+func (w *want) board(id events.GameID, b readmodel.Board, n int) []readmodel.Standing {
+	var ps []readmodel.Player
 	for _, p := range w.games[id].players {
 		ps = append(ps, *p)
 	}
-	slices.SortFunc(ps, func(x, y Player) int {
+	slices.SortFunc(ps, func(x, y readmodel.Player) int {
 		switch b {
-		case ByMMR:
+		case readmodel.ByMMR:
 			if x.MMRMilli != y.MMRMilli {
 				return cmp.Compare(y.MMRMilli, x.MMRMilli)
 			}
 			if x.Clicks != y.Clicks {
 				return cmp.Compare(y.Clicks, x.Clicks)
 			}
-		case ByClaimed:
+		case readmodel.ByClaimed:
 			if x.Claimed != y.Claimed {
 				return cmp.Compare(y.Claimed, x.Claimed)
 			}
-		case ByClicks:
+		case readmodel.ByClicks:
 			if x.Clicks != y.Clicks {
 				return cmp.Compare(y.Clicks, x.Clicks)
 			}
-		case ByBest:
+		case readmodel.ByBest:
 			if x.Best != y.Best {
 				return cmp.Compare(x.Best, y.Best)
 			}
@@ -196,16 +197,16 @@ func (w *want) board(id events.GameID, b Board, n int) []Standing {
 		}
 		return strings.Compare(x.User, y.User)
 	})
-	var out []Standing
+	var out []readmodel.Standing
 	for i, p := range ps[:min(n, len(ps))] {
-		out = append(out, Standing{Rank: i + 1, Player: p})
+		out = append(out, readmodel.Standing{Rank: i + 1, Player: p})
 	}
 	return out
 }
 
-func (w *want) teams(id events.GameID) Teams {
+func (w *want) teams(id events.GameID) readmodel.Teams {
 	g := w.games[id]
-	t := Teams{Game: id, Clicks: g.view.Clicks, Claimed: g.view.Claimed, Players: g.view.Players}
+	t := readmodel.Teams{Game: id, Clicks: g.view.Clicks, Claimed: g.view.Claimed, Players: g.view.Players}
 	seen := [6]map[string]bool{}
 	for b := range 6 {
 		t.Bands[b].Band = events.Band(b)
@@ -222,40 +223,40 @@ func (w *want) teams(id events.GameID) Teams {
 	return t
 }
 
-func (w *want) lowest(clicks []Click, n int) []Click {
+func (w *want) lowest(clicks []readmodel.Click, n int) []readmodel.Click {
 	cs := slices.Clone(clicks)
-	slices.SortFunc(cs, func(a, b Click) int {
+	slices.SortFunc(cs, func(a, b readmodel.Click) int {
 		return cmp.Or(cmp.Compare(a.Value, b.Value), cmp.Compare(a.Game, b.Game), cmp.Compare(a.Number, b.Number))
 	})
 	return cs[:min(n, len(cs))]
 }
 
-func newestFirst(clicks []Click, n int) []Click {
+func newestFirst(clicks []readmodel.Click, n int) []readmodel.Click {
 	cs := slices.Clone(clicks)
 	slices.Reverse(cs)
 	return cs[:min(n, len(cs))]
 }
 
-func (w *want) clickers(id events.GameID, n int) []Clicker {
+func (w *want) clickers(id events.GameID, n int) []readmodel.Clicker {
 	g := w.games[id]
-	var out []Clicker
+	var out []readmodel.Clicker
 	for _, p := range g.players {
-		out = append(out, Clicker{User: p.User, Name: p.Name, LastAt: p.LastAt, LastNumber: p.LastNumber, ReadyAt: p.LastAt.Add(g.view.Cooldown)})
+		out = append(out, readmodel.Clicker{User: p.User, Name: p.Name, LastAt: p.LastAt, LastNumber: p.LastNumber, ReadyAt: p.LastAt.Add(g.view.Cooldown)})
 	}
-	slices.SortFunc(out, func(a, b Clicker) int { return cmp.Compare(b.LastNumber, a.LastNumber) })
+	slices.SortFunc(out, func(a, b readmodel.Clicker) int { return cmp.Compare(b.LastNumber, a.LastNumber) })
 	return out[:min(n, len(out))]
 }
 
 // edges computes /edging from exact sixths: the edge above band k−1 is
 // the smallest value v with 6v ≥ k·d.
-func (w *want) edges(id events.GameID, n int) []EdgeClick {
+func (w *want) edges(id events.GameID, n int) []readmodel.EdgeClick {
 	g := w.games[id]
 	d := g.view.Duration.Milliseconds()
 	window := min(int64(300000), d/36)
-	var out []EdgeClick
+	var out []readmodel.EdgeClick
 	for _, c := range g.clicks {
 		v := c.Value.Milliseconds()
-		var best EdgeClick
+		var best readmodel.EdgeClick
 		found := false
 		for k := int64(1); k <= 5; k++ {
 			edge := (k*d + 5) / 6
@@ -264,7 +265,7 @@ func (w *want) edges(id events.GameID, n int) []EdgeClick {
 				dist = -dist
 			}
 			if !found || time.Duration(dist)*time.Millisecond < best.Distance {
-				best = EdgeClick{Click: c, Distance: time.Duration(dist) * time.Millisecond, Edge: events.Band(k), Above: v >= edge}
+				best = readmodel.EdgeClick{Click: c, Distance: time.Duration(dist) * time.Millisecond, Edge: events.Band(k), Above: v >= edge}
 				found = true
 			}
 		}
@@ -272,27 +273,27 @@ func (w *want) edges(id events.GameID, n int) []EdgeClick {
 			out = append(out, best)
 		}
 	}
-	slices.SortFunc(out, func(a, b EdgeClick) int {
+	slices.SortFunc(out, func(a, b readmodel.EdgeClick) int {
 		return cmp.Or(cmp.Compare(a.Distance, b.Distance), cmp.Compare(a.Number, b.Number))
 	})
 	return out[:min(n, len(out))]
 }
 
-func (w *want) hours(id events.GameID) []HourCount {
+func (w *want) hours(id events.GameID) []readmodel.HourCount {
 	m := map[time.Time]int64{}
 	for _, c := range w.games[id].clicks {
 		m[c.At.Truncate(time.Hour)]++
 	}
-	var out []HourCount
+	var out []readmodel.HourCount
 	for h, n := range m {
-		out = append(out, HourCount{Hour: h, Clicks: n})
+		out = append(out, readmodel.HourCount{Hour: h, Clicks: n})
 	}
-	slices.SortFunc(out, func(a, b HourCount) int { return a.Hour.Compare(b.Hour) })
+	slices.SortFunc(out, func(a, b readmodel.HourCount) int { return a.Hour.Compare(b.Hour) })
 	return out
 }
 
-func (w *want) ranking(now time.Time) []RankedGame {
-	var out []RankedGame
+func (w *want) ranking(now time.Time) []readmodel.RankedGame {
+	var out []readmodel.RankedGame
 	for id := range w.games {
 		g := w.game(id)
 		if g == nil {
@@ -309,10 +310,10 @@ func (w *want) ranking(now time.Time) []RankedGame {
 		if until.IsZero() {
 			until = now
 		}
-		out = append(out, RankedGame{Game: id, Guild: g.Guild, Icon: w.icons[g.Guild], Status: g.Status,
+		out = append(out, readmodel.RankedGame{Game: id, Guild: g.Guild, Icon: w.icons[g.Guild], Status: g.Status,
 			Start: g.Start, End: end, Lifetime: until.Sub(g.Start), Clicks: g.Clicks, Players: g.Players})
 	}
-	slices.SortFunc(out, func(a, b RankedGame) int {
+	slices.SortFunc(out, func(a, b readmodel.RankedGame) int {
 		return cmp.Or(cmp.Compare(b.Lifetime, a.Lifetime), cmp.Compare(a.Game, b.Game))
 	})
 	for i := range out {
@@ -321,16 +322,16 @@ func (w *want) ranking(now time.Time) []RankedGame {
 	return out
 }
 
-func (w *want) quest(guild string, month time.Time, n int) Quest {
-	q := Quest{Guild: guild, Month: month}
-	byUser := map[string]*QuestEntry{}
+func (w *want) quest(guild string, month time.Time, n int) readmodel.Quest {
+	q := readmodel.Quest{Guild: guild, Month: month}
+	byUser := map[string]*readmodel.QuestEntry{}
 	for _, c := range w.clicks {
 		if c.Guild != guild || c.At.Year() != month.Year() || c.At.Month() != month.Month() {
 			continue
 		}
 		e := byUser[c.User]
 		if e == nil {
-			e = &QuestEntry{User: c.User}
+			e = &readmodel.QuestEntry{User: c.User}
 			byUser[c.User] = e
 		}
 		e.Claimed += c.Claimed
@@ -346,7 +347,7 @@ func (w *want) quest(guild string, month time.Time, n int) Quest {
 	for _, e := range byUser {
 		q.Entries = append(q.Entries, *e)
 	}
-	slices.SortFunc(q.Entries, func(a, b QuestEntry) int {
+	slices.SortFunc(q.Entries, func(a, b readmodel.QuestEntry) int {
 		return cmp.Or(cmp.Compare(b.Claimed, a.Claimed), strings.Compare(a.User, b.User))
 	})
 	q.Entries = q.Entries[:min(n, len(q.Entries))]
@@ -356,47 +357,49 @@ func (w *want) quest(guild string, month time.Time, n int) Quest {
 	return q
 }
 
-func (w *want) guildGames(guild string) []Game {
-	var out []Game
+func (w *want) guildGames(guild string) []readmodel.Game {
+	var out []readmodel.Game
 	for id := range w.games {
 		if g := w.game(id); g != nil && g.Guild == guild {
 			out = append(out, *g)
 		}
 	}
-	slices.SortFunc(out, func(a, b Game) int { return cmp.Or(b.Start.Compare(a.Start), cmp.Compare(b.ID, a.ID)) })
+	slices.SortFunc(out, func(a, b readmodel.Game) int { return cmp.Or(b.Start.Compare(a.Start), cmp.Compare(b.ID, a.ID)) })
 	return out
 }
 
-func (w *want) activeGames() []Game {
-	var out []Game
+func (w *want) activeGames() []readmodel.Game {
+	var out []readmodel.Game
 	for id := range w.games {
 		if g := w.game(id); g != nil && g.Status == events.StatusActive {
 			out = append(out, *g)
 		}
 	}
-	slices.SortFunc(out, func(a, b Game) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(out, func(a, b readmodel.Game) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.ID, b.ID)) })
 	return out
 }
 
-func (w *want) playerGames(user string) []Player {
-	var out []Player
+func (w *want) playerGames(user string) []readmodel.Player {
+	var out []readmodel.Player
 	for _, id := range w.players[user] {
 		out = append(out, w.player(id, user))
 	}
-	slices.SortFunc(out, func(a, b Player) int { return cmp.Or(b.LastAt.Compare(a.LastAt), cmp.Compare(b.Game, a.Game)) })
+	slices.SortFunc(out, func(a, b readmodel.Player) int {
+		return cmp.Or(b.LastAt.Compare(a.LastAt), cmp.Compare(b.Game, a.Game))
+	})
 	return out
 }
 
-func (w *want) banList(guild string) []Ban {
-	var out []Ban
+func (w *want) banList(guild string) []readmodel.Ban {
+	var out []readmodel.Ban
 	for _, b := range w.bans[guild] {
 		out = append(out, b)
 	}
-	slices.SortFunc(out, func(a, b Ban) int { return cmp.Or(a.At.Compare(b.At), strings.Compare(a.User, b.User)) })
+	slices.SortFunc(out, func(a, b readmodel.Ban) int { return cmp.Or(a.At.Compare(b.At), strings.Compare(a.User, b.User)) })
 	return out
 }
 
-func bandsOf(clicks []Click) []events.Band {
+func bandsOf(clicks []readmodel.Click) []events.Band {
 	out := make([]events.Band, len(clicks))
 	for i, c := range clicks {
 		out[i] = c.Band
@@ -404,8 +407,8 @@ func bandsOf(clicks []Click) []events.Band {
 	return out
 }
 
-func userClicks(clicks []Click, user string) []Click {
-	var out []Click
+func userClicks(clicks []readmodel.Click, user string) []readmodel.Click {
+	var out []readmodel.Click
 	for _, c := range clicks {
 		if c.User == user {
 			out = append(out, c)

@@ -13,18 +13,23 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
-// Reader reads the Redis views. It is the only API the Discord bot and the
-// web pages use to read them: they never see a key name. It is safe for
-// concurrent use. Every method returns an error wrapping ErrUnavailable
-// when Redis cannot be reached, and methods about one game an error
-// wrapping ErrNotFound when the game is not in the projection. Results
-// reflect what the projector has applied so far (see Position).
+// Reader reads the Redis views: it implements readmodel.Reader and returns
+// the read model's types. The Discord bot and the web pages read the views
+// only through readmodel.Reader: they never see a key name. It is safe for
+// concurrent use. Every method returns an error wrapping
+// readmodel.ErrUnavailable when Redis cannot be reached, and methods about
+// one game an error wrapping readmodel.ErrNotFound when the game is not in
+// the projection. Results reflect what the projector has applied so far
+// (see Position).
 type Reader struct {
 	rdb redis.UniversalClient
 	k   keys
 }
+
+var _ readmodel.Reader = (*Reader)(nil)
 
 // NewReader returns a reader of the views written by a Sink with the same
 // prefix. It does not contact Redis.
@@ -55,24 +60,24 @@ func (r *Reader) Position(ctx context.Context) (uint64, error) {
 }
 
 // Game returns one game.
-func (r *Reader) Game(ctx context.Context, id events.GameID) (Game, error) {
+func (r *Reader) Game(ctx context.Context, id events.GameID) (readmodel.Game, error) {
 	m, err := r.rdb.HGetAll(ctx, r.k.game(id)).Result()
 	if err != nil {
-		return Game{}, translate(fmt.Sprintf("read game %d", id), err)
+		return readmodel.Game{}, translate(fmt.Sprintf("read game %d", id), err)
 	}
 	g, ok, err := parseGame(m)
 	if err != nil {
-		return Game{}, fmt.Errorf("read game %d: %w", id, err)
+		return readmodel.Game{}, fmt.Errorf("read game %d: %w", id, err)
 	}
 	if !ok {
-		return Game{}, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return readmodel.Game{}, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	return g, nil
 }
 
 // games reads several games in one round trip, skipping those that do
 // not exist, in the order of ids.
-func (r *Reader) games(ctx context.Context, ids []events.GameID) ([]Game, error) {
+func (r *Reader) games(ctx context.Context, ids []events.GameID) ([]readmodel.Game, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -84,7 +89,7 @@ func (r *Reader) games(ctx context.Context, ids []events.GameID) ([]Game, error)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, translate("read games", err)
 	}
-	out := make([]Game, 0, len(ids))
+	out := make([]readmodel.Game, 0, len(ids))
 	for i, cmd := range cmds {
 		g, ok, err := parseGame(cmd.Val())
 		if err != nil {
@@ -100,7 +105,7 @@ func (r *Reader) games(ctx context.Context, ids []events.GameID) ([]Game, error)
 // ActiveGames returns the games that are active (not ended or aborted;
 // some may be past their deadline, see Game.Over), oldest first; of one
 // guild, or of all guilds if guild is "".
-func (r *Reader) ActiveGames(ctx context.Context, guild string) ([]Game, error) {
+func (r *Reader) ActiveGames(ctx context.Context, guild string) ([]readmodel.Game, error) {
 	ids, err := r.rdb.ZRange(ctx, r.k.active(), 0, -1).Result()
 	if err != nil {
 		return nil, translate("read active games", err)
@@ -112,29 +117,29 @@ func (r *Reader) ActiveGames(ctx context.Context, guild string) ([]Game, error) 
 	if guild == "" {
 		return gs, nil
 	}
-	return slices.DeleteFunc(gs, func(g Game) bool { return g.Guild != guild }), nil
+	return slices.DeleteFunc(gs, func(g readmodel.Game) bool { return g.Guild != guild }), nil
 }
 
 // ChannelGame returns the game that last claimed a button channel,
 // whatever its status, or ErrNotFound.
-func (r *Reader) ChannelGame(ctx context.Context, channel string) (Game, error) {
+func (r *Reader) ChannelGame(ctx context.Context, channel string) (readmodel.Game, error) {
 	v, err := r.rdb.HGet(ctx, r.k.channels(), channel).Result()
 	if errors.Is(err, redis.Nil) {
-		return Game{}, fmt.Errorf("game of channel %s: %w", channel, ErrNotFound)
+		return readmodel.Game{}, fmt.Errorf("game of channel %s: %w", channel, readmodel.ErrNotFound)
 	}
 	if err != nil {
-		return Game{}, translate("read channel "+channel, err)
+		return readmodel.Game{}, translate("read channel "+channel, err)
 	}
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return Game{}, fmt.Errorf("game of channel %s: %q: %w", channel, v, err)
+		return readmodel.Game{}, fmt.Errorf("game of channel %s: %q: %w", channel, v, err)
 	}
 	return r.Game(ctx, events.GameID(id))
 }
 
 // GuildGames returns a page of a guild's games, newest first, and how many
 // it has (/games).
-func (r *Reader) GuildGames(ctx context.Context, guild string, offset, limit int) ([]Game, int64, error) {
+func (r *Reader) GuildGames(ctx context.Context, guild string, offset, limit int) ([]readmodel.Game, int64, error) {
 	if offset < 0 || limit <= 0 {
 		return nil, 0, nil
 	}
@@ -151,15 +156,15 @@ func (r *Reader) GuildGames(ctx context.Context, guild string, offset, limit int
 
 // Player returns a player's figures in a game (Clicks 0 if they never
 // clicked in it).
-func (r *Reader) Player(ctx context.Context, id events.GameID, user string) (Player, error) {
+func (r *Reader) Player(ctx context.Context, id events.GameID, user string) (readmodel.Player, error) {
 	pipe := r.rdb.Pipeline()
 	exists := pipe.HExists(ctx, r.k.game(id), "game")
 	rec := pipe.HGet(ctx, r.k.players(id), user)
 	if err := execErr(ctx, pipe); err != nil {
-		return Player{}, translate(fmt.Sprintf("read player %s of game %d", user, id), err)
+		return readmodel.Player{}, translate(fmt.Sprintf("read player %s of game %d", user, id), err)
 	}
 	if !exists.Val() {
-		return Player{}, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return readmodel.Player{}, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	return parsePlayer(id, user, rec.Val())
 }
@@ -181,7 +186,7 @@ func (r *Reader) PlayerBands(ctx context.Context, id events.GameID, user string,
 
 // PlayerClicks returns a page of a player's clicks in a game, in order,
 // and how many they have; limit ≤ 0 means all from offset (charts).
-func (r *Reader) PlayerClicks(ctx context.Context, id events.GameID, user string, offset, limit int) ([]Click, int64, error) {
+func (r *Reader) PlayerClicks(ctx context.Context, id events.GameID, user string, offset, limit int) ([]readmodel.Click, int64, error) {
 	entries, total, err := r.playerIndex(ctx, id, user, offset, limit)
 	if err != nil {
 		return nil, 0, err
@@ -210,7 +215,7 @@ func (r *Reader) playerIndex(ctx context.Context, id events.GameID, user string,
 		return nil, 0, translate(fmt.Sprintf("read clicks of player %s in game %d", user, id), err)
 	}
 	if !exists.Val() {
-		return nil, 0, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return nil, 0, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	v := page.Val()
 	if len(v)%pcEntryLen != 0 {
@@ -233,7 +238,7 @@ func cutLast(s string) (before, after string, ok bool) {
 
 // PlayerGames returns a player's figures in every game they clicked in,
 // the most recently clicked first (the player card).
-func (r *Reader) PlayerGames(ctx context.Context, user string) ([]Player, error) {
+func (r *Reader) PlayerGames(ctx context.Context, user string) ([]readmodel.Player, error) {
 	key := r.k.playerGames()
 	members, err := r.rdb.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: "[" + user + ":", Max: "(" + user + ";"}).Result()
 	if err != nil {
@@ -257,7 +262,7 @@ func (r *Reader) PlayerGames(ctx context.Context, user string) ([]Player, error)
 	if err := execErr(ctx, pipe); err != nil {
 		return nil, translate("read games of player "+user, err)
 	}
-	out := make([]Player, 0, len(members))
+	out := make([]readmodel.Player, 0, len(members))
 	for i, cmd := range cmds {
 		p, err := parsePlayer(ids[i], user, cmd.Val())
 		if err != nil {
@@ -265,42 +270,44 @@ func (r *Reader) PlayerGames(ctx context.Context, user string) ([]Player, error)
 		}
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b Player) int { return cmp.Or(b.LastAt.Compare(a.LastAt), cmp.Compare(b.Game, a.Game)) })
+	slices.SortFunc(out, func(a, b readmodel.Player) int {
+		return cmp.Or(b.LastAt.Compare(a.LastAt), cmp.Compare(b.Game, a.Game))
+	})
 	return out, nil
 }
 
 // Leaderboard returns the first n players of a game on a board, in the
 // board's order (see Board). It reads every player of the game.
-func (r *Reader) Leaderboard(ctx context.Context, id events.GameID, board Board, n int) ([]Standing, error) {
-	if board < ByMMR || board > ByBest {
+func (r *Reader) Leaderboard(ctx context.Context, id events.GameID, board readmodel.Board, n int) ([]readmodel.Standing, error) {
+	if board < readmodel.ByMMR || board > readmodel.ByBest {
 		return nil, fmt.Errorf("leaderboard %d: unknown board", board)
 	}
 	players, err := r.allPlayers(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(players, func(a, b Player) int {
+	slices.SortFunc(players, func(a, b readmodel.Player) int {
 		switch board {
-		case ByMMR:
+		case readmodel.ByMMR:
 			return cmp.Or(cmp.Compare(b.MMRMilli, a.MMRMilli), cmp.Compare(b.Clicks, a.Clicks), cmp.Compare(a.User, b.User))
-		case ByClaimed:
+		case readmodel.ByClaimed:
 			return cmp.Or(cmp.Compare(b.Claimed, a.Claimed), cmp.Compare(a.User, b.User))
-		case ByClicks:
+		case readmodel.ByClicks:
 			return cmp.Or(cmp.Compare(b.Clicks, a.Clicks), cmp.Compare(a.User, b.User))
 		default:
 			return cmp.Or(cmp.Compare(a.Best, b.Best), cmp.Compare(a.BestNumber, b.BestNumber), cmp.Compare(a.User, b.User))
 		}
 	})
 	players = players[:max(0, min(n, len(players)))]
-	out := make([]Standing, len(players))
+	out := make([]readmodel.Standing, len(players))
 	for i, p := range players {
-		out[i] = Standing{Rank: i + 1, Player: p}
+		out[i] = readmodel.Standing{Rank: i + 1, Player: p}
 	}
 	return out, nil
 }
 
 // allPlayers reads every player of a game, checking that it exists.
-func (r *Reader) allPlayers(ctx context.Context, id events.GameID) ([]Player, error) {
+func (r *Reader) allPlayers(ctx context.Context, id events.GameID) ([]readmodel.Player, error) {
 	pipe := r.rdb.Pipeline()
 	exists := pipe.HExists(ctx, r.k.game(id), "game")
 	all := pipe.HGetAll(ctx, r.k.players(id))
@@ -308,9 +315,9 @@ func (r *Reader) allPlayers(ctx context.Context, id events.GameID) ([]Player, er
 		return nil, translate(fmt.Sprintf("read players of game %d", id), err)
 	}
 	if !exists.Val() {
-		return nil, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
-	out := make([]Player, 0, len(all.Val()))
+	out := make([]readmodel.Player, 0, len(all.Val()))
 	for u, rec := range all.Val() {
 		p, err := parsePlayer(id, u, rec)
 		if err != nil {
@@ -328,28 +335,28 @@ func (r *Reader) mustExist(ctx context.Context, id events.GameID) error {
 		return translate(fmt.Sprintf("read game %d", id), err)
 	}
 	if !ok {
-		return fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	return nil
 }
 
 // Teams returns the per-colour table of a game (/leaderboard teams).
-func (r *Reader) Teams(ctx context.Context, id events.GameID) (Teams, error) {
+func (r *Reader) Teams(ctx context.Context, id events.GameID) (readmodel.Teams, error) {
 	fields := []string{"game", "clicks", "claimed", "players"}
 	for b := range 6 {
 		fields = append(fields, "n"+strconv.Itoa(b), "t"+strconv.Itoa(b), "u"+strconv.Itoa(b))
 	}
 	vals, err := r.rdb.HMGet(ctx, r.k.game(id), fields...).Result()
 	if err != nil {
-		return Teams{}, translate(fmt.Sprintf("read game %d", id), err)
+		return readmodel.Teams{}, translate(fmt.Sprintf("read game %d", id), err)
 	}
 	if vals[0] == nil {
-		return Teams{}, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return readmodel.Teams{}, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	var p parser
-	t := Teams{Game: id, Clicks: p.int(vals[1]), Claimed: msDur(p.int(vals[2])), Players: p.int(vals[3])}
+	t := readmodel.Teams{Game: id, Clicks: p.int(vals[1]), Claimed: msDur(p.int(vals[2])), Players: p.int(vals[3])}
 	for b := range 6 {
-		t.Bands[b] = BandStat{
+		t.Bands[b] = readmodel.BandStat{
 			Band:    events.Band(b),
 			Clicks:  p.int(vals[4+3*b]),
 			Claimed: msDur(p.int(vals[5+3*b])),
@@ -357,14 +364,14 @@ func (r *Reader) Teams(ctx context.Context, id events.GameID) (Teams, error) {
 		}
 	}
 	if p.err != nil {
-		return Teams{}, fmt.Errorf("read game %d: %w", id, p.err)
+		return readmodel.Teams{}, fmt.Errorf("read game %d: %w", id, p.err)
 	}
 	return t, nil
 }
 
 // LowestClicks returns the n lowest clicks of a game, lowest first (the
 // earlier click first on a tie); n is capped at LowestCap.
-func (r *Reader) LowestClicks(ctx context.Context, id events.GameID, n int) ([]Click, error) {
+func (r *Reader) LowestClicks(ctx context.Context, id events.GameID, n int) ([]readmodel.Click, error) {
 	if err := r.mustExist(ctx, id); err != nil {
 		return nil, err
 	}
@@ -380,7 +387,7 @@ func (r *Reader) LowestClicks(ctx context.Context, id events.GameID, n int) ([]C
 
 // GlobalLowestClicks returns the n lowest clicks of all games, lowest
 // first (then by game and click number); n is capped at LowestCap.
-func (r *Reader) GlobalLowestClicks(ctx context.Context, n int) ([]Click, error) {
+func (r *Reader) GlobalLowestClicks(ctx context.Context, n int) ([]readmodel.Click, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -392,7 +399,7 @@ func (r *Reader) GlobalLowestClicks(ctx context.Context, n int) ([]Click, error)
 }
 
 // RecentClicks returns the n latest clicks of a game, newest first.
-func (r *Reader) RecentClicks(ctx context.Context, id events.GameID, n int) ([]Click, error) {
+func (r *Reader) RecentClicks(ctx context.Context, id events.GameID, n int) ([]readmodel.Click, error) {
 	if n <= 0 {
 		return nil, r.mustExist(ctx, id)
 	}
@@ -414,14 +421,14 @@ func (r *Reader) clickRange(ctx context.Context, id events.GameID, start, stop i
 		return nil, translate(fmt.Sprintf("read clicks of game %d", id), err)
 	}
 	if !exists.Val() {
-		return nil, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	return recs.Val(), nil
 }
 
 // GlobalRecentClicks returns the n latest clicks of all games, newest
 // first; n is capped at RecentCap.
-func (r *Reader) GlobalRecentClicks(ctx context.Context, n int) ([]Click, error) {
+func (r *Reader) GlobalRecentClicks(ctx context.Context, n int) ([]readmodel.Click, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -434,7 +441,7 @@ func (r *Reader) GlobalRecentClicks(ctx context.Context, n int) ([]Click, error)
 
 // Clicks returns up to limit clicks of a game in order, starting with
 // click number from (1 is the first): the click series of the charts.
-func (r *Reader) Clicks(ctx context.Context, id events.GameID, from int64, limit int) ([]Click, error) {
+func (r *Reader) Clicks(ctx context.Context, id events.GameID, from int64, limit int) ([]readmodel.Click, error) {
 	if limit <= 0 {
 		return nil, r.mustExist(ctx, id)
 	}
@@ -448,7 +455,7 @@ func (r *Reader) Clicks(ctx context.Context, id events.GameID, from int64, limit
 
 // clicksByNumber reads clicks of a game by number (padded or not), in the
 // given order.
-func (r *Reader) clicksByNumber(ctx context.Context, id events.GameID, nums []string) ([]Click, error) {
+func (r *Reader) clicksByNumber(ctx context.Context, id events.GameID, nums []string) ([]readmodel.Click, error) {
 	if len(nums) == 0 {
 		return nil, nil
 	}
@@ -467,7 +474,7 @@ func (r *Reader) clicksByNumber(ctx context.Context, id events.GameID, nums []st
 		}
 		return nil, translate(fmt.Sprintf("read clicks of game %d", id), err)
 	}
-	out := make([]Click, len(cmds))
+	out := make([]readmodel.Click, len(cmds))
 	for i, cmd := range cmds {
 		c, err := decodeClick(cmd.Val())
 		if err != nil {
@@ -481,7 +488,7 @@ func (r *Reader) clicksByNumber(ctx context.Context, id events.GameID, nums []st
 // LastClickers returns the n (at most 10 is the usual) latest distinct
 // clickers of a game, the latest first, with when each may click again
 // (/whoready, /cooldowns). It reads every player of the game.
-func (r *Reader) LastClickers(ctx context.Context, id events.GameID, n int) ([]Clicker, error) {
+func (r *Reader) LastClickers(ctx context.Context, id events.GameID, n int) ([]readmodel.Clicker, error) {
 	pipe := r.rdb.Pipeline()
 	cd := pipe.HGet(ctx, r.k.game(id), "cd")
 	all := pipe.HGetAll(ctx, r.k.players(id))
@@ -489,22 +496,22 @@ func (r *Reader) LastClickers(ctx context.Context, id events.GameID, n int) ([]C
 		return nil, translate(fmt.Sprintf("read last clickers of game %d", id), err)
 	}
 	if errors.Is(cd.Err(), redis.Nil) {
-		return nil, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	cooldown, err := cd.Int64()
 	if err != nil {
 		return nil, fmt.Errorf("read cooldown of game %d: %w", id, err)
 	}
-	out := make([]Clicker, 0, len(all.Val()))
+	out := make([]readmodel.Clicker, 0, len(all.Val()))
 	for u, rec := range all.Val() {
 		p, err := parsePlayer(id, u, rec)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Clicker{User: p.User, Name: p.Name, LastAt: p.LastAt, LastNumber: p.LastNumber,
+		out = append(out, readmodel.Clicker{User: p.User, Name: p.Name, LastAt: p.LastAt, LastNumber: p.LastNumber,
 			ReadyAt: p.LastAt.Add(msDur(cooldown))})
 	}
-	slices.SortFunc(out, func(a, b Clicker) int { return cmp.Compare(b.LastNumber, a.LastNumber) })
+	slices.SortFunc(out, func(a, b readmodel.Clicker) int { return cmp.Compare(b.LastNumber, a.LastNumber) })
 	return out[:max(0, min(n, len(out)))], nil
 }
 
@@ -536,10 +543,10 @@ func NearestEdge(value, duration time.Duration) (distance time.Duration, edge ev
 
 // EdgeClicks returns the n clicks of a game closest to a colour edge,
 // within EdgeWindow, closest first (the earlier click first on a tie).
-func (r *Reader) EdgeClicks(ctx context.Context, id events.GameID, n int) ([]EdgeClick, error) {
+func (r *Reader) EdgeClicks(ctx context.Context, id events.GameID, n int) ([]readmodel.EdgeClick, error) {
 	dur, err := r.rdb.HGet(ctx, r.k.game(id), "dur").Int64()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("game %d: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("game %d: %w", id, readmodel.ErrNotFound)
 	}
 	if err != nil {
 		return nil, translate(fmt.Sprintf("read game %d", id), err)
@@ -555,17 +562,17 @@ func (r *Reader) EdgeClicks(ctx context.Context, id events.GameID, n int) ([]Edg
 	if err != nil {
 		return nil, err
 	}
-	out := make([]EdgeClick, len(clicks))
+	out := make([]readmodel.EdgeClick, len(clicks))
 	for i, c := range clicks {
 		dist, edge, above := NearestEdge(c.Value, msDur(dur))
-		out[i] = EdgeClick{Click: c, Distance: dist, Edge: edge, Above: above}
+		out[i] = readmodel.EdgeClick{Click: c, Distance: dist, Edge: edge, Above: above}
 	}
 	return out, nil
 }
 
 // ClicksPerHour returns a game's clicks per UTC hour, in time order, only
 // hours with clicks (charts, heat maps).
-func (r *Reader) ClicksPerHour(ctx context.Context, id events.GameID) ([]HourCount, error) {
+func (r *Reader) ClicksPerHour(ctx context.Context, id events.GameID) ([]readmodel.HourCount, error) {
 	if err := r.mustExist(ctx, id); err != nil {
 		return nil, err
 	}
@@ -573,23 +580,23 @@ func (r *Reader) ClicksPerHour(ctx context.Context, id events.GameID) ([]HourCou
 	if err != nil {
 		return nil, translate(fmt.Sprintf("read clicks per hour of game %d", id), err)
 	}
-	out := make([]HourCount, 0, len(m))
+	out := make([]readmodel.HourCount, 0, len(m))
 	for h, n := range m {
 		hour, err1 := strconv.ParseInt(h, 10, 64)
 		count, err2 := strconv.ParseInt(n, 10, 64)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("read clicks per hour of game %d: %w", id, err)
 		}
-		out = append(out, HourCount{Hour: msTime(hour * 3600 * 1000), Clicks: count})
+		out = append(out, readmodel.HourCount{Hour: msTime(hour * 3600 * 1000), Clicks: count})
 	}
-	slices.SortFunc(out, func(a, b HourCount) int { return a.Hour.Compare(b.Hour) })
+	slices.SortFunc(out, func(a, b readmodel.HourCount) int { return a.Hour.Compare(b.Hour) })
 	return out, nil
 }
 
 // LifetimeRanking returns every game of every guild ranked by lifetime at
 // now (start → end, or now while alive), longest first, the smaller game
 // number first on a tie (/buttonrank).
-func (r *Reader) LifetimeRanking(ctx context.Context, now time.Time) ([]RankedGame, error) {
+func (r *Reader) LifetimeRanking(ctx context.Context, now time.Time) ([]readmodel.RankedGame, error) {
 	ids, err := r.rdb.ZRange(ctx, r.k.games(), 0, -1).Result()
 	if err != nil {
 		return nil, translate("read games", err)
@@ -604,14 +611,14 @@ func (r *Reader) LifetimeRanking(ctx context.Context, now time.Time) ([]RankedGa
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, translate("read games", err)
 	}
-	out := make([]RankedGame, 0, len(games))
+	out := make([]readmodel.RankedGame, 0, len(games))
 	for i, cmd := range cmds {
 		v := cmd.Val()
 		if v[0] == nil {
 			continue
 		}
 		var p parser
-		g := Game{
+		g := readmodel.Game{
 			ID: games[i], Guild: p.str(v[1]), Start: msTime(p.int(v[2])), Status: events.Status(p.str(v[3])),
 			EndedAt: msTime(p.int(v[4])), Clicks: p.int(v[7]), Players: p.int(v[8]),
 		}
@@ -619,12 +626,12 @@ func (r *Reader) LifetimeRanking(ctx context.Context, now time.Time) ([]RankedGa
 		if p.err != nil {
 			return nil, fmt.Errorf("read game %d: %w", games[i], p.err)
 		}
-		out = append(out, RankedGame{
+		out = append(out, readmodel.RankedGame{
 			Game: g.ID, Guild: g.Guild, Icon: icons.Val()[g.Guild], Status: g.Status, Start: g.Start,
 			End: g.End(now), Lifetime: g.Lifetime(now), Clicks: g.Clicks, Players: g.Players,
 		})
 	}
-	slices.SortFunc(out, func(a, b RankedGame) int {
+	slices.SortFunc(out, func(a, b readmodel.RankedGame) int {
 		return cmp.Or(cmp.Compare(b.Lifetime, a.Lifetime), cmp.Compare(a.Game, b.Game))
 	})
 	for i := range out {
@@ -646,12 +653,12 @@ func (r *Reader) GuildIcon(ctx context.Context, guild string) (string, error) {
 }
 
 // Bans returns a guild's ban list, the oldest ban first.
-func (r *Reader) Bans(ctx context.Context, guild string) ([]Ban, error) {
+func (r *Reader) Bans(ctx context.Context, guild string) ([]readmodel.Ban, error) {
 	m, err := r.rdb.HGetAll(ctx, r.k.bans(guild)).Result()
 	if err != nil {
 		return nil, translate("read bans of guild "+guild, err)
 	}
-	out := make([]Ban, 0, len(m))
+	out := make([]readmodel.Ban, 0, len(m))
 	for user, rec := range m {
 		parts := strings.SplitN(rec, ":", 3)
 		if len(parts) != 3 {
@@ -661,9 +668,9 @@ func (r *Reader) Bans(ctx context.Context, guild string) ([]Ban, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ban record %q of guild %s: %w", rec, guild, err)
 		}
-		out = append(out, Ban{User: user, By: parts[0], At: msTime(at), Reason: parts[2]})
+		out = append(out, readmodel.Ban{User: user, By: parts[0], At: msTime(at), Reason: parts[2]})
 	}
-	slices.SortFunc(out, func(a, b Ban) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.User, b.User)) })
+	slices.SortFunc(out, func(a, b readmodel.Ban) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.User, b.User)) })
 	return out, nil
 }
 
@@ -678,9 +685,9 @@ func (r *Reader) IsBanned(ctx context.Context, guild, user string) (bool, error)
 
 // Quest returns the first n of a guild's monthly board for the UTC month
 // containing month: time claimed high to low, then user id (/quest).
-func (r *Reader) Quest(ctx context.Context, guild string, month time.Time, n int) (Quest, error) {
+func (r *Reader) Quest(ctx context.Context, guild string, month time.Time, n int) (readmodel.Quest, error) {
 	month = monthStart(month)
-	q := Quest{Guild: guild, Month: month}
+	q := readmodel.Quest{Guild: guild, Month: month}
 	all, err := r.rdb.HGetAll(ctx, r.k.quest(guild, month.Format("200601"))).Result()
 	if err != nil {
 		return q, translate("read quest of guild "+guild, err)
@@ -699,13 +706,13 @@ func (r *Reader) Quest(ctx context.Context, guild string, month time.Time, n int
 		if err != nil {
 			return q, fmt.Errorf("read quest of guild %s: %w", guild, err)
 		}
-		q.Entries = append(q.Entries, QuestEntry{User: u, Name: qr.name, Claimed: msDur(qr.claimed), Clicks: qr.clicks, Bands: qr.b})
+		q.Entries = append(q.Entries, readmodel.QuestEntry{User: u, Name: qr.name, Claimed: msDur(qr.claimed), Clicks: qr.clicks, Bands: qr.b})
 	}
 	if p.err != nil {
 		return q, fmt.Errorf("read quest of guild %s: %w", guild, p.err)
 	}
 	q.Players = int64(len(q.Entries))
-	slices.SortFunc(q.Entries, func(a, b QuestEntry) int {
+	slices.SortFunc(q.Entries, func(a, b readmodel.QuestEntry) int {
 		return cmp.Or(cmp.Compare(b.Claimed, a.Claimed), cmp.Compare(a.User, b.User))
 	})
 	q.Entries = q.Entries[:max(0, min(n, len(q.Entries)))]
@@ -721,7 +728,7 @@ func (r *Reader) Quest(ctx context.Context, guild string, month time.Time, n int
 // QuestWinners returns the first of each monthly board of a guild, from
 // the month of its first game up to, not including, the month of before;
 // months without clicks are left out.
-func (r *Reader) QuestWinners(ctx context.Context, guild string, before time.Time) ([]QuestWinner, error) {
+func (r *Reader) QuestWinners(ctx context.Context, guild string, before time.Time) ([]readmodel.QuestWinner, error) {
 	first, err := r.rdb.ZRangeWithScores(ctx, r.k.guildGames(guild), 0, 0).Result()
 	if err != nil {
 		return nil, translate("read games of guild "+guild, err)
@@ -729,7 +736,7 @@ func (r *Reader) QuestWinners(ctx context.Context, guild string, before time.Tim
 	if len(first) == 0 {
 		return nil, nil
 	}
-	var out []QuestWinner
+	var out []readmodel.QuestWinner
 	end := monthStart(before)
 	for m := monthStart(msTime(int64(first[0].Score))); m.Before(end); m = m.AddDate(0, 1, 0) {
 		q, err := r.Quest(ctx, guild, m, 1)
@@ -737,7 +744,7 @@ func (r *Reader) QuestWinners(ctx context.Context, guild string, before time.Tim
 			return nil, err
 		}
 		if len(q.Entries) > 0 {
-			out = append(out, QuestWinner{Month: m, QuestEntry: q.Entries[0]})
+			out = append(out, readmodel.QuestWinner{Month: m, QuestEntry: q.Entries[0]})
 		}
 	}
 	return out, nil
@@ -758,8 +765,8 @@ func parseIDs(ids []string) []events.GameID {
 	return out
 }
 
-func decodeClicks(recs []string) ([]Click, error) {
-	out := make([]Click, len(recs))
+func decodeClicks(recs []string) ([]readmodel.Click, error) {
+	out := make([]readmodel.Click, len(recs))
 	for i, rec := range recs {
 		c, err := decodeClick(rec)
 		if err != nil {
@@ -799,12 +806,12 @@ func (p *parser) field(m map[string]string, name string) int64 {
 }
 
 // parseGame reads a game hash; ok is false if the game does not exist.
-func parseGame(m map[string]string) (g Game, ok bool, err error) {
+func parseGame(m map[string]string) (g readmodel.Game, ok bool, err error) {
 	if m["game"] == "" {
-		return Game{}, false, nil
+		return readmodel.Game{}, false, nil
 	}
 	var p parser
-	g = Game{
+	g = readmodel.Game{
 		ID:             events.GameID(p.field(m, "game")),
 		Guild:          m["guild"],
 		ButtonChannel:  m["bch"],
@@ -830,12 +837,12 @@ func parseGame(m map[string]string) (g Game, ok bool, err error) {
 	}
 	g.Deadline = g.LastClickAt.Add(g.Duration)
 	if p.err != nil {
-		return Game{}, false, p.err
+		return readmodel.Game{}, false, p.err
 	}
 	if rec := m["last"]; rec != "" {
 		c, err := decodeClick(rec)
 		if err != nil {
-			return Game{}, false, err
+			return readmodel.Game{}, false, err
 		}
 		g.Last = &c
 	}
@@ -843,15 +850,15 @@ func parseGame(m map[string]string) (g Game, ok bool, err error) {
 }
 
 // parsePlayer reads a packed player record ("": a player without clicks).
-func parsePlayer(id events.GameID, user, rec string) (Player, error) {
+func parsePlayer(id events.GameID, user, rec string) (readmodel.Player, error) {
 	if rec == "" {
-		return Player{Game: id, User: user}, nil
+		return readmodel.Player{Game: id, User: user}, nil
 	}
 	p, err := parsePlayerRec(rec)
 	if err != nil {
-		return Player{}, fmt.Errorf("read player %s of game %d: %w", user, id, err)
+		return readmodel.Player{}, fmt.Errorf("read player %s of game %d: %w", user, id, err)
 	}
-	return Player{Game: id, User: user, Name: p.name, Clicks: p.clicks, Best: msDur(p.best), BestNumber: p.bestN,
+	return readmodel.Player{Game: id, User: user, Name: p.name, Clicks: p.clicks, Best: msDur(p.best), BestNumber: p.bestN,
 		BestBand: events.Band(p.bestB), FirstAt: msTime(p.firstAt), LastAt: msTime(p.lastAt), LastNumber: p.lastN,
 		Claimed: msDur(p.claimed), MMRMilli: p.mmr, Bands: p.b}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // scenario writes a stream full of edge cases: clicks exactly on band
@@ -119,7 +120,7 @@ func testReaderViews(t *testing.T) {
 	if c1[0].Band != events.Purple || c1[1].Band != events.Orange || c1[3].Band != events.Red || c1[4].Band != events.Yellow {
 		t.Errorf("bands of game 1's first clicks: %v %v %v %v", c1[0].Band, c1[1].Band, c1[3].Band, c1[4].Band)
 	}
-	if b := w.board(1, ByMMR, 15); len(b) != 8 || b[6].User != "205" || b[7].User != "206" || b[6].MMRMilli != b[7].MMRMilli {
+	if b := w.board(1, readmodel.ByMMR, 15); len(b) != 8 || b[6].User != "205" || b[7].User != "206" || b[6].MMRMilli != b[7].MMRMilli {
 		t.Errorf("MMR board of game 1 in the fold: %+v; want Eve and Fay tied at 7th and 8th", b)
 	}
 	if p := w.player(2, "202"); p.Clicks != 2 || p.BestNumber != 1 {
@@ -176,19 +177,19 @@ func checkViews(t *testing.T, ctx context.Context, r *Reader, w *want) {
 		check(t, "game "+id.String(), g, err, *w.game(id))
 	}
 	for _, id := range []events.GameID{77, 999} {
-		if _, err := r.Game(ctx, id); !errors.Is(err, ErrNotFound) {
+		if _, err := r.Game(ctx, id); !errors.Is(err, readmodel.ErrNotFound) {
 			t.Errorf("game %d: got %v, want ErrNotFound", id, err)
 		}
-		if _, err := r.Player(ctx, id, "201"); !errors.Is(err, ErrNotFound) {
+		if _, err := r.Player(ctx, id, "201"); !errors.Is(err, readmodel.ErrNotFound) {
 			t.Errorf("player of game %d: got %v, want ErrNotFound", id, err)
 		}
-		if _, err := r.Leaderboard(ctx, id, ByMMR, 5); !errors.Is(err, ErrNotFound) {
+		if _, err := r.Leaderboard(ctx, id, readmodel.ByMMR, 5); !errors.Is(err, readmodel.ErrNotFound) {
 			t.Errorf("leaderboard of game %d: got %v, want ErrNotFound", id, err)
 		}
-		if _, err := r.RecentClicks(ctx, id, 5); !errors.Is(err, ErrNotFound) {
+		if _, err := r.RecentClicks(ctx, id, 5); !errors.Is(err, readmodel.ErrNotFound) {
 			t.Errorf("recent clicks of game %d: got %v, want ErrNotFound", id, err)
 		}
-		if _, err := r.LastClickers(ctx, id, 10); !errors.Is(err, ErrNotFound) {
+		if _, err := r.LastClickers(ctx, id, 10); !errors.Is(err, readmodel.ErrNotFound) {
 			t.Errorf("last clickers of game %d: got %v, want ErrNotFound", id, err)
 		}
 	}
@@ -202,7 +203,7 @@ func checkViews(t *testing.T, ctx context.Context, r *Reader, w *want) {
 			p, err := r.Player(ctx, id, u)
 			check(t, "player "+u+" of game "+id.String(), p, err, w.player(id, u))
 		}
-		for _, b := range []Board{ByMMR, ByClaimed, ByClicks, ByBest} {
+		for _, b := range []readmodel.Board{readmodel.ByMMR, readmodel.ByClaimed, readmodel.ByClicks, readmodel.ByBest} {
 			for _, n := range []int{1, 2, 3, 5, 15} {
 				got, err := r.Leaderboard(ctx, id, b, n)
 				check(t, "board "+itoa(int64(b))+" top "+itoa(int64(n))+" of game "+id.String(), got, err, w.board(id, b, n))
@@ -253,7 +254,7 @@ func checkViews(t *testing.T, ctx context.Context, r *Reader, w *want) {
 	active, err := r.ActiveGames(ctx, "")
 	check(t, "active games", active, err, w.activeGames())
 	active, err = r.ActiveGames(ctx, "300")
-	check(t, "active games of guild 300", active, err, []Game(nil))
+	check(t, "active games of guild 300", active, err, []readmodel.Game(nil))
 	games, total, err := r.GuildGames(ctx, "100", 0, 10)
 	check(t, "games of guild 100", games, err, w.guildGames("100"))
 	if total != 3 {
@@ -263,7 +264,7 @@ func checkViews(t *testing.T, ctx context.Context, r *Reader, w *want) {
 	check(t, "second game of guild 100", games, err, w.guildGames("100")[1:2])
 	ch, err := r.ChannelGame(ctx, "1002")
 	check(t, "game of channel 1002", ch, err, *w.game(2))
-	if _, err := r.ChannelGame(ctx, "5555"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.ChannelGame(ctx, "5555"); !errors.Is(err, readmodel.ErrNotFound) {
 		t.Errorf("game of an unknown channel: %v, want ErrNotFound", err)
 	}
 	for _, u := range []string{"201", "202", "301", "999"} {
@@ -302,7 +303,7 @@ func checkViews(t *testing.T, ctx context.Context, r *Reader, w *want) {
 		t.Errorf("January board of guild 100: %+v; want Bob first, then Ann", q.Entries)
 	}
 	winners, err := r.QuestWinners(ctx, "100", time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC))
-	wantWinners := []QuestWinner{
+	wantWinners := []readmodel.QuestWinner{
 		{Month: jan, QuestEntry: w.quest("100", jan, 1).Entries[0]},
 		{Month: feb, QuestEntry: w.quest("100", feb, 1).Entries[0]},
 	}

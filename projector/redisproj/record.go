@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 // A click record is one accepted click as the projection stores it:
@@ -40,20 +41,20 @@ func encodeClick(seq uint64, c events.ButtonClicked) string {
 const recordFields = 10
 
 // decodeClick parses a click record.
-func decodeClick(rec string) (Click, error) {
+func decodeClick(rec string) (readmodel.Click, error) {
 	parts := strings.SplitN(rec, ":", recordFields+1)
 	if len(parts) != recordFields+1 {
-		return Click{}, fmt.Errorf("click record %q: %d fields", rec, len(parts))
+		return readmodel.Click{}, fmt.Errorf("click record %q: %d fields", rec, len(parts))
 	}
 	var n [8]int64
 	for i := range n {
 		v, err := strconv.ParseInt(parts[i], 10, 64)
 		if err != nil {
-			return Click{}, fmt.Errorf("click record %q: field %d: %w", rec, i+1, err)
+			return readmodel.Click{}, fmt.Errorf("click record %q: field %d: %w", rec, i+1, err)
 		}
 		n[i] = v
 	}
-	return Click{
+	return readmodel.Click{
 		Game:     events.GameID(n[0]),
 		Number:   n[1],
 		Seq:      uint64(n[2]),

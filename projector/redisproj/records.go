@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/thebutton-game/thebutton/events"
 )
 
 // playerRec is a player's figures in one game, packed in G pl as
@@ -81,3 +83,96 @@ func (q questRec) String() string {
 const pcEntryLen = padWidth + 1
 
 func pcEntry(number int64, band int) string { return pad(number) + strconv.Itoa(band) }
+
+// The arithmetic of a click, written once: Apply folds the batch with it
+// and Verify's model folds the whole stream with it.
+
+// add counts an accepted click in a player's figures in its game.
+func (p *playerRec) add(c events.ButtonClicked) {
+	if p.clicks == 0 {
+		p.firstAt = c.AtMS
+	}
+	p.clicks++
+	p.b[c.Band]++
+	if p.clicks == 1 || c.ValueMS < p.best {
+		p.best, p.bestN, p.bestB = c.ValueMS, c.Number, int64(c.Band)
+	}
+	p.lastAt, p.lastN = c.AtMS, c.Number
+	p.claimed += c.ClaimedMS
+	p.mmr += c.MMRMilli
+	if c.UserName != "" {
+		p.name = c.UserName
+	}
+}
+
+// add counts an accepted click in a player's line of its monthly board.
+func (q *questRec) add(c events.ButtonClicked) {
+	q.claimed += c.ClaimedMS
+	q.clicks++
+	q.b[c.Band]++
+	if c.UserName != "" {
+		q.name = c.UserName
+	}
+}
+
+// tally is a game's counters, kept in G game: distinct players, time
+// claimed, and per band clicks (n), time claimed (t) and distinct players
+// (u).
+type tally struct {
+	players, claimed int64
+	n, t, u          [6]int64
+}
+
+// add counts an accepted click of player p (before p.add counts it there)
+// and reports whether it is the player's first click in the game.
+func (t *tally) add(p *playerRec, c events.ButtonClicked) (first bool) {
+	first = p.clicks == 0
+	if first {
+		t.players++
+	}
+	if p.b[c.Band] == 0 {
+		t.u[c.Band]++
+	}
+	t.n[c.Band]++
+	t.t[c.Band] += c.ClaimedMS
+	t.claimed += c.ClaimedMS
+	return first
+}
+
+// click counts an accepted click in the game's tally and in the player's
+// figures, and reports whether it is the player's first click in the game.
+func (t *tally) click(p *playerRec, c events.ButtonClicked) (first bool) {
+	first = t.add(p, c)
+	p.add(c)
+	return first
+}
+
+// bandFields are the names of a band's fields in G game.
+var bandFields = func() (f [6][3]string) {
+	for b := range f {
+		s := strconv.Itoa(b)
+		f[b] = [3]string{"n" + s, "t" + s, "u" + s}
+	}
+	return f
+}()
+
+// putBand writes a band's counters into a game's hash fields.
+func (t *tally) putBand(h map[string]string, b int) {
+	h[bandFields[b][0]] = strconv.FormatInt(t.n[b], 10)
+	h[bandFields[b][1]] = strconv.FormatInt(t.t[b], 10)
+	h[bandFields[b][2]] = strconv.FormatInt(t.u[b], 10)
+}
+
+// putTotals writes the game's player count and time claimed.
+func (t *tally) putTotals(h map[string]string) {
+	h["players"] = strconv.FormatInt(t.players, 10)
+	h["claimed"] = strconv.FormatInt(t.claimed, 10)
+}
+
+// edgeDistance is a click's distance (ms) to the nearest colour edge of a
+// game of duration durMS, and whether it is within EdgeWindow (kept in
+// G edge).
+func edgeDistance(valueMS, durMS int64) (int64, bool) {
+	dist, _, _ := NearestEdge(msDur(valueMS), msDur(durMS))
+	return dist.Milliseconds(), dist <= EdgeWindow(msDur(durMS))
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/projector"
+	"github.com/thebutton-game/thebutton/readmodel"
 )
 
 var (
@@ -68,7 +69,7 @@ func testRandomStreamViewsAndVerify(t *testing.T) {
 			}
 			got, err := r.Game(ctx, id)
 			check(t, "game "+id.String(), got, err, *w.game(id))
-			for _, b := range []Board{ByMMR, ByClaimed, ByClicks, ByBest} {
+			for _, b := range []readmodel.Board{readmodel.ByMMR, readmodel.ByClaimed, readmodel.ByClicks, readmodel.ByBest} {
 				lb, err := r.Leaderboard(ctx, id, b, 15)
 				check(t, "board of game "+id.String(), lb, err, w.board(id, b, 15))
 			}
@@ -404,7 +405,7 @@ func testReset(t *testing.T) {
 	if v, _ := c.Get(ctx, otherKey).Result(); v != "keep" {
 		t.Errorf("reset deleted %s", otherKey)
 	}
-	if _, err := r.Game(ctx, 1); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Game(ctx, 1); !errors.Is(err, readmodel.ErrNotFound) {
 		t.Errorf("game 1 after reset: %v", err)
 	}
 	// After a reset, a batch may start anywhere (a replay --from-seq).
@@ -442,21 +443,21 @@ func TestUnavailable(t *testing.T) {
 	defer c.Close()
 	r := NewReader(c, "x:")
 	_, err := r.Game(ctx, 1)
-	if !errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, readmodel.ErrUnavailable) {
 		t.Errorf("game: %v, want ErrUnavailable", err)
 	}
-	if _, err := r.Leaderboard(ctx, 1, ByMMR, 5); !errors.Is(err, ErrUnavailable) {
+	if _, err := r.Leaderboard(ctx, 1, readmodel.ByMMR, 5); !errors.Is(err, readmodel.ErrUnavailable) {
 		t.Errorf("leaderboard: %v, want ErrUnavailable", err)
 	}
-	if err := r.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+	if err := r.Ping(ctx); !errors.Is(err, readmodel.ErrUnavailable) {
 		t.Errorf("ping: %v, want ErrUnavailable", err)
 	}
 	sink := New(c, Options{Prefix: "x:"})
 	s := scenario(t)
-	if err := sink.Apply(ctx, s.recs[:5]); !errors.Is(err, ErrUnavailable) {
+	if err := sink.Apply(ctx, s.recs[:5]); !errors.Is(err, readmodel.ErrUnavailable) {
 		t.Errorf("apply: %v, want ErrUnavailable", err)
 	}
-	if _, err := sink.Position(ctx); !errors.Is(err, ErrUnavailable) {
+	if _, err := sink.Position(ctx); !errors.Is(err, readmodel.ErrUnavailable) {
 		t.Errorf("position: %v, want ErrUnavailable", err)
 	}
 }

@@ -1,7 +1,6 @@
 package redisproj
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -199,247 +198,6 @@ func show(v string, ok bool) string {
 	return strconv.Quote(v)
 }
 
-// The model: what Apply must have written, computed again from the fold of
-// each game (events.Game) and of the cross-game events, key by key. It
-// shares only the key names and record formats with Apply.
-
-type modelGame struct {
-	fold    events.Game
-	ck      uint64
-	upd     map[string]string
-	claimed int64
-	n, t, u [6]int64
-	players map[string]*playerRec
-	recs    map[string][]string // user → click records
-	c       []string
-	low     map[string]float64
-	edge    map[string]float64
-	hours   map[int64]int64
-}
-
-type modelQuest struct {
-	claimed, clicks int64
-	users           map[string]*questRec
-}
-
-func expect(k keys, all []events.Recorded) map[string]*value {
-	out := map[string]*value{}
-	games := map[events.GameID]*modelGame{}
-	var (
-		gck     uint64
-		gs      = map[string]float64{}
-		active  = map[string]float64{}
-		guildGs = map[string]map[string]float64{}
-		chans   = map[string]string{}
-		icons   = map[string]string{}
-		bans    = map[string]map[string]string{}
-		recent  []string
-		low     = map[string]float64{}
-		quests  = map[string]*modelQuest{}
-		pgames  = map[string]float64{}
-	)
-	for _, r := range all {
-		if id, ok := gameEvent(r); ok {
-			g := games[id]
-			if g == nil {
-				g = &modelGame{upd: map[string]string{}, players: map[string]*playerRec{}, recs: map[string][]string{},
-					low: map[string]float64{}, edge: map[string]float64{}, hours: map[int64]int64{}}
-				games[id] = g
-			}
-			_, starting := r.Event.(events.GameStarted)
-			if !g.fold.Exists() && !starting {
-				continue // the game does not exist: nothing written
-			}
-			g.ck = r.Seq
-			if err := g.fold.Apply(r.Seq, r.Event); err != nil {
-				continue // refused by the fold: only the checkpoint moves
-			}
-			switch e := r.Event.(type) {
-			case events.GameStarted:
-				gck = r.Seq
-				maps.Copy(g.upd, map[string]string{
-					"game": id.String(), "guild": e.Guild, "bch": e.ButtonChannel, "cch": e.ChatChannel,
-					"dur": itoa(e.DurationMS), "cd": itoa(e.CooldownMS), "seqn": itoa(int64(e.Sequential)),
-					"by": e.StartedBy, "byname": e.StarterName, "start": itoa(e.AtMS), "sseq": utoa(r.Seq),
-				})
-				gid := id.String()
-				gs[gid] = float64(e.AtMS)
-				active[gid] = float64(e.AtMS)
-				if guildGs[e.Guild] == nil {
-					guildGs[e.Guild] = map[string]float64{}
-				}
-				guildGs[e.Guild][gid] = float64(e.AtMS)
-			case events.ButtonClicked:
-				gck = r.Seq
-				rec := encodeClick(r.Seq, e)
-				g.upd["last"] = rec
-				p := g.players[e.User]
-				if p == nil {
-					p = &playerRec{firstAt: e.AtMS}
-					g.players[e.User] = p
-				}
-				p.clicks++
-				if p.b[e.Band] == 0 {
-					g.u[e.Band]++
-				}
-				p.b[e.Band]++
-				g.n[e.Band]++
-				g.t[e.Band] += e.ClaimedMS
-				g.claimed += e.ClaimedMS
-				if p.clicks == 1 || e.ValueMS < p.best {
-					p.best, p.bestN, p.bestB = e.ValueMS, e.Number, int64(e.Band)
-				}
-				p.lastAt, p.lastN = e.AtMS, e.Number
-				p.claimed += e.ClaimedMS
-				p.mmr += e.MMRMilli
-				if e.UserName != "" {
-					p.name = e.UserName
-				}
-				g.recs[e.User] = append(g.recs[e.User], rec)
-				g.c = append(g.c, rec)
-				g.low[pad(e.Number)] = float64(e.ValueMS)
-				g.hours[e.AtMS/3600000]++
-				dur := msDur(g.fold.DurationMS())
-				if dist, _, _ := NearestEdge(msDur(e.ValueMS), dur); dist <= EdgeWindow(dur) {
-					g.edge[pad(e.Number)] = float64(dist.Milliseconds())
-				}
-
-				recent = append(recent, rec)
-				low[rec] = float64(e.ValueMS)
-				qk := e.Guild + ":" + monthKey(e.AtMS)
-				q := quests[qk]
-				if q == nil {
-					q = &modelQuest{users: map[string]*questRec{}}
-					quests[qk] = q
-				}
-				qu := q.users[e.User]
-				if qu == nil {
-					qu = &questRec{}
-					q.users[e.User] = qu
-				}
-				qu.claimed += e.ClaimedMS
-				qu.clicks++
-				qu.b[e.Band]++
-				if e.UserName != "" {
-					qu.name = e.UserName
-				}
-				q.claimed += e.ClaimedMS
-				q.clicks++
-				pgames[e.User+":"+pad(int64(id))] = 0
-			case events.GameEnded:
-				gck = r.Seq
-				maps.Copy(g.upd, map[string]string{
-					"end_reason": string(e.Reason), "end_at": itoa(e.AtMS), "end_by": e.By, "end_why": e.Why, "eseq": utoa(r.Seq),
-				})
-				delete(active, id.String())
-			case events.GameMessagePosted:
-				g.upd["msg_ch"], g.upd["msg_id"] = e.Channel, e.MessageID
-			}
-			continue
-		}
-		if !crossGameEvent(r) {
-			continue
-		}
-		gck = r.Seq
-		switch e := r.Event.(type) {
-		case events.ChannelClaimed:
-			chans[e.Channel] = e.Game.String()
-		case events.GuildIconSet:
-			icons[e.Guild] = e.Icon
-		case events.PlayerBanned:
-			if bans[e.Guild] == nil {
-				bans[e.Guild] = map[string]string{}
-			}
-			bans[e.Guild][e.User] = encodeBan(e)
-		case events.PlayerUnbanned:
-			delete(bans[e.Guild], e.User)
-		}
-	}
-
-	put := func(key string, v *value) { out[key] = v }
-	for id, g := range games {
-		if !g.fold.Exists() {
-			continue
-		}
-		h := maps.Clone(g.upd)
-		h["ck"] = utoa(g.ck)
-		h["status"] = string(g.fold.Status)
-		h["last_at"] = itoa(g.fold.LastClickMS)
-		h["clicks"] = itoa(g.fold.Clicks)
-		h["players"] = itoa(int64(len(g.players)))
-		h["claimed"] = itoa(g.claimed)
-		for b := range 6 {
-			h["n"+strconv.Itoa(b)] = itoa(g.n[b])
-			h["t"+strconv.Itoa(b)] = itoa(g.t[b])
-			h["u"+strconv.Itoa(b)] = itoa(g.u[b])
-		}
-		put(k.game(id), &value{kind: "hash", hash: h})
-		put(k.clicks(id), &value{kind: "list", list: g.c})
-		put(k.low(id), &value{kind: "zset", zset: lowest(g.low, LowestCap)})
-		put(k.edge(id), &value{kind: "zset", zset: g.edge})
-		hours := map[string]string{}
-		for hr, n := range g.hours {
-			hours[itoa(hr)] = itoa(n)
-		}
-		put(k.hours(id), &value{kind: "hash", hash: hours})
-		pl := map[string]string{}
-		for u, p := range g.players {
-			pl[u] = p.String()
-			var index strings.Builder
-			for _, rec := range g.recs[u] {
-				c, err := decodeClick(rec)
-				if err != nil {
-					panic(err) // the model encoded it
-				}
-				index.WriteString(pcEntry(c.Number, int(c.Band)))
-			}
-			put(k.playerClicks(id, u), &value{kind: "string", str: index.String()})
-		}
-		put(k.players(id), &value{kind: "hash", hash: pl})
-	}
-
-	if n := len(all); n > 0 {
-		put(k.pos(), &value{kind: "string", str: utoa(all[n-1].Seq)})
-	}
-	if gck > 0 {
-		put(k.meta(), &value{kind: "hash", hash: map[string]string{"ck": utoa(gck)}})
-	}
-	put(k.games(), &value{kind: "zset", zset: gs})
-	put(k.active(), &value{kind: "zset", zset: active})
-	for guild, z := range guildGs {
-		put(k.guildGames(guild), &value{kind: "zset", zset: z})
-	}
-	put(k.channels(), &value{kind: "hash", hash: chans})
-	put(k.icons(), &value{kind: "hash", hash: icons})
-	for guild, h := range bans {
-		put(k.bans(guild), &value{kind: "hash", hash: h})
-	}
-	slices.Reverse(recent)
-	put(k.recent(), &value{kind: "list", list: recent[:min(len(recent), RecentCap)]})
-	put(k.globalLow(), &value{kind: "zset", zset: lowest(low, LowestCap)})
-	for qk, q := range quests {
-		guild, month, _ := strings.Cut(qk, ":")
-		h := map[string]string{"_claimed": itoa(q.claimed), "_clicks": itoa(q.clicks)}
-		for u, qu := range q.users {
-			h[u] = qu.String()
-		}
-		put(k.quest(guild, month), &value{kind: "hash", hash: h})
-	}
-	put(k.playerGames(), &value{kind: "zset", zset: pgames})
-	return out
-}
-
-// lowest keeps the n lowest members of a sorted set, in Redis's order
-// (score, then member).
-func lowest(z map[string]float64, n int) map[string]float64 {
-	ms := slices.SortedFunc(maps.Keys(z), func(a, b string) int { return cmp.Or(cmp.Compare(z[a], z[b]), strings.Compare(a, b)) })
-	out := make(map[string]float64, min(n, len(ms)))
-	for _, m := range ms[:min(n, len(ms))] {
-		out[m] = z[m]
-	}
-	return out
-}
-
 func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
@@ -499,11 +257,11 @@ return out
 // projection (an atomic snapshot; Redis runs nothing else meanwhile, for
 // about as long as reading the keys takes), read again until it holds no
 // half-applied batch (every game's and the global checkpoint at most the
-// position); then it compares the snapshot with the fold of upTo(position),
-// the stream's messages up to that sequence. It takes no lease and pauses
-// no projector. It returns the snapshot's position and one line per
-// difference.
-func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, seq uint64) ([]events.Recorded, error)) (uint64, []string, error) {
+// position); then it compares the snapshot with the fold of the stream's
+// messages up to that sequence, which each hands over in order, chunk by
+// chunk, as they are read. It takes no lease and pauses no projector. It
+// returns the snapshot's position and one line per difference.
+func (s *Sink) VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
 	c, ok := s.rdb.(*redis.Client)
 	if !ok {
 		return 0, nil, ErrNotLive
@@ -519,11 +277,21 @@ func (s *Sink) VerifyLive(ctx context.Context, upTo func(ctx context.Context, se
 		if !settled(s.k, got, pos) {
 			continue // a batch was half applied: read again
 		}
-		all, err := upTo(ctx, pos)
+		m := newModel(int(pos))
+		var last uint64
+		err = each(ctx, pos, func(chunk []events.Recorded) error {
+			for _, r := range inOrder(chunk) {
+				if r.Seq > last {
+					m.add(r)
+					last = r.Seq
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return 0, nil, err
 		}
-		return pos, diff(expect(s.k, inOrder(all)), got), nil
+		return pos, diff(m.values(s.k, last), got), nil
 	}
 	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
 }
@@ -549,55 +317,78 @@ func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[strin
 		}
 	}
 	out := make(map[string]*value, (len(res)-1)/3)
-	type grown struct {
-		name string
-		n    int64
-		cmd  redis.Cmder
-	}
 	var tails []grown // append-only keys: their length in the snapshot
 	for i := 1; i+2 < len(res); i += 3 {
 		name, _ := res[i].(string)
 		kind, _ := res[i+1].(string)
-		items, _ := res[i+2].([]any)
-		v := &value{kind: kind}
-		switch kind {
-		case "list+", "string+":
+		if kind == "list+" || kind == "string+" {
 			if n, _ := res[i+2].(int64); n > 0 {
 				tails = append(tails, grown{name: name, n: n})
 			}
 			continue
-		case "string":
-			v.str, _ = res[i+2].(string)
-		case "hash":
-			v.hash = make(map[string]string, len(items)/2)
-			for j := 0; j+1 < len(items); j += 2 {
-				f, _ := items[j].(string)
-				x, _ := items[j+1].(string)
-				v.hash[f] = x
-			}
-		case "zset":
-			v.zset = make(map[string]float64, len(items)/2)
-			for j := 0; j+1 < len(items); j += 2 {
-				m, _ := items[j].(string)
-				sc, _ := items[j+1].(string)
-				f, err := strconv.ParseFloat(sc, 64)
-				if err != nil {
-					return 0, nil, fmt.Errorf("redis projection: score %q of %s: %w", sc, name, err)
-				}
-				v.zset[m] = f
-			}
-		case "list":
-			v.list = make([]string, len(items))
-			for j, x := range items {
-				v.list[j], _ = x.(string)
-			}
-		case "none":
-			continue // deleted between KEYS and TYPE: cannot happen in a script
 		}
-		out[name] = v
+		v, err := snapshotValue(name, kind, res[i+2])
+		if err != nil {
+			return 0, nil, err
+		}
+		if v != nil {
+			out[name] = v
+		}
 	}
-	// What the append-only keys held at the snapshot: their first n items
-	// or bytes, which no later write changes.
+	if err := readGrown(ctx, c, tails, out); err != nil {
+		return 0, nil, err
+	}
+	return pos, out, nil
+}
+
+// snapshotValue decodes one key's content as snapshotScript returns it
+// (nil for a key that no longer exists).
+func snapshotValue(name, kind string, res any) (*value, error) {
+	items, _ := res.([]any)
+	v := &value{kind: kind}
+	switch kind {
+	case "string":
+		v.str, _ = res.(string)
+	case "hash":
+		v.hash = make(map[string]string, len(items)/2)
+		for j := 0; j+1 < len(items); j += 2 {
+			f, _ := items[j].(string)
+			x, _ := items[j+1].(string)
+			v.hash[f] = x
+		}
+	case "zset":
+		v.zset = make(map[string]float64, len(items)/2)
+		for j := 0; j+1 < len(items); j += 2 {
+			m, _ := items[j].(string)
+			sc, _ := items[j+1].(string)
+			f, err := strconv.ParseFloat(sc, 64)
+			if err != nil {
+				return nil, fmt.Errorf("redis projection: score %q of %s: %w", sc, name, err)
+			}
+			v.zset[m] = f
+		}
+	case "list":
+		v.list = make([]string, len(items))
+		for j, x := range items {
+			v.list[j], _ = x.(string)
+		}
+	case "none":
+		return nil, nil // deleted between KEYS and TYPE: cannot happen in a script
+	}
+	return v, nil
+}
+
+// grown is an append-only key and its length (items or bytes) in a
+// snapshot.
+type grown struct {
+	name string
+	n    int64
+	cmd  redis.Cmder
+}
+
+// readGrown reads what the append-only keys held at the snapshot: their
+// first n items or bytes, which no later write changes.
+func readGrown(ctx context.Context, c *redis.Client, tails []grown, out map[string]*value) error {
 	for chunk := range slices.Chunk(tails, 500) {
 		pipe := c.Pipeline()
 		for i := range chunk {
@@ -609,7 +400,7 @@ func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[strin
 			}
 		}
 		if err := execErr(ctx, pipe); err != nil {
-			return 0, nil, translate("read the append-only keys", err)
+			return translate("read the append-only keys", err)
 		}
 		for _, g := range chunk {
 			switch cmd := g.cmd.(type) {
@@ -620,7 +411,7 @@ func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[strin
 			}
 		}
 	}
-	return pos, out, nil
+	return nil
 }
 
 // settled reports whether no key of the snapshot was written by a batch

@@ -3,12 +3,19 @@
 package natstest
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
+	"github.com/thebutton-game/thebutton/internal/testwait"
 )
 
 // Server starts an embedded JetStream server stored under dir (t.TempDir()
@@ -40,4 +47,40 @@ func Connect(tb testing.TB, srv *embedded.Server) (*nats.Conn, jetstream.JetStre
 		tb.Fatal(err)
 	}
 	return nc, js
+}
+
+// LegacyServerPath is Debian's nats-server 2.9, an older server without
+// batched gets or atomic batches, for tests of the fall-backs.
+const LegacyServerPath = "/usr/sbin/nats-server"
+
+// LegacyServer starts LegacyServerPath with JetStream on a free loopback
+// port and a temporary store, and returns its client URL; the server is
+// killed when the test ends. The test is skipped, saying so, where that
+// binary is missing.
+func LegacyServer(tb testing.TB) string {
+	tb.Helper()
+	if _, err := os.Stat(LegacyServerPath); err != nil {
+		tb.Skipf("no legacy nats-server at %s: %v", LegacyServerPath, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(LegacyServerPath, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", tb.TempDir())
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	testwait.For(tb, 10*time.Second, func() bool {
+		nc, err := nats.Connect(url, nats.Timeout(time.Second))
+		if err != nil {
+			return false
+		}
+		nc.Close()
+		return true
+	}, testwait.Say("legacy nats-server on "+url+" to accept connections"))
+	return url
 }

@@ -1,4 +1,4 @@
-package natskv_test
+package discordkv_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/thebutton-game/thebutton/discordbot/natskv"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 )
@@ -26,7 +26,7 @@ type shardLog struct {
 	spans map[int][]*span
 }
 
-func (l *shardLog) serve(holder string) natskv.ServeFunc {
+func (l *shardLog) serve(holder string) discordkv.ServeFunc {
 	return func(ctx context.Context, k int) error {
 		sp := &span{holder: holder, start: time.Now()}
 		l.mu.Lock()
@@ -71,12 +71,12 @@ func TestShardsTakenOverAfterDeath(t *testing.T) {
 	for i := range 3 {
 		nc, js := natstest.Connect(t, srv)
 		conns[i] = nc
-		kv, err := natskv.OpenBucket(ctx, js, "", 1)
+		kv, err := discordkv.OpenBucket(ctx, js, "", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		holder := fmt.Sprintf("p%d", i)
-		sh, err := natskv.NewShards(kv, log.serve(holder), natskv.ShardOptions{Count: count, TTL: ttl, MaxConcurrency: 16, Holder: holder})
+		sh, err := discordkv.NewShards(kv, log.serve(holder), discordkv.ShardOptions{Count: count, TTL: ttl, MaxConcurrency: 16, Holder: holder})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,17 +150,17 @@ func TestIdentifiesSpaced(t *testing.T) {
 	defer cancel()
 	for i := range 2 {
 		_, js := natstest.Connect(t, srv)
-		kv, err := natskv.OpenBucket(ctx, js, "", 1)
+		kv, err := discordkv.OpenBucket(ctx, js, "", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sh, err := natskv.NewShards(kv, func(ctx context.Context, k int) error {
+		sh, err := discordkv.NewShards(kv, func(ctx context.Context, k int) error {
 			mu.Lock()
 			ids = append(ids, time.Now())
 			mu.Unlock()
 			<-ctx.Done()
 			return nil
-		}, natskv.ShardOptions{Count: 4, TTL: time.Second, MaxConcurrency: 2, Holder: fmt.Sprintf("q%d", i)})
+		}, discordkv.ShardOptions{Count: 4, TTL: time.Second, MaxConcurrency: 2, Holder: fmt.Sprintf("q%d", i)})
 		if err != nil {
 			t.Fatal(err)
 		}

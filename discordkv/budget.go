@@ -1,4 +1,4 @@
-package natskv
+package discordkv
 
 import (
 	"context"
@@ -184,7 +184,7 @@ func (b *Budget) reserve(ctx context.Context) (time.Duration, error) {
 			b.mu.Unlock()
 			rev = 0 // another process took a token: read again
 		default:
-			return 0, fmt.Errorf("natskv: take a token from %s: %w", b.o.Key, err)
+			return 0, fmt.Errorf("discordkv: take a token from %s: %w", b.o.Key, err)
 		}
 	}
 }
@@ -200,7 +200,7 @@ func (b *Budget) read(ctx context.Context) (budgetState, uint64, error) {
 		return budgetState{Tokens: float64(b.o.Burst), AtUS: time.Now().UnixMicro()}, noKey, nil
 	}
 	if err != nil {
-		return budgetState{}, 0, fmt.Errorf("natskv: read %s: %w", b.o.Key, err)
+		return budgetState{}, 0, fmt.Errorf("discordkv: read %s: %w", b.o.Key, err)
 	}
 	var st budgetState
 	if err := json.Unmarshal(e.Value(), &st); err != nil {

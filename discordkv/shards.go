@@ -1,4 +1,4 @@
-package natskv
+package discordkv
 
 import (
 	"context"
@@ -120,7 +120,7 @@ type leaseData struct {
 // shard while held.
 func NewShards(kv jetstream.KeyValue, serve ServeFunc, o ShardOptions) (*Shards, error) {
 	if o.Count < 1 {
-		return nil, fmt.Errorf("natskv: shard count %d: at least 1", o.Count)
+		return nil, fmt.Errorf("discordkv: shard count %d: at least 1", o.Count)
 	}
 	return &Shards{kv: kv, o: o.withDefaults(), serve: serve,
 		seen: make(map[string]seenKey), held: make(map[int]*heldShard), resting: make(map[int]time.Time)}, nil
@@ -163,7 +163,7 @@ func (s *Shards) Run(ctx context.Context) error {
 		w, err := s.kv.Watch(wctx, filter)
 		if err != nil {
 			stopWatch()
-			return fmt.Errorf("natskv: watch %s: %w", filter, err)
+			return fmt.Errorf("discordkv: watch %s: %w", filter, err)
 		}
 		watchers.Go(func() { s.watch(wctx, w) })
 	}
@@ -362,7 +362,7 @@ func (s *Shards) identify(ctx context.Context, k int) error {
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
-			return fmt.Errorf("natskv: read %s: %w", key, err)
+			return fmt.Errorf("discordkv: read %s: %w", key, err)
 		default:
 			ms, _ := strconv.ParseInt(string(e.Value()), 10, 64)
 			last, rev = time.UnixMilli(ms), e.Revision()
@@ -387,7 +387,7 @@ func (s *Shards) identify(ctx context.Context, k int) error {
 			return nil
 		}
 		if !conflict(err) {
-			return fmt.Errorf("natskv: write %s: %w", key, err)
+			return fmt.Errorf("discordkv: write %s: %w", key, err)
 		}
 	}
 }

@@ -1,10 +1,10 @@
-// Package natskv shares what the processes of one Discord bot must share
+// Package discordkv shares what the processes of one Discord bot must share
 // through a JetStream key-value bucket: the global REST budget (Budget, a
 // token bucket updated with revision checks) and the gateway shards
 // (Shards, one lease per shard). It is the adapter between discordbot and
 // nats.go; it imports discordbot's interfaces and nothing of the storage
 // side (no go-redis, no database/sql, no projector).
-package natskv
+package discordkv
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, bucket string, repl
 		Replicas:    max(replicas, 1),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("natskv: create or update bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("discordkv: create or update bucket %s: %w", bucket, err)
 	}
 	return kv, nil
 }

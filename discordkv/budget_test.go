@@ -1,4 +1,4 @@
-package natskv_test
+package discordkv_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/thebutton-game/thebutton/discordbot/natskv"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
 )
 
@@ -17,7 +17,7 @@ func openKV(tb testing.TB) (jetstream.JetStream, jetstream.KeyValue) {
 	tb.Helper()
 	srv := natstest.Server(tb, "")
 	_, js := natstest.Connect(tb, srv)
-	kv, err := natskv.OpenBucket(context.Background(), js, "", 1)
+	kv, err := discordkv.OpenBucket(context.Background(), js, "", 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestBudgetSharedByProcesses(t *testing.T) {
 	)
 	ctx := context.Background()
 	for range 3 {
-		b := natskv.NewBudget(kv, natskv.BudgetOptions{Rate: rate, Burst: burst, Timeout: 5 * time.Second})
+		b := discordkv.NewBudget(kv, discordkv.BudgetOptions{Rate: rate, Burst: burst, Timeout: 5 * time.Second})
 		for range 4 { // several callers per process
 			wg.Go(func() {
 				for range perProc / 4 {
@@ -83,11 +83,11 @@ func TestBudgetSharedByProcesses(t *testing.T) {
 func TestBudgetFallsBackWhenNATSIsGone(t *testing.T) {
 	srv := natstest.Server(t, "")
 	nc, js := natstest.Connect(t, srv)
-	kv, err := natskv.OpenBucket(context.Background(), js, "", 1)
+	kv, err := discordkv.OpenBucket(context.Background(), js, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := natskv.NewBudget(kv, natskv.BudgetOptions{Rate: 1000, Burst: 10, Timeout: 200 * time.Millisecond})
+	b := discordkv.NewBudget(kv, discordkv.BudgetOptions{Rate: 1000, Burst: 10, Timeout: 200 * time.Millisecond})
 	if _, err := b.Reserve(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestBudgetFallsBackWhenNATSIsGone(t *testing.T) {
 // no waiting: the rate is far above what the loop takes).
 func BenchmarkBudgetReserve(b *testing.B) {
 	_, kv := openKV(b)
-	bud := natskv.NewBudget(kv, natskv.BudgetOptions{Rate: 1e9, Burst: 1e6})
+	bud := discordkv.NewBudget(kv, discordkv.BudgetOptions{Rate: 1e9, Burst: 1e6})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -126,9 +126,9 @@ func BenchmarkBudgetReserve(b *testing.B) {
 // tokens in parallel (each update after another's conflicts once).
 func BenchmarkBudgetReserveThreeProcesses(b *testing.B) {
 	_, kv := openKV(b)
-	buds := make([]*natskv.Budget, 3)
+	buds := make([]*discordkv.Budget, 3)
 	for i := range buds {
-		buds[i] = natskv.NewBudget(kv, natskv.BudgetOptions{Rate: 1e9, Burst: 1e6, Timeout: 5 * time.Second})
+		buds[i] = discordkv.NewBudget(kv, discordkv.BudgetOptions{Rate: 1e9, Burst: 1e6, Timeout: 5 * time.Second})
 	}
 	ctx := context.Background()
 	var n sync.Mutex

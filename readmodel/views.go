@@ -1,4 +1,4 @@
-package redisproj
+package readmodel
 
 import (
 	"time"
@@ -6,7 +6,7 @@ import (
 	"github.com/thebutton-game/thebutton/events"
 )
 
-// The views the Reader returns. Times are UTC; durations are exact
+// The views a Reader returns. Times are UTC; durations are exact
 // milliseconds. Every value, band, time claimed and MMR is the one the
 // click recorded; nothing here is recomputed from a value.
 
