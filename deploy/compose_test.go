@@ -426,17 +426,18 @@ func TestComposeDependencies(t *testing.T) {
 
 // clusterEnv is what each instance of the cluster profile is told.
 var clusterEnv = map[string]string{
-	"NATS_URL":         "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222",
-	"NATS_STREAM":      "BUTTON",
-	"NATS_REPLICAS":    "3",
-	"REDIS_URL":        "redis+cluster://redis-c1:6379,redis-c2:6379,redis-c3:6379",
-	"MYSQL_DSN":        "thebutton:thebutton@tcp(mysql:3306)/thebutton_cluster",
-	"DISCORD_TOKEN":    "",
-	"DISCORD_SHARDS":   "auto",
-	"DISCORD_GUILD_ID": "",
-	"HTTP_ADDR":        "0.0.0.0:8080",
-	"LOG_LEVEL":        "info",
-	"LOG_FORMAT":       "json",
+	"NATS_URL":           "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222",
+	"NATS_STREAM":        "BUTTON",
+	"NATS_REPLICAS":      "3",
+	"REDIS_URL":          "redis+cluster://redis-c1:6379,redis-c2:6379,redis-c3:6379",
+	"MYSQL_DSN":          "thebutton:thebutton@tcp(mysql:3306)/thebutton_cluster",
+	"DISCORD_TOKEN":      "",
+	"DISCORD_PUBLIC_KEY": "",
+	"DISCORD_SHARDS":     "auto",
+	"DISCORD_GUILD_ID":   "",
+	"HTTP_ADDR":          "0.0.0.0:8080",
+	"LOG_LEVEL":          "info",
+	"LOG_FORMAT":         "json",
 }
 
 // clusterInstance is what each instance of the cluster profile waits for.
@@ -453,16 +454,17 @@ func TestComposeEnvironment(t *testing.T) {
 	c, _ := loadCompose(t)
 	want := map[string]map[string]string{
 		"thebutton": {
-			"NATS_URL":         "nats://nats:4222",
-			"NATS_STREAM":      "BUTTON",
-			"NATS_REPLICAS":    "1",
-			"REDIS_URL":        "redis://redis:6379/0",
-			"MYSQL_DSN":        "thebutton:thebutton@tcp(mysql:3306)/thebutton",
-			"DISCORD_TOKEN":    "",
-			"DISCORD_GUILD_ID": "",
-			"HTTP_ADDR":        "0.0.0.0:8080",
-			"LOG_LEVEL":        "info",
-			"LOG_FORMAT":       "json",
+			"NATS_URL":           "nats://nats:4222",
+			"NATS_STREAM":        "BUTTON",
+			"NATS_REPLICAS":      "1",
+			"REDIS_URL":          "redis://redis:6379/0",
+			"MYSQL_DSN":          "thebutton:thebutton@tcp(mysql:3306)/thebutton",
+			"DISCORD_TOKEN":      "",
+			"DISCORD_PUBLIC_KEY": "",
+			"DISCORD_GUILD_ID":   "",
+			"HTTP_ADDR":          "0.0.0.0:8080",
+			"LOG_LEVEL":          "info",
+			"LOG_FORMAT":         "json",
 		},
 		"thebutton-cluster":   clusterEnv,
 		"thebutton-cluster-2": clusterEnv,
