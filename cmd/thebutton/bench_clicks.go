@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -100,12 +99,11 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 		c.natsURL, c.replicas = nodes.urls, *cluster
 	} else if c.natsURL == "" {
 		// A scratch store: the bench never touches the service's data.
-		dir, err := os.MkdirTemp("", "thebutton-bench-")
+		cleanup, err := benchDir(&c, false, log)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		c.dataDir, c.natsListen = dir, "127.0.0.1:0"
+		defer cleanup()
 	} else {
 		log.Warn("benchmarking against NATS_URL: bench games are written to its stream", "stream", c.stream)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -96,12 +95,11 @@ func runBenchDiscord(ctx context.Context, a *app, args []string) error {
 	}
 	log := c.logger(a)
 	// A scratch store: the bench never touches the service's data.
-	dir, err := os.MkdirTemp("", "thebutton-bench-")
+	cleanup, err := benchDir(&c, false, log)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	c.natsURL, c.dataDir, c.natsListen = "", dir, "127.0.0.1:0"
+	defer cleanup()
 	rdb, err := openRedis(*redisURL)
 	if err != nil {
 		return err

@@ -109,12 +109,11 @@ func runBenchInteractions(ctx context.Context, a *app, args []string) error {
 		defer nodes.stop()
 		c.natsURL, c.replicas = nodes.urls, *cluster
 	} else {
-		dir, err := os.MkdirTemp("", "thebutton-bench-")
+		cleanup, err := benchDir(&c, false, log)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		c.natsURL, c.dataDir, c.natsListen = "", dir, "127.0.0.1:0"
+		defer cleanup()
 	}
 	rdb, err := openRedis(*redisURL)
 	if err != nil {
