@@ -378,7 +378,12 @@ func (u *Updater) refresh(ctx context.Context, g *liveGame, gen uint64, pace *ch
 		if res.touched || res.unchanged {
 			g.lastEdit = now
 			g.shown = res.shown
-			if g.gen == gen {
+			switch {
+			case res.behind:
+				// Still dirty: edited again (only if the figures changed)
+				// once the views have the clicks, even if no click follows.
+				g.retryAt = now.Add(time.Second)
+			case g.gen == gen:
 				g.dirty = false
 			}
 		} else if res.waiting {
@@ -393,6 +398,7 @@ type editResult struct {
 	unchanged bool // nothing to edit: the message shows what it should
 	waiting   bool // no message yet (the reactor posts it)
 	over      bool // the game is over: the reactor handles it now
+	behind    bool // the views had fewer clicks than the write side: show them again once they catch up
 	retryIn   time.Duration
 	pace      *chanPace // the channel the refresh held when it made calls
 	shown     shownKey
@@ -443,7 +449,8 @@ func (u *Updater) edit(ctx context.Context, g *liveGame, held *chanPace) (editRe
 		return editResult{}, err
 	}
 	now := time.Now()
-	res := editResult{deadline: time.UnixMilli(state.DeadlineMS()), duration: time.Duration(state.DurationMS()) * time.Millisecond}
+	res := editResult{deadline: time.UnixMilli(state.DeadlineMS()), duration: time.Duration(state.DurationMS()) * time.Millisecond,
+		behind: view.Clicks < state.Clicks}
 	if !now.Before(res.deadline) || view.Status != events.StatusActive {
 		res.over = true
 		return res, nil
