@@ -21,8 +21,12 @@ import (
 // otherwise, or once the read failed, the game is read whole on its own as
 // before.
 
-// warmWait bounds how long a first use waits for the background read.
-const warmWait = 2 * time.Second
+// warmWait bounds how long a first use waits for the background read. A
+// game's own read costs about as much as the whole background read on an
+// interleaved stream (its events are spread over the whole store), and
+// the bot defers its answer to a press that takes more than 1.5 s, so a
+// first use waits rather long for a read that is getting there.
+const warmWait = 8 * time.Second
 
 // warmRead is the background read of the games Open learnt from their
 // last event.
@@ -81,9 +85,15 @@ func (h *Handler) runWarm(ctx context.Context, w *warmRead, games map[events.Gam
 		return
 	}
 	names := make(map[string]string)
-	var busy []*warmGame // held by a request when reached: handed over at the end
+	// Games held by a request when reached (the watch applying news, or a
+	// request reading the game whole): the read does not wait for them,
+	// it tries again as it goes on, and waits for them at the end.
+	var busy []*warmGame
 	err := h.store.Scan(ctx, events.GameSubjects, 1, func(r events.Recorded) bool {
 		w.pos.Store(r.Seq)
+		if len(busy) > 0 {
+			busy = h.tryHandOver(busy)
+		}
 		id, _ := events.ParseGameSubject(r.Subject)
 		wg := games[id]
 		if wg == nil {
@@ -91,34 +101,45 @@ func (h *Handler) runWarm(ctx context.Context, w *warmRead, games map[events.Gam
 		}
 		wg.fold(r, names)
 		if r.Seq >= wg.to {
-			// A request holding the game is reading it whole (or is about
-			// to): the read does not wait for it.
-			if wg.e.mu.TryLock() {
-				h.handOver(wg)
-			} else {
-				busy = append(busy, wg)
-			}
+			busy = h.tryHandOver(append(busy, wg))
 			delete(games, id)
 		}
 		return len(games) > 0
 	})
-	for _, wg := range busy {
-		wg.e.mu.Lock()
-		h.handOver(wg)
-	}
 	if err != nil {
 		h.log.Warn("background read of the games stopped; the rest are read on first use",
 			"err", err, "left", len(games), "of", total)
 	}
 	for _, wg := range games {
-		if err != nil {
-			wg.ok = false // not read to the end: read on first use
+		wg.ok = wg.ok && err == nil // not read to the end: read on first use
+		busy = append(busy, wg)
+	}
+	closing := ctx.Err() != nil
+	for _, wg := range busy {
+		switch {
+		case !closing:
+			wg.e.mu.Lock()
+		case !wg.e.mu.TryLock():
+			continue // closing: a game held now is read whole by its holder
 		}
-		wg.e.mu.Lock()
 		h.handOver(wg)
 	}
 	h.log.Info("active games read in the background", "games", total, "whole_read", err == nil,
 		"took", time.Since(w.began).Round(time.Millisecond))
+}
+
+// tryHandOver hands over the games of busy that are free and returns the
+// others.
+func (h *Handler) tryHandOver(busy []*warmGame) []*warmGame {
+	left := busy[:0]
+	for _, wg := range busy {
+		if wg.e.mu.TryLock() {
+			h.handOver(wg)
+		} else {
+			left = append(left, wg)
+		}
+	}
+	return left
 }
 
 // fold applies one stored message to the game's state, as applyGame does,
