@@ -72,8 +72,8 @@ type Handler struct {
 
 	conflicts atomic.Uint64
 	stopWatch func()
-	whole     chan struct{} // a token per game being read whole
-	warm      *warmRead     // the background read after Open (warm.go)
+	whole     chan struct{}            // a token per game being read whole
+	warm      atomic.Pointer[warmRead] // the background read after Open (warm.go)
 
 	// While Open loads, what the watch delivers waits in pending.
 	gateMu  sync.Mutex

@@ -76,7 +76,7 @@ func (h *Handler) startWarm(ctx context.Context) {
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &warmRead{began: time.Now(), done: make(chan struct{}), stop: cancel}
-	h.warm = w
+	h.warm.Store(w)
 	w.wg.Go(func() {
 		defer close(w.done)
 		defer cancel()
@@ -221,7 +221,7 @@ func (h *Handler) endWarm(e *gameEntry) {
 // in the read.
 func (h *Handler) awaitWarm(ctx context.Context, e *gameEntry) {
 	ch := e.warmed.Load()
-	w := h.warm
+	w := h.warm.Load()
 	if ch == nil || w == nil {
 		return
 	}
@@ -276,15 +276,16 @@ func (w *warmRead) reaches(seq uint64, d time.Duration) bool {
 // Warmed is closed once the background read after Open has handed every
 // game over (or given up on what it could not read); nil before Open.
 func (h *Handler) Warmed() <-chan struct{} {
-	if h.warm == nil {
+	w := h.warm.Load()
+	if w == nil {
 		return nil
 	}
-	return h.warm.done
+	return w.done
 }
 
 // stopWarm stops the background read and waits for it.
 func (h *Handler) stopWarm() {
-	if w := h.warm; w != nil {
+	if w := h.warm.Load(); w != nil {
 		w.stop()
 		w.wg.Wait()
 	}
