@@ -66,6 +66,7 @@ func (h *Handler) groupSize(queued int) int {
 // ErrContention, nothing recorded.
 func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click, error) {
 	e := h.entry(p.Game)
+	h.awaitWarm(ctx, e)
 	q := &queued{p: p, banned: banned, done: make(chan pressResult, 1)}
 	e.qmu.Lock()
 	e.queue = append(e.queue, q)
@@ -128,11 +129,9 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 	id := pending[0].p.Game
 	subject := events.GameSubject(id)
 	h.drain(e)
-	if !e.fresh {
-		if err := h.catchUp(ctx, e, subject); err != nil {
-			answerAll(pending, err)
-			return
-		}
+	if err := h.ready(ctx, e, subject); err != nil {
+		answerAll(pending, err)
+		return
 	}
 	if !e.g.Exists() {
 		h.mu.Lock()

@@ -72,7 +72,8 @@ type Handler struct {
 
 	conflicts atomic.Uint64
 	stopWatch func()
-	whole     chan struct{} // a token per game being read whole
+	whole     chan struct{}            // a token per game being read whole
+	warm      atomic.Pointer[warmRead] // the background read after Open (warm.go)
 
 	// While Open loads, what the watch delivers waits in pending.
 	gateMu  sync.Mutex
@@ -132,6 +133,17 @@ type gameEntry struct {
 	// not hold up what every other game learns from other writers.
 	imu   sync.Mutex
 	inbox []events.Recorded
+
+	// The background read after Open (warm.go): while warming, what the
+	// watch delivers for the game not read yet is also held, to be
+	// applied on top of the state the read hands over; warmed is closed
+	// once it did (or gave up). check: the handed-over state's last
+	// sequence is still to be confirmed by the stream leader.
+	warming bool
+	warmTo  uint64
+	held    []events.Recorded
+	warmed  atomic.Pointer[chan struct{}]
+	check   bool
 }
 
 type guildEntry struct {
@@ -180,6 +192,7 @@ func (h *Handler) Open(ctx context.Context) error {
 		stop()
 		return fmt.Errorf("open handler: %w", err)
 	}
+	h.startWarm(ctx)
 	return nil
 }
 
@@ -333,11 +346,13 @@ func (h *Handler) openGate() {
 	h.pending, h.loading = nil, false
 }
 
-// Close stops the watch. Requests in flight finish on their own contexts.
+// Close stops the watch and the background read after Open, and waits
+// for the latter. Requests in flight finish on their own contexts.
 func (h *Handler) Close() {
 	if h.stopWatch != nil {
 		h.stopWatch()
 	}
+	h.stopWarm()
 }
 
 // Stats returns the handler's counters.
@@ -422,15 +437,14 @@ var errNoGame = errors.New("no such game")
 // errNoGame.
 func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameEntry) error) error {
 	e := h.entry(id)
+	h.awaitWarm(ctx, e)
 	if err := e.mu.lockCtx(ctx); err != nil {
 		return err
 	}
 	defer h.release(e)
 	h.drain(e)
-	if !e.fresh {
-		if err := h.catchUp(ctx, e, events.GameSubject(id)); err != nil {
-			return err
-		}
+	if err := h.ready(ctx, e, events.GameSubject(id)); err != nil {
+		return err
 	}
 	if !e.g.Exists() {
 		h.mu.Lock()
@@ -468,6 +482,7 @@ func (h *Handler) catchUp(ctx context.Context, e *gameEntry, subject string) err
 		h.applyGame(e, r)
 	}
 	e.fresh = true
+	h.endWarm(e)
 	return nil
 }
 
@@ -476,24 +491,32 @@ func (h *Handler) catchUp(ctx context.Context, e *gameEntry, subject string) err
 // stepped over; an event that does not fit the state leaves the entry
 // stale, to be caught up from the store on next use.
 func (h *Handler) applyGame(e *gameEntry, r events.Recorded) {
+	if h.foldGame(e, r) {
+		h.tell(GameChange{Game: e.g.Started.Game, Active: e.g.Active(), DeadlineMS: e.g.DeadlineMS()})
+	}
+}
+
+// foldGame is applyGame without telling the listeners; it reports whether
+// the event moved an existing game.
+func (h *Handler) foldGame(e *gameEntry, r events.Recorded) bool {
 	if r.Seq <= e.g.LastSeq {
-		return
+		return false
 	}
 	if r.Err != nil {
 		h.log.Warn("skipping undecodable message", "subject", r.Subject, "seq", r.Seq, "err", r.Err)
 		e.g.LastSeq = r.Seq
-		return
+		return false
 	}
 	if err := e.g.Apply(r.Seq, r.Event); err != nil {
 		h.log.Error("event does not fit game state", "subject", r.Subject, "seq", r.Seq, "err", err)
 		e.fresh = false
-		return
+		return false
 	}
 	if !e.g.Exists() {
-		return
+		return false
 	}
 	h.raiseMaxGame(e.g.Started.Game)
-	h.tell(GameChange{Game: e.g.Started.Game, Active: e.g.Active(), DeadlineMS: e.g.DeadlineMS()})
+	return true
 }
 
 // observe applies what the watch delivers: other handlers' appends (ours
@@ -545,6 +568,9 @@ func (h *Handler) drain(e *gameEntry) {
 		switch {
 		case e.g.LastSeq == 0 && e.hint.seq > 0:
 			h.observeHint(e, r) // not read yet: what it tells the timekeeper
+			if e.warming {
+				e.held = append(e.held, r)
+			}
 		case e.fresh || e.g.LastSeq == 0:
 			h.applyGame(e, r)
 			e.fresh = e.fresh || e.g.Exists()

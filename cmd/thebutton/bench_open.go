@@ -39,8 +39,14 @@ type openResult struct {
 	FirstPressesS       float64 `json:"first_presses_s"`
 	FirstPressP50MS     float64 `json:"first_press_p50_ms"`
 	FirstPressP99MS     float64 `json:"first_press_p99_ms"`
+	FirstPressMaxMS     float64 `json:"first_press_max_ms"`
 	FirstPressConsumers int     `json:"first_press_max_consumers"`
 	AllLoadedHeapMB     float64 `json:"all_loaded_heap_mb"`
+	// How long after the open the handler's background read had every
+	// game complete (0: the handler has none), and the process's peak
+	// resident memory at the end.
+	WarmedS      float64 `json:"warmed_s"`
+	EndPeakRSSMB float64 `json:"end_peak_rss_mb"`
 }
 
 // benchOpen seeds games active games holding total events (a start and
@@ -85,9 +91,20 @@ func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetSt
 	runtime.ReadMemStats(&ms)
 	res.HeapMB = float64(ms.HeapAlloc) / (1 << 20)
 	res.RSSMB, res.PeakRSSMB = procStatusMB("VmRSS"), procStatusMB("VmHWM")
+	opened := time.Now()
+	warmed := make(chan float64, 1)
+	go func() {
+		if w := h.Warmed(); w != nil {
+			<-w
+			warmed <- time.Since(opened).Seconds()
+		}
+		close(warmed)
+	}()
 	if err := firstPresses(ctx, h, store, spec, &res); err != nil {
 		return err
 	}
+	res.WarmedS = <-warmed
+	res.EndPeakRSSMB = procStatusMB("VmHWM")
 	return printJSON(a.stdout, res)
 }
 
@@ -132,6 +149,7 @@ func firstPresses(ctx context.Context, h *commands.Handler, store *natsstore.Sto
 	}
 	res.FirstPressesS = time.Since(began).Seconds()
 	res.FirstPressP50MS, res.FirstPressP99MS = percentileMS(lat, 0.50), percentileMS(lat, 0.99)
+	res.FirstPressMaxMS = percentileMS(lat, 1)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
