@@ -509,8 +509,9 @@ func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(ev
 	defer func() { s.dropConsumer(ctx, cons) }()
 	for wait := retryMin; ; {
 		if cons == nil {
+			name := "catchup_" + nuid.Next()
 			c, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-				Name:              "catchup_" + nuid.Next(),
+				Name:              name,
 				Description:       "thebutton catch-up read of " + filter + ", deleted after the read",
 				FilterSubject:     filter,
 				DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -521,6 +522,11 @@ func (s *Store) Scan(ctx context.Context, filter string, from uint64, fn func(ev
 				MemoryStorage:     true,
 			})
 			if err != nil {
+				// The server may have made it before the answer was lost
+				// or the wait was given up (a read stopped at once, like a
+				// background read its handler closed): delete it by name
+				// rather than leave it to the inactive threshold.
+				s.dropName(ctx, name)
 				if ctx.Err() != nil {
 					return fmt.Errorf("scan %s: %w (last attempt: %v)", filter, ctx.Err(), translate(err))
 				}
@@ -596,12 +602,17 @@ const (
 // dropConsumer deletes a consumer Scan created, within a short bound even
 // when ctx has ended.
 func (s *Store) dropConsumer(ctx context.Context, cons jetstream.Consumer) {
-	if cons == nil {
-		return
+	if cons != nil {
+		s.dropName(ctx, cons.CachedInfo().Name)
 	}
+}
+
+// dropName deletes the consumer named name, if there is one, within a
+// short bound even when ctx has ended.
+func (s *Store) dropName(ctx context.Context, name string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
 	defer cancel()
-	_ = s.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	_ = s.stream.DeleteConsumer(dctx, name)
 }
 
 // Subjects returns every subject matching filter (such as
