@@ -118,6 +118,17 @@ func connect(ctx context.Context, dsn string, log *slog.Logger) (*sql.DB, string
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second // dialling; statements are bounded by ctx
 	}
+	// A COMMIT is not bounded by ctx (database/sql's Tx.Commit takes none):
+	// against a server that stops answering mid-commit, these cut it, so
+	// the projector retries and stops instead of waiting forever (seen in
+	// TestMySQLHangs under load). Each bounds one network read or write,
+	// not a whole statement.
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
 	if err := createDatabase(ctx, cfg, log); err != nil {
 		return nil, "", err
 	}
