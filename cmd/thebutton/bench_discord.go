@@ -310,8 +310,28 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 	for _, v := range needed {
 		maxNeeded = max(maxNeeded, v)
 	}
+	endAnnounced := func(chat string) time.Time {
+		at := time.Time{}
+		for _, m := range fake.Messages(chat) {
+			for _, em := range m.Embeds {
+				if strings.Contains(em.Description, "is over") || strings.Contains(em.Title, "is over") {
+					at = m.CreatedAt
+				}
+			}
+		}
+		return at
+	}
 	_ = poll(ctx, time.Duration(maxNeeded)*time.Second+30*time.Second, func() bool {
-		return len(grants()) >= res.RoleGrantsNeeded && len(announced()) >= len(clicks) && endsShown(fake, guilds2ids(guilds, func(g *benchGuild) string { return g.msg }))
+		if len(grants()) < res.RoleGrantsNeeded || len(announced()) < len(clicks) ||
+			!endsShown(fake, guilds2ids(guilds, func(g *benchGuild) string { return g.msg })) {
+			return false
+		}
+		for _, g := range guilds {
+			if endAnnounced(g.chat).IsZero() {
+				return false
+			}
+		}
+		return true
 	})
 
 	// Announcements.
@@ -356,15 +376,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 			}
 		}
 		endLags = append(endLags, lagMS(summary, deadline))
-		announce := time.Time{}
-		for _, m := range fake.Messages(g.chat) {
-			for _, em := range m.Embeds {
-				if strings.Contains(em.Description, "is over") || strings.Contains(em.Title, "is over") {
-					announce = m.CreatedAt
-				}
-			}
-		}
-		endAnnounceLags = append(endAnnounceLags, lagMS(announce, deadline))
+		endAnnounceLags = append(endAnnounceLags, lagMS(endAnnounced(g.chat), deadline))
 	}
 	res.EndLagMS, res.EndAnnounceLagMS = worst(endLags), worst(endAnnounceLags)
 	// Roles.
