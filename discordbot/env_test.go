@@ -244,7 +244,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.views = redisproj.NewReader(e.rdb, e.prefix)
 	e.marks = redismarks.New(e.rdb, redismarks.Options{Prefix: e.prefix + "discord:"})
 	popts := projector.Options{Log: e.log.With("projection", "redis"), MaxBackoff: 500 * time.Millisecond, Resync: 200 * time.Millisecond}
-	rp := projector.New(js, store.Name(), sink, popts)
+	rp := projector.New(natsstore.NewFeed(js, store.Name()), sink, popts)
 	e.goRun(func(ctx context.Context) { _ = rp.Run(ctx) })
 
 	e.cfg = o.cfg
@@ -309,7 +309,7 @@ func (e *env) startBot(ropts projector.Options) {
 			onRetry(op, err)
 		}
 	}
-	rp := projector.New(e.js, e.store.Name(), bot.Reactor(), ropts)
+	rp := projector.New(natsstore.NewFeed(e.js, e.store.Name()), bot.Reactor(), ropts)
 	stopReactor := e.goRun(func(ctx context.Context) { _ = rp.Run(ctx) })
 	var once sync.Once
 	e.stopAll = func() {

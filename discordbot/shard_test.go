@@ -17,6 +17,7 @@ import (
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
 	"github.com/thebutton-game/thebutton/discordkv"
+	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector"
@@ -115,7 +116,7 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 		marks := redismarks.New(e.rdb, redismarks.Options{Prefix: fmt.Sprintf("%sdiscord:shard-%d-of-%d:", e.prefix, k, count)})
 		r := bot.ShardReactor(k, count, marks)
 		defer r.Stop()
-		p := projector.New(js, e.store.Name(), r, projector.Options{
+		p := projector.New(natsstore.NewFeed(js, e.store.Name()), r, projector.Options{
 			Log: cfg.Log.With("projection", "discord", "shard", k), BatchSize: 50, ApplyTimeout: 2 * time.Minute,
 			MaxBackoff: 500 * time.Millisecond, Resync: 200 * time.Millisecond,
 			Lease: projector.LeaseOptions{TTL: ttl, Holder: name}})

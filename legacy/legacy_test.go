@@ -199,7 +199,7 @@ func TestImportMatchesTheOriginalsQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	if _, err := projector.Replay(ctx, f.js, natsstore.DefaultStream, sink, projector.ReplayOptions{}); err != nil {
+	if _, err := projector.Replay(ctx, natsstore.NewFeed(f.js, natsstore.DefaultStream), sink, projector.ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range legacytest.Standard() {
@@ -220,7 +220,7 @@ func TestImportMatchesTheOriginalsQueries(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb, "legacy")
 	rsink := redisproj.New(rdb, redisproj.Options{Prefix: prefix})
-	if _, err := projector.Replay(ctx, f.js, natsstore.DefaultStream, rsink, projector.ReplayOptions{}); err != nil {
+	if _, err := projector.Replay(ctx, natsstore.NewFeed(f.js, natsstore.DefaultStream), rsink, projector.ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	reader := redisproj.NewReader(rdb, prefix)
@@ -243,7 +243,7 @@ func TestImportMatchesTheOriginalsQueries(t *testing.T) {
 			t.Errorf("live game in Redis: %s, deadline %s", view.Status, view.Deadline)
 		}
 	}
-	diffs, err := projector.Verify(ctx, f.js, natsstore.DefaultStream, []projector.Sink{rsink, sink}, projector.VerifyOptions{})
+	diffs, err := projector.Verify(ctx, natsstore.NewFeed(f.js, natsstore.DefaultStream), []projector.Sink{rsink, sink}, projector.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/thebutton-game/thebutton/events"
 )
 
@@ -65,23 +62,8 @@ func DeadLetterSubject(prefix, projection string, seq uint64) string {
 }
 
 // openDeadLetters creates or updates the dead-letter stream.
-func openDeadLetters(ctx context.Context, js jetstream.JetStream, o DeadLetterOptions) error {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        o.Stream,
-		Description: "The Button: stream messages a projection could not decode",
-		Subjects:    []string{o.Prefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxMsgs:     -1,
-		MaxBytes:    -1,
-		Discard:     jetstream.DiscardOld,
-		Replicas:    o.Replicas,
-		AllowDirect: true,
-	})
-	if err != nil {
-		return fmt.Errorf("create or update stream %s: %w", o.Stream, err)
-	}
-	return nil
+func openDeadLetters(ctx context.Context, feed events.Feed, o DeadLetterOptions) error {
+	return feed.OpenDeadLetters(ctx, events.DeadLetterConfig{Stream: o.Stream, Prefix: o.Prefix, Replicas: o.Replicas})
 }
 
 // hooks are the optional callbacks of Options.
@@ -98,7 +80,7 @@ type hooks struct {
 type applier struct {
 	name           string
 	sink           Sink
-	js             jetstream.JetStream
+	feed           events.Feed
 	dl             DeadLetterOptions
 	log            *slog.Logger
 	minBackoff     time.Duration
@@ -154,20 +136,21 @@ func (a *applier) apply(ctx context.Context, l *lease, recs []events.Recorded, p
 // taken and does nothing.
 func (a *applier) deadLetter(ctx context.Context, r events.Recorded) error {
 	subject := DeadLetterSubject(a.dl.Prefix, a.name, r.Seq)
-	msg := &nats.Msg{Subject: subject, Data: r.Data, Header: nats.Header{}}
-	msg.Header.Set(HeaderDeadSubject, r.Subject)
-	msg.Header.Set(HeaderDeadSequence, strconv.FormatUint(r.Seq, 10))
-	msg.Header.Set(HeaderDeadProjection, a.name)
-	msg.Header.Set(HeaderDeadError, r.Err.Error())
+	header := map[string]string{
+		HeaderDeadSubject:    r.Subject,
+		HeaderDeadSequence:   strconv.FormatUint(r.Seq, 10),
+		HeaderDeadProjection: a.name,
+		HeaderDeadError:      r.Err.Error(),
+	}
 	if !r.Stored.IsZero() {
-		msg.Header.Set(HeaderDeadStored, r.Stored.UTC().Format(time.RFC3339Nano))
+		header[HeaderDeadStored] = r.Stored.UTC().Format(time.RFC3339Nano)
 	}
-	_, err := a.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(a.dl.Stream), jetstream.WithExpectLastSequencePerSubject(0))
-	if isWrongLastSequence(err) {
-		return nil // dead-lettered before
-	}
+	stored, err := a.feed.PublishDeadLetter(ctx, a.dl.Stream, events.DeadLetter{Subject: subject, Data: r.Data, Header: header})
 	if err != nil {
 		return fmt.Errorf("dead-letter message %d of %s: %w", r.Seq, r.Subject, err)
+	}
+	if !stored {
+		return nil // dead-lettered before
 	}
 	a.log.Error("message is not a valid event: sent to the dead letters",
 		"subject", r.Subject, "seq", r.Seq, "dead_letter", subject, "err", r.Err)
@@ -175,15 +158,6 @@ func (a *applier) deadLetter(ctx context.Context, r events.Recorded) error {
 		a.hooks.onDeadLetter(r)
 	}
 	return nil
-}
-
-func isWrongLastSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-	}
-	return false
 }
 
 // behindError means the sink's checkpoint fell below the batch being

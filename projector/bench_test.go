@@ -30,7 +30,7 @@ func BenchmarkReplayRead(b *testing.B) {
 	sink := &nopSink{}
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink,
+		res, err := projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink,
 			projector.ReplayOptions{BatchSize: 2000, Lease: projector.LeaseOptions{Disabled: true}})
 		if err != nil {
 			b.Fatal(err)

@@ -259,7 +259,7 @@ func waitPosition(t *testing.T, s projector.Sink, seq uint64) {
 // stream.
 func verifyClean(t *testing.T, js jetstream.JetStream, sinks ...projector.Sink) {
 	t.Helper()
-	diffs, err := projector.Verify(context.Background(), js, natsstore.DefaultStream, sinks,
+	diffs, err := projector.Verify(context.Background(), natsstore.NewFeed(js, natsstore.DefaultStream), sinks,
 		projector.VerifyOptions{Wait: 30 * time.Second, Log: testLog(t), Lease: projector.LeaseOptions{TTL: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -291,8 +291,8 @@ func TestRealSinksRedeliveredAndOutOfOrder(t *testing.T) {
 	o.BatchSize = 50
 	_, js2 := w.connect()
 	for _, s := range []projector.Sink{rs, ms} {
-		run(t, projector.New(w.js, natsstore.DefaultStream, s, o))
-		run(t, projector.New(js2, natsstore.DefaultStream, s, o))
+		run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), s, o))
+		run(t, projector.New(natsstore.NewFeed(js2, natsstore.DefaultStream), s, o))
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -360,7 +360,7 @@ func TestRealSinksRedeliveredAndOutOfOrder(t *testing.T) {
 
 	// The same messages again, directly: repeated, in pieces, shuffled.
 	last := w.lastSeq()
-	all, err := projector.ReadAll(context.Background(), w.store.Stream(), last)
+	all, err := projector.ReadAll(context.Background(), w.store.Feed(), last)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,8 +411,8 @@ func TestMySQLHangs(t *testing.T) {
 			timeouts.Add(1)
 		}
 	}}
-	run(t, projector.New(w.js, natsstore.DefaultStream, rs, projector.Options{Log: testLog(t)}))
-	run(t, projector.New(w.js, natsstore.DefaultStream, ms, mo))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), rs, projector.Options{Log: testLog(t)}))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), ms, mo))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -481,7 +481,7 @@ func TestRedisFlushedWhileRunning(t *testing.T) {
 	rdb := privateRedis(t)
 	rs := redisproj.New(rdb, redisproj.Options{Log: testLog(t)})
 	w := newWorld(t, 3)
-	run(t, projector.New(w.js, natsstore.DefaultStream, rs, integrationOptions(t)))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), rs, integrationOptions(t)))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -533,8 +533,8 @@ func TestMalformedMessageDeadLettered(t *testing.T) {
 	var dead atomic.Int64
 	o := integrationOptions(t)
 	o.OnDeadLetter = func(events.Recorded) { dead.Add(1) }
-	run(t, projector.New(w.js, natsstore.DefaultStream, rs, o))
-	run(t, projector.New(w.js, natsstore.DefaultStream, ms, o))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), rs, o))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), ms, o))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -558,7 +558,7 @@ func TestMalformedMessageDeadLettered(t *testing.T) {
 	stats.checkAllAccepted(t, 200)
 	waitCaughtUp(t, w.env, 30*time.Second, rs, ms)
 
-	all, err := projector.ReadAll(context.Background(), w.store.Stream(), w.lastSeq())
+	all, err := projector.ReadAll(context.Background(), w.store.Feed(), w.lastSeq())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,11 +612,11 @@ func TestRealSinksTwoLeasedMembers(t *testing.T) {
 		m := o
 		m.Lease.Holder = holder
 		m.OnApplied = func(k int, _ time.Duration, _ uint64) { n.Add(int64(k)) }
-		run(t, projector.New(js, natsstore.DefaultStream, s, m))
+		run(t, projector.New(natsstore.NewFeed(js, natsstore.DefaultStream), s, m))
 	}
 	holders := func() map[string]string {
 		t.Helper()
-		st, err := projector.ReadStatus(context.Background(), w.js, natsstore.DefaultStream, sinks, projector.StatusOptions{})
+		st, err := projector.ReadStatus(context.Background(), natsstore.NewFeed(w.js, natsstore.DefaultStream), sinks, projector.StatusOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -691,8 +691,8 @@ func TestReplayRealSinksWhileRunning(t *testing.T) {
 	w := newWorld(t, 3)
 	o := integrationOptions(t)
 	o.Lease.TTL = time.Second
-	run(t, projector.New(w.js, natsstore.DefaultStream, rs, o))
-	run(t, projector.New(w.js, natsstore.DefaultStream, ms, o))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), rs, o))
+	run(t, projector.New(natsstore.NewFeed(w.js, natsstore.DefaultStream), ms, o))
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stats := w.press(ctx, 300, 3)
@@ -700,7 +700,7 @@ func TestReplayRealSinksWhileRunning(t *testing.T) {
 	waitPosition(t, rs, flowing)
 	waitPosition(t, ms, flowing)
 	for _, s := range []projector.Sink{rs, ms} {
-		res, err := projector.Replay(context.Background(), w.js, natsstore.DefaultStream, s,
+		res, err := projector.Replay(context.Background(), natsstore.NewFeed(w.js, natsstore.DefaultStream), s,
 			projector.ReplayOptions{Log: testLog(t), Lease: o.Lease, BatchSize: 200})
 		if err != nil {
 			t.Fatalf("replay %s: %v", s.Name(), err)

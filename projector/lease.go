@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,8 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
+	"github.com/thebutton-game/thebutton/events"
 )
 
 // A projection has at most one member applying to it at a time: the holder
@@ -101,7 +101,7 @@ func defaultHolder() string {
 	if err != nil || host == "" {
 		host = "host"
 	}
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), nuid.Next()[16:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:6])
 }
 
 // leaseValue is what a lease key holds.
@@ -116,18 +116,12 @@ func leaseKey(projection string) string  { return "lease." + projection }
 func replayKey(projection string) string { return "replay." + projection }
 
 // openBucket creates or updates the lease bucket.
-func openBucket(ctx context.Context, js jetstream.JetStream, o LeaseOptions) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      o.Bucket,
+func openBucket(ctx context.Context, feed events.Feed, o LeaseOptions) (events.Bucket, error) {
+	return feed.Bucket(ctx, events.BucketConfig{
+		Name:        o.Bucket,
 		Description: "The Button: projection leases and replay markers",
-		History:     1,
-		Storage:     jetstream.FileStorage,
 		Replicas:    o.Replicas,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create or update bucket %s: %w", o.Bucket, err)
-	}
-	return kv, nil
 }
 
 // errLeaseLost ends a session whose lease another member took.
@@ -135,7 +129,7 @@ var errLeaseLost = errors.New("projector: lease lost")
 
 // lease is a held lease. A nil kv means leases are disabled: always valid.
 type lease struct {
-	kv   jetstream.KeyValue
+	kv   events.Bucket
 	key  string
 	ttl  time.Duration
 	data []byte
@@ -161,7 +155,7 @@ func disabledLease() *lease {
 // waits one TTL of that holder, so it has stopped writing; a lease held by
 // another tool is waited for like a standby. The returned lease renews
 // itself until release.
-func acquireLease(ctx context.Context, kv jetstream.KeyValue, projection, role string, o LeaseOptions, takeover bool, log *slog.Logger) (*lease, error) {
+func acquireLease(ctx context.Context, kv events.Bucket, projection, role string, o LeaseOptions, takeover bool, log *slog.Logger) (*lease, error) {
 	key := leaseKey(projection)
 	data, err := json.Marshal(leaseValue{Holder: o.Holder, Role: role, TTLMS: o.TTL.Milliseconds(), SinceMS: time.Now().UnixMilli()})
 	if err != nil {
@@ -215,13 +209,13 @@ func acquireLease(ctx context.Context, kv jetstream.KeyValue, projection, role s
 // tryLease makes one attempt: it returns the new revision when the lease
 // is ours (and how long to wait before using it), 0 when another member
 // holds it.
-func tryLease(ctx context.Context, kv jetstream.KeyValue, key string, data []byte, o LeaseOptions, role string, takeover bool, seenRev *uint64, seenAt *time.Time) (uint64, time.Duration, error) {
+func tryLease(ctx context.Context, kv events.Bucket, key string, data []byte, o LeaseOptions, role string, takeover bool, seenRev *uint64, seenAt *time.Time) (uint64, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(o.TTL, time.Second))
 	defer cancel()
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	value, curRev, err := kv.Get(ctx, key)
+	if errors.Is(err, events.ErrNotFound) {
 		rev, err := kv.Create(ctx, key, data)
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if errors.Is(err, events.ErrConflict) {
 			return 0, 0, nil // someone was faster
 		}
 		return rev, 0, err
@@ -230,12 +224,12 @@ func tryLease(ctx context.Context, kv jetstream.KeyValue, key string, data []byt
 		return 0, 0, err
 	}
 	var cur leaseValue
-	if err := json.Unmarshal(e.Value(), &cur); err != nil || cur.TTLMS <= 0 {
+	if err := json.Unmarshal(value, &cur); err != nil || cur.TTLMS <= 0 {
 		cur = leaseValue{TTLMS: o.TTL.Milliseconds()} // unreadable: treat as a holder with our TTL
 	}
 	curTTL := time.Duration(cur.TTLMS) * time.Millisecond
 	take := func(grace time.Duration) (uint64, time.Duration, error) {
-		rev, err := kv.Update(ctx, key, data, e.Revision())
+		rev, err := kv.Update(ctx, key, data, curRev)
 		if isRevisionConflict(err) {
 			return 0, 0, nil
 		}
@@ -247,8 +241,8 @@ func tryLease(ctx context.Context, kv jetstream.KeyValue, key string, data []byt
 	case takeover && cur.Role == RoleProjector:
 		return take(curTTL)
 	}
-	if e.Revision() != *seenRev {
-		*seenRev, *seenAt = e.Revision(), time.Now()
+	if curRev != *seenRev {
+		*seenRev, *seenAt = curRev, time.Now()
 		return 0, 0, nil
 	}
 	if time.Since(*seenAt) >= curTTL {
@@ -257,9 +251,7 @@ func tryLease(ctx context.Context, kv jetstream.KeyValue, key string, data []byt
 	return 0, 0, nil
 }
 
-func isRevisionConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
-}
+func isRevisionConflict(err error) bool { return errors.Is(err, events.ErrConflict) }
 
 // renew keeps the lease alive until release, or marks it lost when
 // another member took it or renewal failed for longer than its validity.
@@ -349,7 +341,7 @@ func (l *lease) release() {
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil && !isRevisionConflict(err) {
+	if err := l.kv.Delete(ctx, l.key, rev); err != nil && !isRevisionConflict(err) {
 		l.log.Warn("lease release failed; it expires by itself", "key", l.key, "err", err)
 	}
 }

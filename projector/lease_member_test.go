@@ -30,7 +30,7 @@ func TestRestartUnderTheSameNameTakesTheLeaseBackAtOnce(t *testing.T) {
 	o.Lease.TTL = time.Minute // a standby would wait this long
 	o.Lease.Holder = projector.MemberName(t.TempDir())
 	nc, js := e.connect()
-	stop := run(t, projector.New(js, natsstore.DefaultStream, sink, o))
+	stop := run(t, projector.New(natsstore.NewFeed(js, natsstore.DefaultStream), sink, o))
 	first := e.publish(50)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
 	nc.Close() // dies holding the lease
@@ -38,7 +38,7 @@ func TestRestartUnderTheSameNameTakesTheLeaseBackAtOnce(t *testing.T) {
 
 	_, js2 := e.connect()
 	restarted := time.Now()
-	run(t, projector.New(js2, natsstore.DefaultStream, sink, o))
+	run(t, projector.New(natsstore.NewFeed(js2, natsstore.DefaultStream), sink, o))
 	second := e.publish(50)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == second }, func() string { return "the restarted member did not resume" })
 	if took := time.Since(restarted); took > 10*time.Second {

@@ -4,13 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thebutton-game/thebutton/events"
 )
@@ -112,26 +109,25 @@ func (o Options) withDefaults() Options {
 // deliveries; when caught up, a batch is whatever has arrived, so that
 // each event shows at once.
 type Projector struct {
-	js     jetstream.JetStream
-	stream string
-	sink   Sink
-	o      Options
-	log    *slog.Logger
-	app    *applier
+	feed events.Feed
+	sink Sink
+	o    Options
+	log  *slog.Logger
+	app  *applier
 
 	pos         uint64 // the sink's checkpoint as last read or written; Run's goroutine only
 	warnedAhead bool
 }
 
-// New returns a projector of sink on the stream named stream (which must
+// New returns a projector of sink on the stream feed reads (which must
 // exist). It does nothing until Run.
-func New(js jetstream.JetStream, stream string, sink Sink, opts Options) *Projector {
+func New(feed events.Feed, sink Sink, opts Options) *Projector {
 	o := opts.withDefaults()
 	log := o.Log.With("projection", sink.Name())
 	return &Projector{
-		js: js, stream: stream, sink: sink, o: o, log: log,
+		feed: feed, sink: sink, o: o, log: log,
 		app: &applier{
-			name: sink.Name(), sink: sink, js: js, dl: o.DeadLetter, log: log,
+			name: sink.Name(), sink: sink, feed: feed, dl: o.DeadLetter, log: log,
 			minBackoff: o.MinBackoff, maxBackoff: o.MaxBackoff, attemptTimeout: o.ApplyTimeout,
 			hooks: hooks{onApplied: o.OnApplied, onCheckpoint: o.OnCheckpoint, onRetry: o.OnRetry, onDeadLetter: o.OnDeadLetter},
 		},
@@ -177,16 +173,15 @@ func (p *Projector) Run(ctx context.Context) error {
 // consume. It returns when ctx ends, the lease is lost or a step outside
 // the retried ones fails.
 func (p *Projector) session(ctx context.Context) (err error) {
-	s, err := p.js.Stream(ctx, p.stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", p.stream, err)
+	if _, err := p.feed.LastSeq(ctx); err != nil {
+		return err
 	}
-	if err := openDeadLetters(ctx, p.js, p.o.DeadLetter); err != nil {
+	if err := openDeadLetters(ctx, p.feed, p.o.DeadLetter); err != nil {
 		return err
 	}
 	l := disabledLease()
 	if !p.o.Lease.Disabled {
-		kv, err := openBucket(ctx, p.js, p.o.Lease)
+		kv, err := openBucket(ctx, p.feed, p.o.Lease)
 		if err != nil {
 			return err
 		}
@@ -217,82 +212,49 @@ func (p *Projector) session(ctx context.Context) (err error) {
 	if err := p.refresh(sctx, l); err != nil {
 		return err
 	}
-	cons, err := p.consumer(sctx, s)
-	if err != nil {
-		return err
-	}
-	if err := p.fellBack(sctx, s, l, p.catchUpToEnd(sctx, s, l)); err != nil {
+	// A consumer created now starts after the checkpoint read before the
+	// catch-up: what the catch-up applies is delivered again and skipped.
+	start := p.pos
+	if err := p.fellBack(sctx, l, p.catchUpToEnd(sctx, l)); err != nil {
 		return err
 	}
 	p.log.Info("projecting", "checkpoint", p.pos, "consumer", ConsumerName(p.sink.Name()))
-	return p.consume(sctx, s, cons, l)
+	return p.consume(sctx, l, start)
 }
 
-// consumer creates the durable consumer, starting after the sink's
-// checkpoint, or updates the one that exists, keeping where it starts.
-func (p *Projector) consumer(ctx context.Context, s jetstream.Stream) (jetstream.Consumer, error) {
+// consume creates the durable consumer, starting after start, or updates
+// the one that exists, keeping where it starts, and applies what it
+// delivers until ctx ends.
+func (p *Projector) consume(ctx context.Context, l *lease, start uint64) error {
 	name := ConsumerName(p.sink.Name())
-	cfg := jetstream.ConsumerConfig{
+	msgs := make(chan events.Delivery, 2*p.o.BatchSize)
+	quit := make(chan struct{})
+	cc, err := p.feed.Consume(ctx, events.ConsumerConfig{
 		Durable:       name,
 		Description:   "The Button projection " + p.sink.Name(),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		StartAfter:    start,
 		AckWait:       p.o.AckWait,
-		MaxDeliver:    -1,
 		MaxAckPending: p.o.MaxAckPending,
-		FilterSubject: events.SubjectRoot,
-		ReplayPolicy:  jetstream.ReplayInstantPolicy,
-	}
-	existing, err := s.Consumer(ctx, name)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		if p.pos > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.pos+1
-		}
-		cons, err := s.CreateConsumer(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("create consumer %s: %w", name, err)
-		}
-		return cons, nil
-	case err != nil:
-		return nil, fmt.Errorf("consumer %s: %w", name, err)
-	}
-	old := existing.CachedInfo().Config
-	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
-	cons, err := s.UpdateConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("update consumer %s: %w", name, err)
-	}
-	return cons, nil
-}
-
-// consume applies what the consumer delivers until ctx ends.
-func (p *Projector) consume(ctx context.Context, s jetstream.Stream, cons jetstream.Consumer, l *lease) error {
-	msgs := make(chan jetstream.Msg, 2*p.o.BatchSize)
-	quit := make(chan struct{})
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+		Batch:         p.o.BatchSize,
+		OnNotice:      func(err error) { p.log.Debug("consumer notice", "err", err) },
+	}, func(d events.Delivery) {
 		select {
-		case msgs <- m:
+		case msgs <- d:
 		case <-quit:
 		}
-	},
-		jetstream.PullMaxMessages(p.o.BatchSize),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			p.log.Debug("consumer notice", "err", err)
-		}))
+	})
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", ConsumerName(p.sink.Name()), err)
+		return err
 	}
 	defer func() {
 		close(quit)
 		cc.Stop()
-		<-cc.Closed()
 	}()
 
 	tick := time.NewTicker(p.o.Resync)
 	defer tick.Stop()
 	idle := true
-	batch := make([]jetstream.Msg, 0, p.o.BatchSize)
+	batch := make([]events.Delivery, 0, p.o.BatchSize)
 	for {
 		select {
 		case <-ctx.Done():
@@ -310,13 +272,13 @@ func (p *Projector) consume(ctx context.Context, s jetstream.Stream, cons jetstr
 					break drain
 				}
 			}
-			if err := p.fellBack(ctx, s, l, p.handle(ctx, s, l, batch)); err != nil {
+			if err := p.fellBack(ctx, l, p.handle(ctx, l, batch)); err != nil {
 				return err
 			}
 			clear(batch)
 			idle = false
 		case <-tick.C:
-			if err := p.fellBack(ctx, s, l, p.resync(ctx, s, l, idle)); err != nil {
+			if err := p.fellBack(ctx, l, p.resync(ctx, l, idle)); err != nil {
 				return err
 			}
 			idle = true
@@ -324,36 +286,19 @@ func (p *Projector) consume(ctx context.Context, s jetstream.Stream, cons jetstr
 	}
 }
 
-// delivery is a delivered message beside its decoded form.
-type delivery struct {
-	m jetstream.Msg
-	r events.Recorded
-}
-
 // handle applies a batch of deliveries: sorted, without what the sink
 // has, with gaps filled from the stream, acknowledged after the commit.
-func (p *Projector) handle(ctx context.Context, s jetstream.Stream, l *lease, msgs []jetstream.Msg) error {
-	ds := make([]delivery, 0, len(msgs))
-	for _, m := range msgs {
-		md, err := m.Metadata()
-		if err != nil {
-			p.log.Error("delivery without metadata: terminated", "subject", m.Subject(), "err", err)
-			_ = m.Term()
-			continue
-		}
-		ds = append(ds, delivery{m: m, r: record(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Data())})
-	}
-	slices.SortStableFunc(ds, func(a, b delivery) int { return cmp.Compare(a.r.Seq, b.r.Seq) })
+// It sorts ds in place.
+func (p *Projector) handle(ctx context.Context, l *lease, ds []events.Delivery) error {
+	slices.SortStableFunc(ds, func(a, b events.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
 
 	var pending uint64 // messages after the newest delivery of the batch
 	if n := len(ds); n > 0 {
-		if md, err := ds[n-1].m.Metadata(); err == nil {
-			pending = md.NumPending
-		}
+		pending = ds[n-1].Pending
 	}
 	var (
 		chunk []events.Recorded
-		acks  []jetstream.Msg
+		acks  []events.Delivery
 		next  = p.pos + 1
 	)
 	flush := func() error {
@@ -363,37 +308,37 @@ func (p *Projector) handle(ctx context.Context, s jetstream.Stream, l *lease, ms
 		if err := p.apply(ctx, l, chunk, pending); err != nil {
 			return err
 		}
-		for _, m := range acks {
-			_ = m.Ack() // a lost ack means a redelivery, which is skipped
+		for _, d := range acks {
+			_ = d.Acker.Ack() // a lost ack means a redelivery, which is skipped
 		}
 		chunk, acks = nil, nil
 		return nil
 	}
 	for _, d := range ds {
-		seq := d.r.Seq
+		seq := d.Seq
 		switch {
 		case seq <= p.pos:
-			_ = d.m.Ack() // applied before: redelivered or delivered twice
+			_ = d.Acker.Ack() // applied before: redelivered or delivered twice
 			continue
 		case seq < next:
-			acks = append(acks, d.m) // the same message twice in this batch
+			acks = append(acks, d) // the same message twice in this batch
 			continue
 		case seq > next:
 			if err := flush(); err != nil {
 				return err
 			}
 			p.log.Debug("gap before delivery: reading the stream", "from", next, "to", seq-1)
-			if err := p.catchUp(ctx, s, l, next, seq-1); err != nil {
+			if err := p.catchUp(ctx, l, next, seq-1); err != nil {
 				return err
 			}
 			next = p.pos + 1
 			if seq < next {
-				_ = d.m.Ack()
+				_ = d.Acker.Ack()
 				continue
 			}
 		}
-		chunk = append(chunk, d.r)
-		acks = append(acks, d.m)
+		chunk = append(chunk, d.Recorded)
+		acks = append(acks, d)
 		next = seq + 1
 		if len(chunk) >= p.o.BatchSize {
 			if err := flush(); err != nil {
@@ -417,8 +362,8 @@ func (p *Projector) apply(ctx context.Context, l *lease, chunk []events.Recorded
 }
 
 // catchUp reads from..to from the stream and applies it in batches.
-func (p *Projector) catchUp(ctx context.Context, s jetstream.Stream, l *lease, from, to uint64) error {
-	return readRange(ctx, s, from, to, p.o.BatchSize, func(chunk []events.Recorded) error {
+func (p *Projector) catchUp(ctx context.Context, l *lease, from, to uint64) error {
+	return p.feed.ReadRange(ctx, from, to, p.o.BatchSize, func(chunk []events.Recorded) error {
 		// Start right after the checkpoint, whatever happened meanwhile.
 		i, _ := slices.BinarySearchFunc(chunk, p.pos+1, func(r events.Recorded, seq uint64) int { return cmp.Compare(r.Seq, seq) })
 		return p.apply(ctx, l, chunk[i:], to-chunk[len(chunk)-1].Seq)
@@ -452,7 +397,7 @@ func (p *Projector) refresh(ctx context.Context, l *lease) error {
 // checkpoint fell back or no message arrived since the last time, catches
 // up from the stream (a consumer stalls while messages are pending with a
 // member that died).
-func (p *Projector) resync(ctx context.Context, s jetstream.Stream, l *lease, idle bool) error {
+func (p *Projector) resync(ctx context.Context, l *lease, idle bool) error {
 	before := p.pos
 	if err := p.refresh(ctx, l); err != nil {
 		return err
@@ -460,12 +405,12 @@ func (p *Projector) resync(ctx context.Context, s jetstream.Stream, l *lease, id
 	if !idle && p.pos >= before {
 		return nil
 	}
-	return p.catchUpToEnd(ctx, s, l)
+	return p.catchUpToEnd(ctx, l)
 }
 
 // catchUpToEnd applies what the stream holds after the checkpoint.
-func (p *Projector) catchUpToEnd(ctx context.Context, s jetstream.Stream, l *lease) error {
-	last, err := lastSeq(ctx, s)
+func (p *Projector) catchUpToEnd(ctx context.Context, l *lease) error {
+	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
@@ -478,13 +423,13 @@ func (p *Projector) catchUpToEnd(ctx context.Context, s jetstream.Stream, l *lea
 		return nil
 	}
 	p.log.Info("catching up from the stream", "from", p.pos+1, "to", last)
-	return p.catchUp(ctx, s, l, p.pos+1, last)
+	return p.catchUp(ctx, l, p.pos+1, last)
 }
 
 // fellBack passes err on unless it says that the sink's checkpoint fell
 // below the batch being applied (the sink lost data or was reset); then it
 // goes on from the lower checkpoint, catching up from the stream.
-func (p *Projector) fellBack(ctx context.Context, s jetstream.Stream, l *lease, err error) error {
+func (p *Projector) fellBack(ctx context.Context, l *lease, err error) error {
 	for {
 		var behind *behindError
 		if !errors.As(err, &behind) {
@@ -493,6 +438,6 @@ func (p *Projector) fellBack(ctx context.Context, s jetstream.Stream, l *lease, 
 		p.log.Warn("projection is behind its checkpoint: it lost data or was reset; rebuilding from the stream",
 			"checkpoint", behind.pos, "was", p.pos, "err", behind.err)
 		p.pos = behind.pos
-		err = p.catchUpToEnd(ctx, s, l)
+		err = p.catchUpToEnd(ctx, l)
 	}
 }

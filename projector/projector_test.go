@@ -270,7 +270,7 @@ func TestProjectorAppliesEveryMessageOnceInOrder(t *testing.T) {
 			o.Lease.Disabled = tt.noLease
 			var checkpoints atomic.Uint64
 			o.OnCheckpoint = func(seq uint64) { checkpoints.Store(seq) }
-			run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
+			run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
 			last := e.publish(300)
 			eventually(t, 10*time.Second, func() bool { return sink.position() == last },
 				func() string { return fmt.Sprintf("checkpoint %d, want %d", sink.position(), last) })
@@ -286,12 +286,12 @@ func TestProjectorRestartResumesFromCheckpoint(t *testing.T) {
 	e := newEnv(t)
 	sink := newMemSink("mem")
 	o := fastOptions(t)
-	stop := run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
+	stop := run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
 	first := e.publish(200)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "first half not applied" })
 	stop()
 	e.publish(200) // while no projector runs
-	run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
 	last := e.publish(200)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == last },
 		func() string { return fmt.Sprintf("checkpoint %d, want %d", sink.position(), last) })
@@ -313,8 +313,8 @@ func TestProjectorRedeliveredAndOutOfOrder(t *testing.T) {
 	o.BatchSize = 5
 	o.Lease.Disabled = true
 	_, js2 := e.connect()
-	run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
-	run(t, projector.New(js2, natsstore.DefaultStream, sink, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
+	run(t, projector.New(natsstore.NewFeed(js2, natsstore.DefaultStream), sink, o))
 	first := e.publish(50)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
 
@@ -374,7 +374,7 @@ func TestProjectorWaitsForSinkThatIsDown(t *testing.T) {
 	o := fastOptions(t)
 	var retries atomic.Int64
 	o.OnRetry = func(string, error) { retries.Add(1) }
-	run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
 	first := e.publish(100)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
 
@@ -417,7 +417,7 @@ func TestProjectorFailingBatchesAreRetriedNotDropped(t *testing.T) {
 	})
 	o := fastOptions(t)
 	o.BatchSize = 13
-	run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
 	var last uint64
 	for range 10 {
 		last = e.publish(100)
@@ -445,7 +445,7 @@ func TestProjectorRebuildsSinkThatLostData(t *testing.T) {
 			e := newEnv(t)
 			sink := newMemSink("mem")
 			sink.refuseAfterLoss = tt.refuse
-			run(t, projector.New(e.js, natsstore.DefaultStream, sink, fastOptions(t)))
+			run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, fastOptions(t)))
 			first := e.publish(500)
 			eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
 			cons, err := e.store.Stream().Consumer(context.Background(), projector.ConsumerName("mem"))
@@ -475,8 +475,8 @@ func TestProjectorDeadLettersMalformedMessages(t *testing.T) {
 	var dead atomic.Int64
 	o := fastOptions(t)
 	o.OnDeadLetter = func(events.Recorded) { dead.Add(1) }
-	run(t, projector.New(e.js, natsstore.DefaultStream, a, o))
-	run(t, projector.New(e.js, natsstore.DefaultStream, b, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), a, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), b, o))
 	e.publish(10)
 	garbage := e.publishRaw("button.game.1", []byte(`{"this is": not json`))
 	unknown := e.publishRaw("button.game.2", []byte(`{"type":"game.exploded","v":1,"data":{}}`))
@@ -549,10 +549,10 @@ func TestProjectorLeaseOneActiveMember(t *testing.T) {
 	ob.Log = slog.New(logB)
 	ncA, jsA := e.connect()
 	_, jsB := e.connect()
-	stopA := run(t, projector.New(jsA, natsstore.DefaultStream, sink, oa))
+	stopA := run(t, projector.New(natsstore.NewFeed(jsA, natsstore.DefaultStream), sink, oa))
 	first := e.publish(100)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
-	run(t, projector.New(jsB, natsstore.DefaultStream, sink, ob))
+	run(t, projector.New(natsstore.NewFeed(jsB, natsstore.DefaultStream), sink, ob))
 	eventually(t, 10*time.Second, func() bool { return logB.seen("standing by: another member holds the lease") },
 		func() string { return "b never stood by" })
 	second := e.publish(100)
@@ -581,7 +581,7 @@ func TestReplay(t *testing.T) {
 	last := e.publish(5000)
 	sink := newMemSink("mem")
 	var progress []projector.ReplayProgress
-	res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{
+	res, err := projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{
 		Log: testLog(t), BatchSize: 700, Progress: func(p projector.ReplayProgress) { progress = append(progress, p) },
 	})
 	if err != nil {
@@ -597,7 +597,7 @@ func TestReplay(t *testing.T) {
 
 	// Replaying again rebuilds from scratch.
 	e.publish(10)
-	res, err = projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{Log: testLog(t)})
+	res, err = projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +613,7 @@ func TestReplayInterruptedResumes(t *testing.T) {
 	sink := newMemSink("mem")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := projector.Replay(ctx, e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{
+	_, err := projector.Replay(ctx, natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{
 		Log: testLog(t), BatchSize: 500, ProgressEvery: time.Nanosecond,
 		Progress: func(p projector.ReplayProgress) {
 			if p.Applied >= 2000 {
@@ -628,7 +628,7 @@ func TestReplayInterruptedResumes(t *testing.T) {
 	if stoppedAt < 2000 || stoppedAt >= last {
 		t.Fatalf("interrupted at checkpoint %d, want between 2000 and %d", stoppedAt, last)
 	}
-	res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{Log: testLog(t)})
+	res, err := projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +638,7 @@ func TestReplayInterruptedResumes(t *testing.T) {
 	checkExact(t, sink, 1, last)
 
 	// Finished: the next replay starts over.
-	res, err = projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{Log: testLog(t)})
+	res, err = projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -654,7 +654,7 @@ func TestReplayInterruptedBeforeReset(t *testing.T) {
 	last := e.publish(500)
 	ctx := context.Background()
 	sink := newMemSink("mem")
-	all, err := projector.ReadAll(ctx, e.store.Stream(), last)
+	all, err := projector.ReadAll(ctx, e.store.Feed(), last)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +670,7 @@ func TestReplayInterruptedBeforeReset(t *testing.T) {
 	if _, err := kv.Put(ctx, "replay.mem", []byte(`{"from":1,"started_ms":1,"holder":"gone","reset":false}`)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := projector.Replay(ctx, e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{Log: testLog(t)})
+	res, err := projector.Replay(ctx, natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -685,7 +685,7 @@ func TestReplayFromSequence(t *testing.T) {
 	last := e.publish(300)
 	sink := newMemSink("mem")
 	sink.allowStart = 101
-	res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{Log: testLog(t), From: 101})
+	res, err := projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{Log: testLog(t), From: 101})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,7 +702,7 @@ func TestReplayRefusesAnotherStartWhileOneIsInterrupted(t *testing.T) {
 	sink.allowStart = 11
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := projector.Replay(ctx, e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{
+	_, err := projector.Replay(ctx, natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{
 		From: 11, BatchSize: 100, ProgressEvery: time.Nanosecond,
 		Progress: func(p projector.ReplayProgress) {
 			if p.Applied > 0 {
@@ -713,12 +713,12 @@ func TestReplayRefusesAnotherStartWhileOneIsInterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted replay returned %v", err)
 	}
-	_, err = projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{From: 50})
+	_, err = projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{From: 50})
 	if !errors.Is(err, projector.ErrReplayConflict) {
 		t.Fatalf("replay from another sequence returned %v, want ErrReplayConflict", err)
 	}
 	sink.allowStart = 50
-	res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{From: 50, Fresh: true})
+	res, err := projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{From: 50, Fresh: true})
 	if err != nil || res.From != 50 || res.Resumed {
 		t.Fatalf("fresh replay from 50: %+v, %v", res, err)
 	}
@@ -731,13 +731,13 @@ func TestReplayWhileProjectorRuns(t *testing.T) {
 	e := newEnv(t)
 	sink := newMemSink("mem")
 	o := fastOptions(t)
-	run(t, projector.New(e.js, natsstore.DefaultStream, sink, o))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, o))
 	e.publish(2000)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { every(ctx, 5*time.Millisecond, func() { e.publish(20) }) })
-	res, err := projector.Replay(context.Background(), e.js, natsstore.DefaultStream, sink, projector.ReplayOptions{
+	res, err := projector.Replay(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, projector.ReplayOptions{
 		Log: testLog(t), Lease: o.Lease, BatchSize: 300,
 	})
 	cancel()
@@ -763,19 +763,19 @@ func TestVerify(t *testing.T) {
 	ctx := context.Background()
 
 	complete := newMemSink("complete")
-	if _, err := projector.Replay(ctx, e.js, natsstore.DefaultStream, complete, projector.ReplayOptions{}); err != nil {
+	if _, err := projector.Replay(ctx, natsstore.NewFeed(e.js, natsstore.DefaultStream), complete, projector.ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	behind := newMemSink("behind")
 	var all []events.Recorded
-	all, err := projector.ReadAll(ctx, e.store.Stream(), last)
+	all, err := projector.ReadAll(ctx, e.store.Feed(), last)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := behind.Apply(ctx, all[:300]); err != nil {
 		t.Fatal(err)
 	}
-	diffs, err := projector.Verify(ctx, e.js, natsstore.DefaultStream, []projector.Sink{complete, behind}, projector.VerifyOptions{})
+	diffs, err := projector.Verify(ctx, natsstore.NewFeed(e.js, natsstore.DefaultStream), []projector.Sink{complete, behind}, projector.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -789,7 +789,7 @@ func TestVerify(t *testing.T) {
 	if err := wrong.Apply(ctx, append(append([]events.Recorded{}, all[:10]...), all[11:]...)); err != nil {
 		t.Fatal(err)
 	}
-	diffs, err = projector.Verify(ctx, e.js, natsstore.DefaultStream, []projector.Sink{wrong}, projector.VerifyOptions{})
+	diffs, err = projector.Verify(ctx, natsstore.NewFeed(e.js, natsstore.DefaultStream), []projector.Sink{wrong}, projector.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -801,14 +801,14 @@ func TestVerify(t *testing.T) {
 func TestReadStatus(t *testing.T) {
 	e := newEnv(t)
 	sink := newMemSink("mem")
-	run(t, projector.New(e.js, natsstore.DefaultStream, sink, fastOptions(t)))
+	run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, fastOptions(t)))
 	e.publish(50)
 	e.publishRaw("button.game.3", []byte("nope"))
 	last := e.publish(50)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == last }, func() string { return "not caught up" })
 	lagging := newMemSink("lagging")
 
-	st, err := projector.ReadStatus(context.Background(), e.js, natsstore.DefaultStream, []projector.Sink{sink, lagging}, projector.StatusOptions{})
+	st, err := projector.ReadStatus(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), []projector.Sink{sink, lagging}, projector.StatusOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/thebutton-game/thebutton/events"
 )
 
@@ -77,7 +75,7 @@ type replayMarker struct {
 // checkpoint instead of resetting it (a projector that took the lease
 // meanwhile will have gone on from the checkpoint too). It returns when
 // done, or ctx's error.
-func Replay(ctx context.Context, js jetstream.JetStream, stream string, sink Sink, o ReplayOptions) (ReplayResult, error) {
+func Replay(ctx context.Context, feed events.Feed, sink Sink, o ReplayOptions) (ReplayResult, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -92,17 +90,16 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, sink Sin
 	o.Lease, o.DeadLetter = po.Lease, po.DeadLetter
 	name := sink.Name()
 	log := o.Log.With("projection", name)
-	app := &applier{name: name, sink: sink, js: js, dl: o.DeadLetter, log: log,
+	app := &applier{name: name, sink: sink, feed: feed, dl: o.DeadLetter, log: log,
 		minBackoff: po.MinBackoff, maxBackoff: po.MaxBackoff, attemptTimeout: po.ApplyTimeout}
 
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return ReplayResult{}, fmt.Errorf("replay %s: stream %s: %w", name, stream, err)
-	}
-	if err := openDeadLetters(ctx, js, o.DeadLetter); err != nil {
+	if _, err := feed.LastSeq(ctx); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay %s: %w", name, err)
 	}
-	kv, err := openBucket(ctx, js, o.Lease)
+	if err := openDeadLetters(ctx, feed, o.DeadLetter); err != nil {
+		return ReplayResult{}, fmt.Errorf("replay %s: %w", name, err)
+	}
+	kv, err := openBucket(ctx, feed, o.Lease)
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("replay %s: %w", name, err)
 	}
@@ -114,7 +111,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, sink Sin
 	}
 	defer l.release()
 
-	res, err := replay(ctx, s, kv, l, app, o, log)
+	res, err := replay(ctx, kv, l, app, o, log)
 	if err != nil {
 		if errors.Is(err, errLeaseLost) {
 			err = fmt.Errorf("%w (another replay or a projector with an expired view took over)", err)
@@ -127,20 +124,20 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, sink Sin
 // startReplay reads or records the replay's marker and resets the sink
 // unless the marker says it was reset already (an interrupted replay,
 // resumed).
-func startReplay(ctx context.Context, kv jetstream.KeyValue, key string, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (replayMarker, ReplayResult, error) {
+func startReplay(ctx context.Context, kv events.Bucket, key string, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (replayMarker, ReplayResult, error) {
 	var res ReplayResult
 	var marker replayMarker
-	e, err := kv.Get(ctx, key)
+	value, _, err := kv.Get(ctx, key)
 	switch {
 	case err == nil && !o.Fresh:
-		if err := json.Unmarshal(e.Value(), &marker); err != nil {
+		if err := json.Unmarshal(value, &marker); err != nil {
 			return marker, res, fmt.Errorf("read replay marker %s: %w", key, err)
 		}
 		if o.From > 1 && o.From != marker.From {
 			return marker, res, fmt.Errorf("%w: recorded from %d, asked from %d", ErrReplayConflict, marker.From, o.From)
 		}
 		res.Resumed = true
-	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
+	case err == nil, errors.Is(err, events.ErrNotFound):
 		marker = replayMarker{From: max(o.From, 1), StartedMS: time.Now().UnixMilli(), Holder: o.Lease.Holder}
 	default:
 		return marker, res, fmt.Errorf("read replay marker %s: %w", key, err)
@@ -163,7 +160,7 @@ func startReplay(ctx context.Context, kv jetstream.KeyValue, key string, l *leas
 	return marker, res, nil
 }
 
-func replay(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (ReplayResult, error) {
+func replay(ctx context.Context, kv events.Bucket, l *lease, app *applier, o ReplayOptions, log *slog.Logger) (ReplayResult, error) {
 	key := replayKey(app.name)
 	marker, res, err := startReplay(ctx, kv, key, l, app, o, log)
 	if err != nil {
@@ -197,7 +194,7 @@ func replay(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, l *l
 		o.Progress(ReplayProgress{Applied: applied, Total: total, Seq: seq, Last: last, Elapsed: time.Since(start), Done: done})
 	}
 	for {
-		if last, err = lastSeq(ctx, s); err != nil {
+		if last, err = app.feed.LastSeq(ctx); err != nil {
 			return res, err
 		}
 		if last <= seq {
@@ -205,7 +202,7 @@ func replay(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, l *l
 		}
 		total += last - seq
 		report(false)
-		err := readRange(ctx, s, seq+1, last, o.BatchSize, func(chunk []events.Recorded) error {
+		err := app.feed.ReadRange(ctx, seq+1, last, o.BatchSize, func(chunk []events.Recorded) error {
 			if err := app.apply(ctx, l, chunk, last-chunk[len(chunk)-1].Seq); err != nil {
 				return err
 			}
@@ -221,7 +218,7 @@ func replay(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, l *l
 	}
 	res.To, res.Applied, res.Elapsed = seq, applied, time.Since(start)
 	report(true)
-	if err := kv.Delete(ctx, key); err != nil {
+	if err := kv.Delete(ctx, key, 0); err != nil {
 		log.Warn("replay done but its marker stays: the next replay resumes instead of starting over", "key", key, "err", err)
 	}
 	log.Info("replay done", "from", res.From, "to", res.To, "events", applied, "elapsed", res.Elapsed.Round(time.Millisecond))

@@ -1,12 +1,15 @@
 // Package projector turns the event stream into read models: it owns the
-// consumer loop shared by every projection (durable pull consumers, ack
-// after commit, checkpoints, back-off, dead letters) and the contract a
-// projection's sink implements. Each sink lives in its own subpackage and
-// is the only code that knows its storage (projector/redisproj owns every
-// Redis key name, projector/mysqlproj the history tables).
+// consumer loop shared by every projection (durable consumers, ack after
+// commit, checkpoints, back-off, dead letters, leases) and the contract a
+// projection's sink implements. It reaches the stream only through
+// events.Feed, implemented on JetStream by events/natsstore and in memory
+// by events/memfeed. Each sink lives in its own subpackage and is the
+// only code that knows its storage (projector/redisproj owns every Redis
+// key name, projector/mysqlproj the history tables).
 //
-// It imports events, schema and the sinks' clients; never discordbot,
-// commands or imaging.
+// It imports events only (a test keeps nats.go out of its dependencies);
+// its subpackages import the sinks' clients. Never discordbot, commands or
+// imaging.
 package projector
 
 import (

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/thebutton-game/thebutton/events"
 )
 
 // Status is what an operator needs to see of the read side.
@@ -72,35 +72,24 @@ type StatusOptions struct {
 // lease, and the dead letters. Only a failure to read the stream is an
 // error; what cannot be read of a projection or of the dead letters is
 // reported in its Err.
-func ReadStatus(ctx context.Context, js jetstream.JetStream, stream string, sinks []Sink, o StatusOptions) (Status, error) {
+func ReadStatus(ctx context.Context, feed events.StatusFeed, sinks []Sink, o StatusOptions) (Status, error) {
 	o.Lease = o.Lease.withDefaults()
 	o.DeadLetter = o.DeadLetter.withDefaults()
 	var st Status
-	s, err := js.Stream(ctx, stream)
+	fs, err := feed.Status(ctx)
 	if err != nil {
-		return st, fmt.Errorf("status: stream %s: %w", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return st, fmt.Errorf("status: stream %s: %w", stream, err)
+		return st, fmt.Errorf("status: %w", err)
 	}
 	st.Stream = StreamStatus{
-		Name: stream, Messages: info.State.Msgs, Bytes: info.State.Bytes,
-		FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, LastTime: info.State.LastTime,
-		Subjects: info.State.NumSubjects, Consumers: info.State.Consumers,
+		Name: fs.Name, Messages: fs.Messages, Bytes: fs.Bytes,
+		FirstSeq: fs.FirstSeq, LastSeq: fs.LastSeq, LastTime: fs.LastTime,
+		Subjects: fs.Subjects, Consumers: fs.ConsumerCount,
 	}
-	lister := s.ListConsumers(ctx)
-	for ci := range lister.Info() {
-		st.Consumers = append(st.Consumers, ConsumerStatus{
-			Name: ci.Name, Durable: ci.Config.Durable != "", Pending: ci.NumPending, AckPending: ci.NumAckPending, Redelivered: ci.NumRedelivered,
-			Waiting: ci.NumWaiting, LastDelivered: ci.Delivered.Stream, AckFloor: ci.AckFloor.Stream, Paused: ci.Paused,
-		})
-	}
-	if err := lister.Err(); err != nil {
-		return st, fmt.Errorf("status: consumers of %s: %w", stream, err)
+	for _, c := range fs.Consumers {
+		st.Consumers = append(st.Consumers, ConsumerStatus(c))
 	}
 
-	kv, kvErr := js.KeyValue(ctx, o.Lease.Bucket)
+	kv, kvErr := feed.ExistingBucket(ctx, o.Lease.Bucket)
 	for _, sink := range sinks {
 		ps := ProjectionStatus{Name: sink.Name()}
 		if pos, err := sink.Position(ctx); err != nil {
@@ -112,13 +101,13 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, stream string, sink
 			}
 		}
 		if kvErr == nil {
-			if e, err := kv.Get(ctx, leaseKey(sink.Name())); err == nil {
+			if value, _, err := kv.Get(ctx, leaseKey(sink.Name())); err == nil {
 				var v leaseValue
-				if json.Unmarshal(e.Value(), &v) == nil {
+				if json.Unmarshal(value, &v) == nil {
 					ps.Holder, ps.Role = v.Holder, v.Role
 				}
 			}
-			if _, err := kv.Get(ctx, replayKey(sink.Name())); err == nil {
+			if _, _, err := kv.Get(ctx, replayKey(sink.Name())); err == nil {
 				ps.Replay = true
 			}
 		}
@@ -126,18 +115,14 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, stream string, sink
 	}
 
 	st.DeadLetters.Stream = o.DeadLetter.Stream
-	dl, err := js.Stream(ctx, o.DeadLetter.Stream)
+	dl, err := feed.DeadLetterStatus(ctx, o.DeadLetter.Stream)
 	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case errors.Is(err, events.ErrNotFound):
 		// no projector ran yet: no dead letters
 	case err != nil:
 		st.DeadLetters.Err = err.Error()
 	default:
-		if info, err := dl.Info(ctx); err != nil {
-			st.DeadLetters.Err = err.Error()
-		} else {
-			st.DeadLetters.Messages, st.DeadLetters.LastTime = info.State.Msgs, info.State.LastTime
-		}
+		st.DeadLetters.Messages, st.DeadLetters.LastTime = dl.Messages, dl.LastTime
 	}
 	return st, nil
 }

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/thebutton-game/thebutton/events"
 )
 
@@ -55,16 +53,12 @@ type LiveVerifier interface {
 // stream's end is itself a difference. A sink that is not a Verifier is
 // an error. It reads the stream once, with one consumer, and keeps it in
 // memory.
-func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []Sink, o VerifyOptions) ([]Difference, error) {
+func Verify(ctx context.Context, feed events.Feed, sinks []Sink, o VerifyOptions) ([]Difference, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	o.Lease = o.Lease.withDefaults()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil, fmt.Errorf("verify: stream %s: %w", stream, err)
-	}
-	last, err := lastSeq(ctx, s)
+	last, err := feed.LastSeq(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -79,16 +73,16 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
 		}
 	}
-	var kv jetstream.KeyValue
+	var kv events.Bucket
 	if !o.Lease.Disabled {
-		if kv, err = openBucket(ctx, js, o.Lease); err != nil {
+		if kv, err = openBucket(ctx, feed, o.Lease); err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
 	// The stream is read once, by one consumer, while the projections read
 	// their snapshots; each folds the messages as they arrive, up to its
 	// own checkpoint.
-	cache := newStreamCache(s)
+	cache := newStreamCache(feed)
 	rctx, cancel := context.WithCancel(ctx)
 	readDone := make(chan struct{})
 	defer func() {
@@ -127,7 +121,7 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, sinks []
 // streamCache is the stream read so far, shared by the projections'
 // comparisons; each may need it further than the others.
 type streamCache struct {
-	s    jetstream.Stream
+	feed events.Feed
 	mu   sync.Mutex
 	all  []events.Recorded // in order; elements are never written again
 	done bool              // the first read (to the stream's end) is over
@@ -135,14 +129,14 @@ type streamCache struct {
 	more chan struct{}     // closed (and replaced) when all grows or the read ends
 }
 
-func newStreamCache(s jetstream.Stream) *streamCache {
-	return &streamCache{s: s, more: make(chan struct{})}
+func newStreamCache(feed events.Feed) *streamCache {
+	return &streamCache{feed: feed, more: make(chan struct{})}
 }
 
 // read reads the stream up to last into the cache, waking the readers at
 // each chunk, and returns how many messages it read.
 func (c *streamCache) read(ctx context.Context, last uint64) (int, error) {
-	err := readRange(ctx, c.s, 1, last, 4096, func(chunk []events.Recorded) error {
+	err := c.feed.ReadRange(ctx, 1, last, 4096, func(chunk []events.Recorded) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.all = append(c.all, chunk...)
@@ -195,7 +189,7 @@ func (c *streamCache) each(ctx context.Context, pos uint64, fn func([]events.Rec
 func (c *streamCache) extend(ctx context.Context, i int, pos uint64, fn func([]events.Recorded) error) error {
 	c.mu.Lock()
 	var err error
-	c.all, err = extend(ctx, c.s, c.all, pos)
+	c.all, err = extend(ctx, c.feed, c.all, pos)
 	all := c.all
 	c.mu.Unlock()
 	if err != nil {
@@ -235,7 +229,7 @@ func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) err
 	return nil
 }
 
-func verifyOne(ctx context.Context, cache *streamCache, kv jetstream.KeyValue, sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
+func verifyOne(ctx context.Context, cache *streamCache, kv events.Bucket, sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
 	name := sink.Name()
 	if lv, ok := sink.(LiveVerifier); ok {
 		t := time.Now()
@@ -275,7 +269,7 @@ func verifyOne(ctx context.Context, cache *streamCache, kv jetstream.KeyValue, s
 
 // extend reads the stream's messages after all's last one up to pos, if
 // pos is beyond it (a projection that moved on since the stream was read).
-func extend(ctx context.Context, s jetstream.Stream, all []events.Recorded, pos uint64) ([]events.Recorded, error) {
+func extend(ctx context.Context, feed events.Feed, all []events.Recorded, pos uint64) ([]events.Recorded, error) {
 	from := uint64(1)
 	if n := len(all); n > 0 {
 		from = all[n-1].Seq + 1
@@ -283,7 +277,7 @@ func extend(ctx context.Context, s jetstream.Stream, all []events.Recorded, pos 
 	if pos < from {
 		return all, nil
 	}
-	err := readRange(ctx, s, from, pos, 4096, func(chunk []events.Recorded) error {
+	err := feed.ReadRange(ctx, from, pos, 4096, func(chunk []events.Recorded) error {
 		all = append(all, chunk...)
 		return nil
 	})

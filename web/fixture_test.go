@@ -77,7 +77,7 @@ func (w *world) project() {
 	if last == w.applied {
 		return
 	}
-	all, err := projector.ReadAll(w.ctx, w.store.Stream(), last)
+	all, err := projector.ReadAll(w.ctx, w.store.Feed(), last)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func (w *world) project() {
 func (w *world) runProjector() {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := projector.New(w.store.JetStream(), natsstore.DefaultStream, w.sink, projector.Options{
+	p := projector.New(natsstore.NewFeed(w.store.JetStream(), natsstore.DefaultStream), w.sink, projector.Options{
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Resync: 100 * time.Millisecond,
 		Lease: projector.LeaseOptions{TTL: 2 * time.Second},
 	})

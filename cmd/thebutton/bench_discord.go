@@ -141,7 +141,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 	defer cancel()
 	tk := commands.NewTimekeeper(h, nil, log.With("component", "timekeeper"))
 	wg.Go(func() { _ = tk.Run(ctx) })
-	views := projector.New(n.js, c.stream, redisproj.New(rdb, redisproj.Options{Prefix: prefix}),
+	views := projector.New(n.store.Feed(), redisproj.New(rdb, redisproj.Options{Prefix: prefix}),
 		projector.Options{Log: log.With("projection", "redis")})
 	wg.Go(func() { _ = views.Run(ctx) })
 
@@ -162,7 +162,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 		defer cancel()
 		_ = bot.Close(cctx)
 	}()
-	reactor := projector.New(n.js, c.stream, bot.Reactor(), projector.Options{Log: log.With("component", "reactor"),
+	reactor := projector.New(n.store.Feed(), bot.Reactor(), projector.Options{Log: log.With("component", "reactor"),
 		BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: projector.LeaseOptions{TTL: reactorLeaseTTL}})
 	wg.Go(func() { _ = reactor.Run(ctx) })
 

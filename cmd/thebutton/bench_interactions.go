@@ -184,7 +184,7 @@ func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error)
 			return b.res, fmt.Errorf("instance %d: %w", i, err)
 		}
 	}
-	views := projector.New(b.first.js, b.c.stream, redisproj.New(b.rdb, redisproj.Options{Prefix: b.prefix}),
+	views := projector.New(b.first.store.Feed(), redisproj.New(b.rdb, redisproj.Options{Prefix: b.prefix}),
 		projector.Options{Log: b.log.With("projection", "redis")})
 	b.wg.Go(func() { _ = views.Run(ctx) })
 	if err := b.startGames(ctx); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
@@ -228,7 +229,7 @@ func runBenchProjector(ctx context.Context, a *app, args []string) error {
 		default:
 		}
 	}}
-	rp := projector.New(n.js, c.stream, sink, po)
+	rp := projector.New(n.store.Feed(), sink, po)
 	wg.Go(func() { _ = rp.Run(pctx) })
 	if *withMySQL {
 		ms, drop, err := scratchMySQL(ctx, c.mysqlDSN, log)
@@ -237,7 +238,7 @@ func runBenchProjector(ctx context.Context, a *app, args []string) error {
 		}
 		defer drop()
 		mo := projector.Options{Log: log, Lease: lease}
-		wg.Go(func() { _ = projector.New(n.js, c.stream, ms, mo).Run(pctx) })
+		wg.Go(func() { _ = projector.New(n.store.Feed(), ms, mo).Run(pctx) })
 	}
 	last, err := n.store.Stream().Info(ctx)
 	if err != nil {
@@ -497,7 +498,7 @@ func runBenchReplay(ctx context.Context, a *app, args []string) error {
 			}
 		}()
 		sink := redisproj.New(rdb, redisproj.Options{Prefix: prefix, Log: log})
-		r, err := projector.Replay(ctx, n.js, c.stream, sink, ropts)
+		r, err := projector.Replay(ctx, n.store.Feed(), sink, ropts)
 		if err != nil {
 			return err
 		}
@@ -512,7 +513,7 @@ func runBenchReplay(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer drop()
-		r, err := projector.Replay(ctx, n.js, c.stream, sink, ropts)
+		r, err := projector.Replay(ctx, n.store.Feed(), sink, ropts)
 		if err != nil {
 			return err
 		}
@@ -528,7 +529,7 @@ func benchVerify(ctx context.Context, js jetstream.JetStream, stream string, sin
 	if !on {
 		return nil
 	}
-	diffs, err := projector.Verify(ctx, js, stream, []projector.Sink{sink}, projector.VerifyOptions{Lease: projector.LeaseOptions{Disabled: true}})
+	diffs, err := projector.Verify(ctx, natsstore.NewFeed(js, stream), []projector.Sink{sink}, projector.VerifyOptions{Lease: projector.LeaseOptions{Disabled: true}})
 	if err != nil {
 		return err
 	}

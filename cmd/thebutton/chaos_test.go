@@ -25,6 +25,7 @@ import (
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
 	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
@@ -291,7 +292,7 @@ func (fr *opsFaultRun) checkAfterFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := projector.ReadAll(ctx, s, info.State.LastSeq)
+	all, err := projector.ReadAll(ctx, natsstore.NewFeed(js, "BUTTON"), info.State.LastSeq)
 	if err != nil {
 		t.Fatal(err)
 	}

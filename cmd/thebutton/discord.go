@@ -142,7 +142,7 @@ func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h disc
 		return out
 	})
 	if b.shards == "" { // sharded: a reactor per shard held (shards.go)
-		p := projector.New(n.js, c.stream, bot.Reactor(), reactorOptions(log, m, lease))
+		p := projector.New(n.store.Feed(), bot.Reactor(), reactorOptions(log, m, lease))
 		wg.Go(func() { _ = p.Run(rctx) })
 	}
 	log.Info("discord bot running", "legacy_text_commands", b.legacy, "dev_guild", c.discordGuild)

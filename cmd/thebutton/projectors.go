@@ -201,6 +201,7 @@ func observe(o *projector.Options, name string, obs projectorObserver) {
 // the first of them. The first sample lets /readyz say ready as soon as a
 // projection that is caught up has started, not one period later.
 func sampleLag(ctx context.Context, n *natsConn, sink projector.Sink, obs projectorObserver) {
+	feed := n.store.Feed()
 	t := time.NewTicker(lagSampleEvery)
 	defer t.Stop()
 	for first := true; ; first = false {
@@ -215,17 +216,18 @@ func sampleLag(ctx context.Context, n *natsConn, sink projector.Sink, obs projec
 		if err != nil {
 			continue
 		}
-		info, err := n.store.Stream().Info(ctx)
+		last, err := feed.LastSeq(ctx)
 		if err != nil {
 			continue
 		}
 		var lag time.Duration
 		var behind uint64
-		if last := info.State.LastSeq; last > pos {
+		if last > pos {
 			behind = last - pos
-			if m, err := n.store.Stream().GetMsg(ctx, pos+1); err == nil {
-				lag = time.Since(m.Time)
-			}
+			_ = feed.ReadRange(ctx, pos+1, pos+1, 1, func(next []events.Recorded) error {
+				lag = time.Since(next[0].Stored)
+				return nil
+			})
 		}
 		obs.SetProjectorLag(sink.Name(), lag, behind)
 	}
@@ -270,7 +272,7 @@ func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *nat
 		}
 		closers = append(closers, func() { _ = rdb.Close() })
 		sink := redisproj.New(rdb, redisproj.Options{Prefix: ps.redisPrefix, Log: log.With("component", "redis")})
-		p := projector.New(n.js, c.stream, sink, opts(targetRedis))
+		p := projector.New(n.store.Feed(), sink, opts(targetRedis))
 		wg.Go(func() { run(p, sink) })
 	}
 	if slices.Contains(ps.targets, targetMySQL) {
@@ -296,7 +298,7 @@ func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *nat
 			smu.Lock()
 			sink = s
 			smu.Unlock()
-			run(projector.New(n.js, c.stream, s, opts(targetMySQL)), s)
+			run(projector.New(n.store.Feed(), s, opts(targetMySQL)), s)
 		})
 	}
 	log.Info("projectors started", "projections", strings.Join(ps.targets, ","), "redis_prefix", ps.redisPrefix)

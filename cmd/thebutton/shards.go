@@ -14,6 +14,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordkv"
+	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/metrics"
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redismarks"
@@ -152,5 +153,5 @@ func (s sharded) serve(ctx context.Context, k, count int) error {
 	marks := redismarks.New(s.rdb, redismarks.Options{Prefix: fmt.Sprintf("%sshard-%d-of-%d:", s.prefix, k, count)})
 	r := s.bot.ShardReactor(k, count, marks)
 	defer r.Stop()
-	return projector.New(s.js, s.stream, r, reactorOptions(s.log.With("shard", k), s.m, s.lease)).Run(ctx)
+	return projector.New(natsstore.NewFeed(s.js, s.stream), r, reactorOptions(s.log.With("shard", k), s.m, s.lease)).Run(ctx)
 }

@@ -548,7 +548,7 @@ func (r *topoRig) history(ctx context.Context) map[events.GameID][]events.Record
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	all, err := projector.ReadAll(ctx, r.store.Stream(), info.State.LastSeq)
+	all, err := projector.ReadAll(ctx, r.store.Feed(), info.State.LastSeq)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		sinks = append(sinks, sink)
 	}
 	start := time.Now()
-	diffs, err := projector.Verify(ctx, n.js, c.stream, sinks, projector.VerifyOptions{Log: log, Wait: wait, Lease: ps.lease()})
+	diffs, err := projector.Verify(ctx, n.store.Feed(), sinks, projector.VerifyOptions{Log: log, Wait: wait, Lease: ps.lease()})
 	if err != nil {
 		return err
 	}
@@ -63,8 +63,8 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stdout, d.String())
 	}
 	last := uint64(0)
-	if info, err := n.store.Stream().Info(ctx); err == nil {
-		last = info.State.LastSeq
+	if seq, err := n.store.Feed().LastSeq(ctx); err == nil {
+		last = seq
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("%d differences between the stream (last sequence %d) and %s", len(diffs), last, strings.Join(ps.targets, ", "))

@@ -1,8 +1,10 @@
 // Package natsstore keeps the events of package events in a NATS JetStream
 // stream: it owns the stream's configuration, appends with an expected
 // subject sequence and a message id, reads subjects back, and watches new
-// events. JetStream errors are translated here, by code, into the
-// sentinels of package events.
+// events; its Feed is the stream as the read side consumes it (durable
+// consumers, range reads, dead letters, the lease bucket: events.Feed).
+// JetStream errors are translated here, by code, into the sentinels of
+// package events.
 //
 // It imports events and nats.go's jetstream package (never the legacy
 // JetStreamContext) and nothing else of this module.
