@@ -72,13 +72,26 @@ func (r reply) webhookEdit() *discordgo.WebhookEdit {
 // REST for an interaction that came over the gateway, in the HTTP
 // response for one that came to the interactions endpoint. Later edits go
 // through REST (webhooks/{app}/{token}) either way.
-type responder func(ctx context.Context, resp *discordgo.InteractionResponse) error
+type responder struct {
+	send func(ctx context.Context, resp *discordgo.InteractionResponse) error
+	// standIn, if set, is handed the deferral that answer sends if its
+	// reply is late, before the reply is produced: the HTTP endpoint
+	// writes it by itself when nothing was written as Discord's window is
+	// about to close (a starved process), so that a press whose decision
+	// started always gets a response. send then returns errStoodIn.
+	standIn func(deferral *discordgo.InteractionResponse)
+}
+
+// errStoodIn means the transport already sent the interaction's deferral
+// by itself (responder.standIn): the answer goes as an edit of the
+// original response.
+var errStoodIn = errors.New("the interaction was deferred by the endpoint")
 
 // restResponder answers ic with a callback over REST.
 func (b *Bot) restResponder(ic *discordgo.Interaction) responder {
-	return func(ctx context.Context, resp *discordgo.InteractionResponse) error {
+	return responder{send: func(ctx context.Context, resp *discordgo.InteractionResponse) error {
 		return b.rest.respond(ctx, ic, resp)
-	}
+	}}
 }
 
 // answerTimeout bounds producing an answer: past it the player is told
@@ -93,6 +106,18 @@ const answerTimeout = 20 * time.Second
 // reply is sent (or failed); the produce goroutine is waited for.
 func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond responder, ephemeral, update bool,
 	produce func(ctx context.Context) reply) {
+	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
+	if update {
+		typ = discordgo.InteractionResponseDeferredMessageUpdate
+	}
+	var flags discordgo.MessageFlags
+	if ephemeral {
+		flags = discordgo.MessageFlagsEphemeral
+	}
+	deferral := &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}}
+	if respond.standIn != nil {
+		respond.standIn(deferral)
+	}
 	pctx, cancel := context.WithTimeout(b.ctx, answerTimeout)
 	defer cancel()
 	done := make(chan reply, 1)
@@ -107,18 +132,10 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond respond
 		return
 	case <-timer.C:
 	}
-	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
-	if update {
-		typ = discordgo.InteractionResponseDeferredMessageUpdate
-	}
-	var flags discordgo.MessageFlags
-	if ephemeral {
-		flags = discordgo.MessageFlagsEphemeral
-	}
 	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(start))
-	err := respond(cctx, &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}})
+	err := respond.send(cctx, deferral)
 	ccancel()
-	if err != nil {
+	if err != nil && !errors.Is(err, errStoodIn) {
 		b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
 	}
 	r := <-done
@@ -142,10 +159,17 @@ func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, respond res
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(start))
 	defer cancel()
-	err := respond(ctx, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
+	err := respond.send(ctx, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
 	var apiErr *APIError
 	switch {
 	case err == nil:
+	case errors.Is(err, errStoodIn):
+		// The endpoint deferred it: the answer is the edit.
+		ectx, ecancel := context.WithTimeout(context.WithoutCancel(b.ctx), 10*time.Second)
+		defer ecancel()
+		if err := b.rest.editOriginal(ectx, ic, r.webhookEdit()); err != nil {
+			b.log.Warn("deferred answer failed", "interaction", ic.ID, "err", err)
+		}
 	case errors.As(err, &apiErr) && apiErr.Code == CodeUnknownInteraction:
 		b.log.Warn("interaction answered too late", "interaction", ic.ID, "after", time.Since(start))
 	default:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -37,8 +38,14 @@ const (
 	DefaultMaxInteractionSkew = 5 * time.Minute
 )
 
-// interactionWindow is how long Discord waits for the initial response.
-const interactionWindow = 3 * time.Second
+// interactionWindow is how long Discord waits for the initial response;
+// standInMargin is how long before its end the endpoint writes what it has
+// (a stand-in deferral, or 503), so that the response still reaches
+// Discord in time.
+const (
+	interactionWindow = 3 * time.Second
+	standInMargin     = 500 * time.Millisecond
+)
 
 // InteractionsOptions configure the interactions endpoint. The zero value
 // uses the defaults above.
@@ -171,7 +178,12 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // answer runs the bot's handler on ic and writes its initial response,
 // within Discord's window. The handler goes on after that (an answer
-// deferred, then edited in over REST); Close waits for it.
+// deferred, then edited in over REST); Close waits for it. If the handler
+// has written nothing when the window is about to close (the process is
+// starved: its own deferral is late), the endpoint writes the deferral the
+// handler registered (responder.standIn), so that a press being decided is
+// never left without a response; only a handler that registered none is
+// answered 503.
 func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discordgo.Interaction, start time.Time) {
 	ha := &httpAnswer{resp: make(chan *discordgo.InteractionResponse), written: make(chan error, 1), gone: make(chan struct{})}
 	defer close(ha.gone)
@@ -179,9 +191,9 @@ func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discor
 	go func() {
 		defer h.b.inflight.Done()
 		defer close(handled)
-		h.b.handle(ic, start, ha.respond)
+		h.b.handle(ic, start, responder{send: ha.respond, standIn: ha.setStandIn})
 	}()
-	window := time.NewTimer(max(interactionWindow-time.Since(start), 0))
+	window := time.NewTimer(max(interactionWindow-standInMargin-time.Since(start), 0))
 	defer window.Stop()
 	select {
 	case resp := <-ha.resp:
@@ -190,6 +202,13 @@ func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discor
 		h.b.log.Error("interaction handled without a response", "interaction", ic.ID, "type", ic.Type)
 		http.Error(w, "no response", http.StatusInternalServerError)
 	case <-window.C:
+		if d := ha.takeStandIn(); d != nil {
+			h.b.log.Warn("interaction deferred by the endpoint: its handler was late", "interaction", ic.ID, "after", time.Since(start))
+			if err := writeInteractionResponse(w, d); err != nil {
+				h.b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
+			}
+			return
+		}
 		h.b.log.Warn("interaction not answered within Discord's window", "interaction", ic.ID, "after", time.Since(start))
 		http.Error(w, "no response in time", http.StatusServiceUnavailable)
 	case <-r.Context().Done():
@@ -202,6 +221,10 @@ type httpAnswer struct {
 	resp    chan *discordgo.InteractionResponse
 	written chan error    // the result of writing it
 	gone    chan struct{} // closed when the request has ended
+
+	mu      sync.Mutex
+	standIn *discordgo.InteractionResponse // the handler's deferral
+	stood   bool                           // the endpoint wrote it
 }
 
 // errRequestGone means the HTTP request ended before the response came
@@ -214,10 +237,32 @@ func (a *httpAnswer) respond(ctx context.Context, resp *discordgo.InteractionRes
 	case a.resp <- resp:
 		return <-a.written
 	case <-a.gone:
+		a.mu.Lock()
+		stood := a.stood
+		a.mu.Unlock()
+		if stood {
+			return errStoodIn
+		}
 		return errRequestGone
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// setStandIn registers the deferral to write if the handler is late.
+func (a *httpAnswer) setStandIn(d *discordgo.InteractionResponse) {
+	a.mu.Lock()
+	a.standIn = d
+	a.mu.Unlock()
+}
+
+// takeStandIn returns the registered deferral (nil if none) and marks it
+// written: respond then returns errStoodIn. Called before gone is closed.
+func (a *httpAnswer) takeStandIn() *discordgo.InteractionResponse {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stood = a.standIn != nil
+	return a.standIn
 }
 
 // writeInteractionResponse writes resp as the HTTP response: JSON, or

@@ -36,6 +36,7 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 	b.answer(ic, start, respond, true, false, func(ctx context.Context) reply {
 		click, err := b.cmds.Press(ctx, commands.Press{
 			Game: game, Guild: ic.GuildID, User: user, UserName: name, Interaction: ic.ID, At: start,
+			DecideBy: start.Add(b.cfg.DecideBudget),
 		})
 		if err == nil {
 			if !click.Duplicate {
@@ -45,7 +46,7 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 		}
 		rej, ok := commands.AsRejection(err)
 		if !ok {
-			if errors.Is(err, commands.ErrContention) {
+			if errors.Is(err, commands.ErrContention) || errors.Is(err, commands.ErrShed) {
 				return reply{content: textBusy, ephemeral: true}
 			}
 			if errors.Is(err, commands.ErrOutcomeUnknown) {

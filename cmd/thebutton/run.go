@@ -88,6 +88,8 @@ func pressOutcome(c commands.Click, err error) string {
 	switch {
 	case errors.Is(err, commands.ErrContention):
 		return metrics.OutcomeContention
+	case errors.Is(err, commands.ErrShed):
+		return metrics.OutcomeShed
 	case err != nil:
 		return metrics.OutcomeError
 	case c.Duplicate:
