@@ -80,6 +80,20 @@ type responder struct {
 	// about to close (a starved process), so that a press whose decision
 	// started always gets a response. send then returns errStoodIn.
 	standIn func(deferral *discordgo.InteractionResponse)
+	// sent, if not zero, is the latest instant the interaction can have
+	// been sent by Discord, when that is before the service received it
+	// (a request that waited in transit, as its signed timestamp shows):
+	// Discord's window, and so every budget of the answer, counts from it.
+	sent time.Time
+}
+
+// origin is when the budgets of an interaction received at start count
+// from: start, or the time it was sent if known to be earlier.
+func (r responder) origin(start time.Time) time.Time {
+	if !r.sent.IsZero() && r.sent.Before(start) {
+		return r.sent
+	}
+	return start
 }
 
 // errStoodIn means the transport already sent the interaction's deferral
@@ -123,7 +137,8 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond respond
 	done := make(chan reply, 1)
 	go func() { done <- produce(pctx) }()
 
-	budget := b.cfg.PressBudget - time.Since(start)
+	origin := respond.origin(start)
+	budget := b.cfg.PressBudget - time.Since(origin)
 	timer := time.NewTimer(max(budget, 0))
 	defer timer.Stop()
 	select {
@@ -132,7 +147,7 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond respond
 		return
 	case <-timer.C:
 	}
-	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(start))
+	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(origin))
 	err := respond.send(cctx, deferral)
 	ccancel()
 	if err != nil && !errors.Is(err, errStoodIn) {
@@ -157,7 +172,7 @@ func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, respond res
 	if update {
 		typ = discordgo.InteractionResponseUpdateMessage
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(start))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(respond.origin(start)))
 	defer cancel()
 	err := respond.send(ctx, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
 	var apiErr *APIError

@@ -41,10 +41,11 @@ const (
 // interactionWindow is how long Discord waits for the initial response;
 // standInMargin is how long before its end the endpoint writes what it has
 // (a stand-in deferral, or 503), so that the response still reaches
-// Discord in time.
+// Discord in time; lastMoment is the least it waits for the handler.
 const (
 	interactionWindow = 3 * time.Second
 	standInMargin     = 500 * time.Millisecond
+	lastMoment        = 250 * time.Millisecond
 )
 
 // InteractionsOptions configure the interactions endpoint. The zero value
@@ -109,34 +110,46 @@ var (
 
 // verify reads r's body (at most maxBody bytes) and checks the signature
 // of timestamp+body and the timestamp's distance to now. It returns the
-// body only when all hold.
-func (h *interactions) verify(r *http.Request, now time.Time) ([]byte, error) {
+// body and the signed timestamp only when all hold.
+func (h *interactions) verify(r *http.Request, now time.Time) ([]byte, int64, error) {
 	sig, err := hex.DecodeString(r.Header.Get("X-Signature-Ed25519"))
 	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, errNoSignature
+		return nil, 0, errNoSignature
 	}
 	ts := r.Header.Get("X-Signature-Timestamp")
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, errNoTimestamp
+		return nil, 0, errNoTimestamp
 	}
 	if d := now.Sub(time.Unix(secs, 0)); d > h.opts.MaxSkew || d < -h.opts.MaxSkew {
-		return nil, errStale
+		return nil, 0, errStale
 	}
 	if r.ContentLength > h.opts.MaxBody {
-		return nil, errTooLarge
+		return nil, 0, errTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, 0, fmt.Errorf("read body: %w", err)
 	}
 	if int64(len(body)) > h.opts.MaxBody {
-		return nil, errTooLarge
+		return nil, 0, errTooLarge
 	}
 	if !ed25519.Verify(h.key, append([]byte(ts), body...), sig) {
-		return nil, errBadSig
+		return nil, 0, errBadSig
 	}
-	return body, nil
+	return body, secs, nil
+}
+
+// sentBy is the latest instant a request signed at secs (whole seconds,
+// as Discord signs) can have been sent, when that is before start (it
+// waited in transit: a queue, a busy load balancer, a starved accept
+// loop); zero otherwise. With the clocks in step (NTP), a request is at
+// least start − sentBy old when it arrives.
+func sentBy(secs int64, start time.Time) time.Time {
+	if lag := start.Sub(time.Unix(secs+1, 0)); lag > 0 {
+		return start.Add(-lag) // keeps start's monotonic reading
+	}
+	return time.Time{}
 }
 
 func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +159,7 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "interactions are POSTed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := h.verify(r, start)
+	body, secs, err := h.verify(r, start)
 	if err != nil {
 		// Debug only: anyone can send these, and Discord sends some on
 		// purpose when the endpoint URL is saved.
@@ -173,7 +186,7 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	h.answer(w, r, &ic, start)
+	h.answer(w, r, &ic, start, sentBy(secs, start))
 }
 
 // answer runs the bot's handler on ic and writes its initial response,
@@ -184,16 +197,22 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handler registered (responder.standIn), so that a press being decided is
 // never left without a response; only a handler that registered none is
 // answered 503.
-func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discordgo.Interaction, start time.Time) {
+//
+// sent, if not zero, is when the request was sent at the latest, before
+// start: Discord's window, and so the budgets, count from it.
+func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discordgo.Interaction, start, sent time.Time) {
 	ha := &httpAnswer{resp: make(chan *discordgo.InteractionResponse), written: make(chan error, 1), gone: make(chan struct{})}
 	defer close(ha.gone)
+	respond := responder{send: ha.respond, standIn: ha.setStandIn, sent: sent}
 	handled := make(chan struct{})
 	go func() {
 		defer h.b.inflight.Done()
 		defer close(handled)
-		h.b.handle(ic, start, responder{send: ha.respond, standIn: ha.setStandIn})
+		h.b.handle(ic, start, respond)
 	}()
-	window := time.NewTimer(max(interactionWindow-standInMargin-time.Since(start), 0))
+	// A request that arrives with its window (nearly) gone still gets a
+	// moment: its press is shed at once and answered so.
+	window := time.NewTimer(max(interactionWindow-standInMargin-time.Since(respond.origin(start)), lastMoment))
 	defer window.Stop()
 	select {
 	case resp := <-ha.resp:

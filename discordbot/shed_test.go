@@ -1,7 +1,9 @@
 package discordbot_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -157,4 +159,54 @@ func TestInteractionsEndpointDefersForALateHandler(t *testing.T) {
 		t.Errorf("%d clicks stored, want 1", n)
 	}
 	e.checkAnsweredOverHTTP(2)
+}
+
+// A request signed seconds before it arrived (it waited in a queue on the
+// way) is as old as its signature says: past its decision budget it is
+// answered busy at once and nothing is stored; the same press signed as
+// it is sent counts.
+func TestInteractionsShedAPressThatWaitedInTransit(t *testing.T) {
+	e := newEnv(t, envOptions{noBot: true, cfg: discordbot.Config{NoGateway: true}})
+	e.startBot(projectorOptions())
+	url, key := e.serveInteractions(discordbot.InteractionsOptions{})
+	game, msg := e.startGame()
+	post := func(id string, signedAt time.Time) (int, string) {
+		body := e.pressBody(id, e.player, game, msg)
+		req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = discordtest.SignInteraction(key, signedAt, body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Type int `json:"type"`
+			Data struct {
+				Content string `json:"content"`
+				Flags   int    `json:"flags"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		if answer.Type != 4 || answer.Data.Flags&int(1<<6) == 0 {
+			t.Errorf("press %s answered type %d flags %d, want a direct ephemeral answer", id, answer.Type, answer.Data.Flags)
+		}
+		return resp.StatusCode, answer.Data.Content
+	}
+	if status, text := post(e.fake.NewID(), time.Now().Add(-5*time.Second)); status != http.StatusOK || !strings.Contains(text, "very busy") {
+		t.Errorf("a press signed 5 s ago: %d %q, want busy", status, text)
+	}
+	if n := e.clickCount(game); n != 0 {
+		t.Errorf("%d clicks stored after the stale press, want 0", n)
+	}
+	if status, text := post(e.fake.NewID(), time.Now()); status != http.StatusOK || !strings.Contains(text, "click!") {
+		t.Errorf("a press signed now: %d %q, want accepted", status, text)
+	}
+	if n := e.clickCount(game); n != 1 {
+		t.Errorf("%d clicks stored, want 1", n)
+	}
 }
