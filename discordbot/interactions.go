@@ -167,8 +167,8 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
 	}
-	var ic discordgo.Interaction
-	if err := json.Unmarshal(body, &ic); err != nil {
+	ic, err := decodeInteraction(body)
+	if err != nil {
 		h.b.log.Warn("signed interaction not understood", "err", err)
 		http.Error(w, "interaction not understood", http.StatusBadRequest)
 		return
@@ -186,7 +186,52 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	h.answer(w, r, &ic, start, sentBy(secs, start))
+	h.answer(w, r, ic, start, sentBy(secs, start))
+}
+
+// wireInteraction is what the bot reads of an interaction's JSON: the
+// fields of discordgo.Interaction it uses, and its data as raw JSON. The
+// rest — above all the pressed message, which Discord sends whole with
+// every button press (content, embeds, components) — is skipped, not
+// decoded; discordgo's own decoding also reads the body twice.
+type wireInteraction struct {
+	ID        string                    `json:"id"`
+	AppID     string                    `json:"application_id"`
+	Type      discordgo.InteractionType `json:"type"`
+	Token     string                    `json:"token"`
+	Version   int                       `json:"version"`
+	GuildID   string                    `json:"guild_id"`
+	ChannelID string                    `json:"channel_id"`
+	Member    *discordgo.Member         `json:"member"`
+	User      *discordgo.User           `json:"user"`
+	Data      json.RawMessage           `json:"data"`
+}
+
+// decodeInteraction decodes what the bot uses of an interaction: the same
+// discordgo.Interaction as discordgo's decoding gives, without the pressed
+// message, the locales, the permissions of the app and the entitlements.
+func decodeInteraction(body []byte) (*discordgo.Interaction, error) {
+	var w wireInteraction
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, err
+	}
+	ic := &discordgo.Interaction{ID: w.ID, AppID: w.AppID, Type: w.Type, Token: w.Token, Version: w.Version,
+		GuildID: w.GuildID, ChannelID: w.ChannelID, Member: w.Member, User: w.User}
+	switch w.Type {
+	case discordgo.InteractionApplicationCommand:
+		var d discordgo.ApplicationCommandInteractionData
+		if err := json.Unmarshal(w.Data, &d); err != nil {
+			return nil, fmt.Errorf("command data: %w", err)
+		}
+		ic.Data = d
+	case discordgo.InteractionMessageComponent:
+		var d discordgo.MessageComponentInteractionData
+		if err := json.Unmarshal(w.Data, &d); err != nil {
+			return nil, fmt.Errorf("component data: %w", err)
+		}
+		ic.Data = d
+	}
+	return ic, nil
 }
 
 // answer runs the bot's handler on ic and writes its initial response,
