@@ -133,6 +133,12 @@ func AsRejection(err error) (*Rejection, bool) {
 // a row; nothing was recorded and the caller may try again.
 var ErrContention = errors.New("commands: too much contention, nothing recorded")
 
+// ErrShed means a press was still waiting for its game at its
+// Press.DecideBy (queued behind other presses, or behind a slow store): its
+// decision never started and nothing was recorded; the player may press
+// again. A press whose decision started is never shed.
+var ErrShed = errors.New("commands: press not decided in time, nothing recorded")
+
 // ErrOutcomeUnknown means a request's append could not be confirmed or
 // ruled out within the handler's bound (the store stayed unreachable): it
 // may or may not have been recorded. It is never returned for an append
@@ -153,6 +159,14 @@ type Press struct {
 	// At is when the service received the press: the press's only time.
 	// Zero means now.
 	At time.Time
+	// DecideBy, if not zero, is the latest instant (the machine's clock,
+	// as time.Now gives it, not the handler's Clock) at which the press's
+	// decision may start: a press still waiting for its game then is shed
+	// (ErrShed, nothing recorded). Once its decision started, a press is
+	// decided, stored and answered however long its append takes. The bot
+	// sets it so that a press is decided only while the player can still
+	// be told its outcome.
+	DecideBy time.Time
 }
 
 // StartGame starts a game in a button channel.

@@ -41,6 +41,9 @@ type queued struct {
 	// unknown: an append of this press had an unknown outcome, so finding
 	// it stored later means it was this request's own.
 	unknown bool
+	// started: the press's decision started (it is no longer shed at its
+	// DecideBy).
+	started bool
 	done    chan pressResult
 }
 
@@ -59,20 +62,44 @@ func (h *Handler) groupSize(queued int) int {
 	return 1
 }
 
+// late reports whether p's decision may no longer start (Press.DecideBy).
+func (p Press) late() bool { return !p.DecideBy.IsZero() && !time.Now().Before(p.DecideBy) }
+
+// decideCtx is ctx, ended at p.DecideBy too: for what a press waits for
+// before its decision (reads, never an append).
+func decideCtx(ctx context.Context, p Press) (context.Context, context.CancelFunc) {
+	if p.DecideBy.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, p.DecideBy)
+}
+
 // pressQueued queues a press on its game and waits for its answer. The
 // request that holds the game decides every queued press in order and
 // stores the accepted ones in one write; a request that waits longer than
 // lockWait (or its context) without its press being taken gets
-// ErrContention, nothing recorded.
+// ErrContention, and one still waiting at its DecideBy ErrShed: nothing
+// recorded.
 func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click, error) {
 	e := h.entry(p.Game)
-	h.awaitWarm(ctx, e)
+	wctx, cancel := decideCtx(ctx, p)
+	h.awaitWarm(wctx, e)
+	cancel()
+	if p.late() {
+		return Click{}, ErrShed
+	}
 	q := &queued{p: p, banned: banned, done: make(chan pressResult, 1)}
 	e.qmu.Lock()
 	e.queue = append(e.queue, q)
 	e.qmu.Unlock()
 
-	t := time.NewTimer(lockWait)
+	wait, waited := lockWait, ErrContention
+	if !p.DecideBy.IsZero() {
+		if d := time.Until(p.DecideBy); d < wait {
+			wait, waited = d, ErrShed
+		}
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case r := <-q.done:
@@ -81,7 +108,7 @@ func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click,
 	case <-ctx.Done():
 		return h.abandon(e, q, ctx.Err())
 	case <-t.C:
-		return h.abandon(e, q, ErrContention)
+		return h.abandon(e, q, waited)
 	}
 	defer h.release(e)
 	for {
@@ -172,6 +199,13 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 				// outcome was unknown until the catch-up showed it.
 				q.answer(Click{ButtonClicked: n, Duplicate: !q.unknown}, nil)
 				continue
+			}
+			if !q.started {
+				if q.p.late() {
+					q.answer(Click{}, ErrShed)
+					continue
+				}
+				q.started = true
 			}
 			c, rej := DecidePress(&e.g, q.banned, q.p, e.g.Now(ms(q.p.At)))
 			if rej != nil {

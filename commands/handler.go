@@ -799,7 +799,9 @@ func newMsgID() string {
 
 // Press decides a press and, if accepted, records the click. A refusal is
 // a *Rejection; the same interaction pressed again returns the original
-// click with Duplicate set. It blocks for at most a few store round trips.
+// click with Duplicate set. A press whose decision could not start by its
+// DecideBy returns an error wrapping ErrShed, nothing recorded. It blocks
+// for at most a few store round trips.
 func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
 	if rej := validatePress(p); rej != nil {
 		return Click{}, rej
@@ -807,8 +809,16 @@ func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
 	if p.At.IsZero() {
 		p.At = h.clock.Now()
 	}
-	banned, err := h.isBanned(ctx, p.Guild, p.User)
+	if p.late() {
+		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, ErrShed)
+	}
+	bctx, cancel := decideCtx(ctx, p)
+	banned, err := h.isBanned(bctx, p.Guild, p.User)
+	cancel()
 	if err != nil {
+		if ctx.Err() == nil && p.late() {
+			err = ErrShed // the ban list took the time of the decision
+		}
 		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, err)
 	}
 	out, err := h.pressQueued(ctx, p, banned)

@@ -72,13 +72,40 @@ func (r reply) webhookEdit() *discordgo.WebhookEdit {
 // REST for an interaction that came over the gateway, in the HTTP
 // response for one that came to the interactions endpoint. Later edits go
 // through REST (webhooks/{app}/{token}) either way.
-type responder func(ctx context.Context, resp *discordgo.InteractionResponse) error
+type responder struct {
+	send func(ctx context.Context, resp *discordgo.InteractionResponse) error
+	// standIn, if set, is handed the deferral that answer sends if its
+	// reply is late, before the reply is produced: the HTTP endpoint
+	// writes it by itself when nothing was written as Discord's window is
+	// about to close (a starved process), so that a press whose decision
+	// started always gets a response. send then returns errStoodIn.
+	standIn func(deferral *discordgo.InteractionResponse)
+	// sent, if not zero, is the latest instant the interaction can have
+	// been sent by Discord, when that is before the service received it
+	// (a request that waited in transit, as its signed timestamp shows):
+	// Discord's window, and so every budget of the answer, counts from it.
+	sent time.Time
+}
+
+// origin is when the budgets of an interaction received at start count
+// from: start, or the time it was sent if known to be earlier.
+func (r responder) origin(start time.Time) time.Time {
+	if !r.sent.IsZero() && r.sent.Before(start) {
+		return r.sent
+	}
+	return start
+}
+
+// errStoodIn means the transport already sent the interaction's deferral
+// by itself (responder.standIn): the answer goes as an edit of the
+// original response.
+var errStoodIn = errors.New("the interaction was deferred by the endpoint")
 
 // restResponder answers ic with a callback over REST.
 func (b *Bot) restResponder(ic *discordgo.Interaction) responder {
-	return func(ctx context.Context, resp *discordgo.InteractionResponse) error {
+	return responder{send: func(ctx context.Context, resp *discordgo.InteractionResponse) error {
 		return b.rest.respond(ctx, ic, resp)
-	}
+	}}
 }
 
 // answerTimeout bounds producing an answer: past it the player is told
@@ -93,20 +120,6 @@ const answerTimeout = 20 * time.Second
 // reply is sent (or failed); the produce goroutine is waited for.
 func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond responder, ephemeral, update bool,
 	produce func(ctx context.Context) reply) {
-	pctx, cancel := context.WithTimeout(b.ctx, answerTimeout)
-	defer cancel()
-	done := make(chan reply, 1)
-	go func() { done <- produce(pctx) }()
-
-	budget := b.cfg.PressBudget - time.Since(start)
-	timer := time.NewTimer(max(budget, 0))
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		b.sendAnswer(ic, start, respond, r, update)
-		return
-	case <-timer.C:
-	}
 	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
 	if update {
 		typ = discordgo.InteractionResponseDeferredMessageUpdate
@@ -115,10 +128,29 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond respond
 	if ephemeral {
 		flags = discordgo.MessageFlagsEphemeral
 	}
-	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(start))
-	err := respond(cctx, &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}})
+	deferral := &discordgo.InteractionResponse{Type: typ, Data: &discordgo.InteractionResponseData{Flags: flags}}
+	if respond.standIn != nil {
+		respond.standIn(deferral)
+	}
+	pctx, cancel := context.WithTimeout(b.ctx, answerTimeout)
+	defer cancel()
+	done := make(chan reply, 1)
+	go func() { done <- produce(pctx) }()
+
+	origin := respond.origin(start)
+	budget := b.cfg.PressBudget - time.Since(origin)
+	timer := time.NewTimer(max(budget, 0))
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		b.sendAnswer(ic, start, respond, r, update)
+		return
+	case <-timer.C:
+	}
+	cctx, ccancel := context.WithTimeout(b.ctx, callbackTimeout(origin))
+	err := respond.send(cctx, deferral)
 	ccancel()
-	if err != nil {
+	if err != nil && !errors.Is(err, errStoodIn) {
 		b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
 	}
 	r := <-done
@@ -140,12 +172,19 @@ func (b *Bot) sendAnswer(ic *discordgo.Interaction, start time.Time, respond res
 	if update {
 		typ = discordgo.InteractionResponseUpdateMessage
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(start))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), callbackTimeout(respond.origin(start)))
 	defer cancel()
-	err := respond(ctx, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
+	err := respond.send(ctx, &discordgo.InteractionResponse{Type: typ, Data: r.data()})
 	var apiErr *APIError
 	switch {
 	case err == nil:
+	case errors.Is(err, errStoodIn):
+		// The endpoint deferred it: the answer is the edit.
+		ectx, ecancel := context.WithTimeout(context.WithoutCancel(b.ctx), 10*time.Second)
+		defer ecancel()
+		if err := b.rest.editOriginal(ectx, ic, r.webhookEdit()); err != nil {
+			b.log.Warn("deferred answer failed", "interaction", ic.ID, "err", err)
+		}
 	case errors.As(err, &apiErr) && apiErr.Code == CodeUnknownInteraction:
 		b.log.Warn("interaction answered too late", "interaction", ic.ID, "after", time.Since(start))
 	default:

@@ -54,6 +54,14 @@ type Config struct {
 	// PressBudget is how long a press (or command) may take before its
 	// answer is deferred (default 1.5 s; Discord allows 3 s).
 	PressBudget time.Duration
+	// DecideBudget is how long after its arrival a press may wait for its
+	// decision to start (queued behind other presses of its game, or
+	// behind a slow store): a press not taken by then is answered "busy,
+	// press again" and nothing is recorded (load shedding), so that no
+	// press is stored after the player was told the interaction failed.
+	// Default 1 s; at most PressBudget, so that every press whose decision
+	// started gets its answer or its deferral, and then its outcome.
+	DecideBudget time.Duration
 	// RESTRate and RESTBurst are the global limiter of every REST call
 	// except interaction answers (default 40/s, burst 5: at most 45 calls
 	// in any second; Discord allows 50/s).
@@ -101,6 +109,10 @@ func (c Config) withDefaults() Config {
 	if c.PressBudget <= 0 {
 		c.PressBudget = 1500 * time.Millisecond
 	}
+	if c.DecideBudget <= 0 {
+		c.DecideBudget = time.Second
+	}
+	c.DecideBudget = min(c.DecideBudget, c.PressBudget)
 	if c.RESTRate <= 0 {
 		c.RESTRate = 40
 	}

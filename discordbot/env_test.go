@@ -192,6 +192,8 @@ type envOptions struct {
 	noBot    bool
 	// wrap, if set, puts something between the bot and the handler.
 	wrap func(*commands.Handler) discordbot.Commands
+	// store, if set, puts something between the handler and the stream.
+	store func(*natsstore.Store) commands.Store
 	// noTimekeeper lets a test write a history in the past before games
 	// are ended at their deadlines (startTimekeeper).
 	noTimekeeper bool
@@ -225,7 +227,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.store = store
-	e.h = commands.NewHandler(store, nil, e.log.With("component", "commands"))
+	var cs commands.Store = store
+	if o.store != nil {
+		cs = o.store(store)
+	}
+	e.h = commands.NewHandler(cs, nil, e.log.With("component", "commands"))
 	if err := e.h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

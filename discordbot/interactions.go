@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -37,8 +38,15 @@ const (
 	DefaultMaxInteractionSkew = 5 * time.Minute
 )
 
-// interactionWindow is how long Discord waits for the initial response.
-const interactionWindow = 3 * time.Second
+// interactionWindow is how long Discord waits for the initial response;
+// standInMargin is how long before its end the endpoint writes what it has
+// (a stand-in deferral, or 503), so that the response still reaches
+// Discord in time; lastMoment is the least it waits for the handler.
+const (
+	interactionWindow = 3 * time.Second
+	standInMargin     = 500 * time.Millisecond
+	lastMoment        = 250 * time.Millisecond
+)
 
 // InteractionsOptions configure the interactions endpoint. The zero value
 // uses the defaults above.
@@ -102,34 +110,46 @@ var (
 
 // verify reads r's body (at most maxBody bytes) and checks the signature
 // of timestamp+body and the timestamp's distance to now. It returns the
-// body only when all hold.
-func (h *interactions) verify(r *http.Request, now time.Time) ([]byte, error) {
+// body and the signed timestamp only when all hold.
+func (h *interactions) verify(r *http.Request, now time.Time) ([]byte, int64, error) {
 	sig, err := hex.DecodeString(r.Header.Get("X-Signature-Ed25519"))
 	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, errNoSignature
+		return nil, 0, errNoSignature
 	}
 	ts := r.Header.Get("X-Signature-Timestamp")
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, errNoTimestamp
+		return nil, 0, errNoTimestamp
 	}
 	if d := now.Sub(time.Unix(secs, 0)); d > h.opts.MaxSkew || d < -h.opts.MaxSkew {
-		return nil, errStale
+		return nil, 0, errStale
 	}
 	if r.ContentLength > h.opts.MaxBody {
-		return nil, errTooLarge
+		return nil, 0, errTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, 0, fmt.Errorf("read body: %w", err)
 	}
 	if int64(len(body)) > h.opts.MaxBody {
-		return nil, errTooLarge
+		return nil, 0, errTooLarge
 	}
 	if !ed25519.Verify(h.key, append([]byte(ts), body...), sig) {
-		return nil, errBadSig
+		return nil, 0, errBadSig
 	}
-	return body, nil
+	return body, secs, nil
+}
+
+// sentBy is the latest instant a request signed at secs (whole seconds,
+// as Discord signs) can have been sent, when that is before start (it
+// waited in transit: a queue, a busy load balancer, a starved accept
+// loop); zero otherwise. With the clocks in step (NTP), a request is at
+// least start − sentBy old when it arrives.
+func sentBy(secs int64, start time.Time) time.Time {
+	if lag := start.Sub(time.Unix(secs+1, 0)); lag > 0 {
+		return start.Add(-lag) // keeps start's monotonic reading
+	}
+	return time.Time{}
 }
 
 func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -139,7 +159,7 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "interactions are POSTed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := h.verify(r, start)
+	body, secs, err := h.verify(r, start)
 	if err != nil {
 		// Debug only: anyone can send these, and Discord sends some on
 		// purpose when the endpoint URL is saved.
@@ -147,8 +167,8 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
 	}
-	var ic discordgo.Interaction
-	if err := json.Unmarshal(body, &ic); err != nil {
+	ic, err := decodeInteraction(body)
+	if err != nil {
 		h.b.log.Warn("signed interaction not understood", "err", err)
 		http.Error(w, "interaction not understood", http.StatusBadRequest)
 		return
@@ -166,22 +186,78 @@ func (h *interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	h.answer(w, r, &ic, start)
+	h.answer(w, r, ic, start, sentBy(secs, start))
+}
+
+// wireInteraction is what the bot reads of an interaction's JSON: the
+// fields of discordgo.Interaction it uses, and its data as raw JSON. The
+// rest — above all the pressed message, which Discord sends whole with
+// every button press (content, embeds, components) — is skipped, not
+// decoded; discordgo's own decoding also reads the body twice.
+type wireInteraction struct {
+	ID        string                    `json:"id"`
+	AppID     string                    `json:"application_id"`
+	Type      discordgo.InteractionType `json:"type"`
+	Token     string                    `json:"token"`
+	Version   int                       `json:"version"`
+	GuildID   string                    `json:"guild_id"`
+	ChannelID string                    `json:"channel_id"`
+	Member    *discordgo.Member         `json:"member"`
+	User      *discordgo.User           `json:"user"`
+	Data      json.RawMessage           `json:"data"`
+}
+
+// decodeInteraction decodes what the bot uses of an interaction: the same
+// discordgo.Interaction as discordgo's decoding gives, without the pressed
+// message, the locales, the permissions of the app and the entitlements.
+func decodeInteraction(body []byte) (*discordgo.Interaction, error) {
+	var w wireInteraction
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, err
+	}
+	ic := &discordgo.Interaction{ID: w.ID, AppID: w.AppID, Type: w.Type, Token: w.Token, Version: w.Version,
+		GuildID: w.GuildID, ChannelID: w.ChannelID, Member: w.Member, User: w.User}
+	switch w.Type {
+	case discordgo.InteractionApplicationCommand:
+		var d discordgo.ApplicationCommandInteractionData
+		if err := json.Unmarshal(w.Data, &d); err != nil {
+			return nil, fmt.Errorf("command data: %w", err)
+		}
+		ic.Data = d
+	case discordgo.InteractionMessageComponent:
+		var d discordgo.MessageComponentInteractionData
+		if err := json.Unmarshal(w.Data, &d); err != nil {
+			return nil, fmt.Errorf("component data: %w", err)
+		}
+		ic.Data = d
+	}
+	return ic, nil
 }
 
 // answer runs the bot's handler on ic and writes its initial response,
 // within Discord's window. The handler goes on after that (an answer
-// deferred, then edited in over REST); Close waits for it.
-func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discordgo.Interaction, start time.Time) {
+// deferred, then edited in over REST); Close waits for it. If the handler
+// has written nothing when the window is about to close (the process is
+// starved: its own deferral is late), the endpoint writes the deferral the
+// handler registered (responder.standIn), so that a press being decided is
+// never left without a response; only a handler that registered none is
+// answered 503.
+//
+// sent, if not zero, is when the request was sent at the latest, before
+// start: Discord's window, and so the budgets, count from it.
+func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discordgo.Interaction, start, sent time.Time) {
 	ha := &httpAnswer{resp: make(chan *discordgo.InteractionResponse), written: make(chan error, 1), gone: make(chan struct{})}
 	defer close(ha.gone)
+	respond := responder{send: ha.respond, standIn: ha.setStandIn, sent: sent}
 	handled := make(chan struct{})
 	go func() {
 		defer h.b.inflight.Done()
 		defer close(handled)
-		h.b.handle(ic, start, ha.respond)
+		h.b.handle(ic, start, respond)
 	}()
-	window := time.NewTimer(max(interactionWindow-time.Since(start), 0))
+	// A request that arrives with its window (nearly) gone still gets a
+	// moment: its press is shed at once and answered so.
+	window := time.NewTimer(max(interactionWindow-standInMargin-time.Since(respond.origin(start)), lastMoment))
 	defer window.Stop()
 	select {
 	case resp := <-ha.resp:
@@ -190,6 +266,13 @@ func (h *interactions) answer(w http.ResponseWriter, r *http.Request, ic *discor
 		h.b.log.Error("interaction handled without a response", "interaction", ic.ID, "type", ic.Type)
 		http.Error(w, "no response", http.StatusInternalServerError)
 	case <-window.C:
+		if d := ha.takeStandIn(); d != nil {
+			h.b.log.Warn("interaction deferred by the endpoint: its handler was late", "interaction", ic.ID, "after", time.Since(start))
+			if err := writeInteractionResponse(w, d); err != nil {
+				h.b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
+			}
+			return
+		}
 		h.b.log.Warn("interaction not answered within Discord's window", "interaction", ic.ID, "after", time.Since(start))
 		http.Error(w, "no response in time", http.StatusServiceUnavailable)
 	case <-r.Context().Done():
@@ -202,6 +285,10 @@ type httpAnswer struct {
 	resp    chan *discordgo.InteractionResponse
 	written chan error    // the result of writing it
 	gone    chan struct{} // closed when the request has ended
+
+	mu      sync.Mutex
+	standIn *discordgo.InteractionResponse // the handler's deferral
+	stood   bool                           // the endpoint wrote it
 }
 
 // errRequestGone means the HTTP request ended before the response came
@@ -214,10 +301,32 @@ func (a *httpAnswer) respond(ctx context.Context, resp *discordgo.InteractionRes
 	case a.resp <- resp:
 		return <-a.written
 	case <-a.gone:
+		a.mu.Lock()
+		stood := a.stood
+		a.mu.Unlock()
+		if stood {
+			return errStoodIn
+		}
 		return errRequestGone
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// setStandIn registers the deferral to write if the handler is late.
+func (a *httpAnswer) setStandIn(d *discordgo.InteractionResponse) {
+	a.mu.Lock()
+	a.standIn = d
+	a.mu.Unlock()
+}
+
+// takeStandIn returns the registered deferral (nil if none) and marks it
+// written: respond then returns errStoodIn. Called before gone is closed.
+func (a *httpAnswer) takeStandIn() *discordgo.InteractionResponse {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stood = a.standIn != nil
+	return a.standIn
 }
 
 // writeInteractionResponse writes resp as the HTTP response: JSON, or

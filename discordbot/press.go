@@ -33,9 +33,11 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 		b.sendAnswer(ic, start, respond, reply{content: textNoGuild, ephemeral: true}, false)
 		return
 	}
-	b.answer(ic, start, respond, true, false, func(ctx context.Context) reply {
+	decideBy := respond.origin(start).Add(b.cfg.DecideBudget)
+	produce := func(ctx context.Context) reply {
 		click, err := b.cmds.Press(ctx, commands.Press{
 			Game: game, Guild: ic.GuildID, User: user, UserName: name, Interaction: ic.ID, At: start,
+			DecideBy: decideBy,
 		})
 		if err == nil {
 			if !click.Duplicate {
@@ -45,7 +47,7 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 		}
 		rej, ok := commands.AsRejection(err)
 		if !ok {
-			if errors.Is(err, commands.ErrContention) {
+			if errors.Is(err, commands.ErrContention) || errors.Is(err, commands.ErrShed) {
 				return reply{content: textBusy, ephemeral: true}
 			}
 			if errors.Is(err, commands.ErrOutcomeUnknown) {
@@ -62,7 +64,15 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 			}
 		}
 		return reply{content: pressRefused(rej, start, aborted), ephemeral: true}
-	})
+	}
+	if !time.Now().Before(decideBy) {
+		// Past its budget already (a starved process, a request that
+		// waited in transit): the handler sheds it at once; answered
+		// directly, without a deferral.
+		b.sendAnswer(ic, start, respond, produce(b.ctx), false)
+		return
+	}
+	b.answer(ic, start, respond, true, false, produce)
 }
 
 // pressAccepted is what the presser sees of an accepted click.

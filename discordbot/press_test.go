@@ -271,19 +271,23 @@ func TestSequentialRuleSaysHowManyMore(t *testing.T) {
 	}
 }
 
-// slowCommands makes every press take longer than the press budget.
+// slowCommands makes every press take longer than the press budget: it
+// is decided at once (within its decision budget), its outcome comes back
+// delay later, as after a slow append.
 type slowCommands struct {
 	*commands.Handler
 	delay time.Duration
 }
 
 func (s slowCommands) Press(ctx context.Context, p commands.Press) (commands.Click, error) {
+	c, err := s.Handler.Press(ctx, p)
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
 	select {
-	case <-time.After(s.delay):
+	case <-t.C:
 	case <-ctx.Done():
-		return commands.Click{}, ctx.Err()
 	}
-	return s.Handler.Press(ctx, p)
+	return c, err
 }
 
 func TestSlowPressIsDeferredThenAnswered(t *testing.T) {

@@ -34,6 +34,7 @@ const (
 	OutcomeSequential = "sequential"
 	OutcomeInvalid    = "invalid"
 	OutcomeContention = "contention" // still conflicting after the bounded retries
+	OutcomeShed       = "shed"       // not decided within its budget (load shedding): nothing recorded
 	OutcomeError      = "error"      // NATS or another failure: nothing decided
 	OutcomeOther      = "other"      // any outcome not listed here
 )
@@ -43,7 +44,7 @@ var Outcomes = []string{
 	OutcomeAccepted, OutcomeDuplicate,
 	OutcomeNoSuchGame, OutcomeWrongGuild, OutcomeGameOver, OutcomeBanned,
 	OutcomeCooldown, OutcomeSequential, OutcomeInvalid,
-	OutcomeContention, OutcomeError, OutcomeOther,
+	OutcomeContention, OutcomeShed, OutcomeError, OutcomeOther,
 }
 
 // Press results: the label values of thebutton_press_duration_seconds, a
@@ -53,6 +54,7 @@ const (
 	ResultAccepted = "accepted" // accepted and duplicate
 	ResultRefused  = "refused"  // every refusal reason
 	ResultError    = "error"    // error, contention and other
+	ResultShed     = "shed"     // shed: how long it waited before it was turned away
 )
 
 // Game-message edit results: the label values of
@@ -127,11 +129,11 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		presses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "presses_total",
-			Help: "Button presses decided, by outcome: accepted, duplicate, a refusal reason, contention or error.",
+			Help: "Button presses decided, by outcome: accepted, duplicate, a refusal reason, contention, shed (not decided within its budget, nothing recorded) or error.",
 		}, []string{"outcome"}),
 		pressTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "press_duration_seconds",
-			Help:    "Time to decide a press and append its event (catch-up, decide, append, retries), by result: accepted, refused or error.",
+			Help:    "Time to decide a press and append its event (catch-up, decide, append, retries), by result: accepted, refused, error or shed.",
 			Buckets: PressBuckets,
 		}, []string{"result"}),
 		conflicts: &sumCounter{desc: prometheus.NewDesc(
@@ -219,6 +221,8 @@ func resultOf(outcome string) string {
 		return ResultAccepted
 	case OutcomeContention, OutcomeError, OutcomeOther:
 		return ResultError
+	case OutcomeShed:
+		return ResultShed
 	default:
 		return ResultRefused
 	}

@@ -163,6 +163,12 @@ func TestObservePress(t *testing.T) {
 			wantResult:  map[string]float64{"refused": 8},
 		},
 		{
+			name:        "shed presses are counted and timed apart",
+			outcomes:    []string{"shed", "shed", "accepted"},
+			wantOutcome: map[string]float64{"shed": 2, "accepted": 1},
+			wantResult:  map[string]float64{"shed": 2, "accepted": 1},
+		},
+		{
 			name:        "an unknown outcome is counted as other, never as a new label",
 			outcomes:    []string{"kaboom", "error", "contention"},
 			wantOutcome: map[string]float64{"other": 1, "error": 1, "contention": 1},
@@ -189,7 +195,7 @@ func TestObservePress(t *testing.T) {
 				t.Errorf("presses by outcome (-want +got):\n%s", diff)
 			}
 			gotR := map[string]float64{}
-			for _, r := range []string{metrics.ResultAccepted, metrics.ResultRefused, metrics.ResultError} {
+			for _, r := range []string{metrics.ResultAccepted, metrics.ResultRefused, metrics.ResultError, metrics.ResultShed} {
 				if v, _ := sample(t, m, "thebutton_press_duration_seconds", map[string]string{"result": r}); v != 0 {
 					gotR[r] = v
 				}

@@ -47,6 +47,7 @@ type interactionsResult struct {
 	Accepted int            `json:"accepted"`
 	Rejected int            `json:"rejected"`
 	Deferred int            `json:"deferred"`
+	Shed     int            `json:"shed"` // answered "busy, press again": not decided within the bot's budget
 	Errors   int            `json:"errors"`
 	Statuses map[string]int `json:"statuses,omitempty"`
 
@@ -393,6 +394,8 @@ func (b *interactionsBench) pressOne(ctx context.Context, k int, id string, due 
 	case strings.Contains(answer.Data.Content, " click!**"):
 		b.res.Accepted++
 		b.accepted[id] = true
+	case strings.Contains(answer.Data.Content, "very busy"):
+		b.res.Shed++
 	default:
 		b.res.Rejected++
 	}

@@ -221,7 +221,7 @@ func runBenchProjector(ctx context.Context, a *app, args []string) error {
 	applied := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	lease := ps.lease()
+	lease := ps.lease(c.replicas)
 	lease.Bucket = "BENCH_" + randomHex(4)
 	po := projector.Options{Log: log, Lease: lease, OnCheckpoint: func(uint64) {
 		select {

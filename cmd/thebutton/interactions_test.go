@@ -132,7 +132,8 @@ func TestBenchInteractionsPrintsJSON(t *testing.T) {
 	if res.Presses != 50 || res.Errors != 0 || res.RulesBroken != 0 || res.Lost != 0 || res.Ghost != 0 || res.ServerP99MS <= 0 {
 		t.Errorf("result %+v", res)
 	}
-	if res.Accepted+res.Deferred != res.Presses || len(res.InstancePresses) != 2 || res.InstancePresses[0] != 25 {
-		t.Errorf("accepted %d + deferred %d of %d presses, per instance %v", res.Accepted, res.Deferred, res.Presses, res.InstancePresses)
+	// A press shed under load (busy, nothing stored) is a true answer too.
+	if res.Accepted+res.Deferred+res.Shed != res.Presses || len(res.InstancePresses) != 2 || res.InstancePresses[0] != 25 {
+		t.Errorf("accepted %d + deferred %d + shed %d of %d presses, per instance %v", res.Accepted, res.Deferred, res.Shed, res.Presses, res.InstancePresses)
 	}
 }

@@ -107,3 +107,29 @@ func (n *natsConn) close() {
 		n.srv.Shutdown()
 	}
 }
+
+// noteBucketReplicas logs each existing key-value bucket among buckets
+// whose replica count is not NATS_REPLICAS (want): a bucket made by an
+// earlier version at one replica, or by a run with another setting. The
+// component that owns a bucket updates it to want when it opens it, as
+// openNATS does the stream; this says so once, at start.
+func noteBucketReplicas(ctx context.Context, js jetstream.JetStream, want int, log *slog.Logger, buckets ...string) {
+	for _, b := range buckets {
+		kv, err := js.KeyValue(ctx, b)
+		if err != nil {
+			continue // not there yet: created at want
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			log.Warn("cannot read a key-value bucket's status", "bucket", b, "err", err)
+			continue
+		}
+		bs, ok := st.(*jetstream.KeyValueBucketStatus)
+		if !ok || bs.StreamInfo() == nil {
+			continue
+		}
+		if have := bs.StreamInfo().Config.Replicas; have != want {
+			log.Warn("key-value bucket replicas differ from NATS_REPLICAS: updating the bucket", "bucket", b, "replicas", have, "want", want)
+		}
+	}
+}

@@ -95,15 +95,18 @@ func (p projSettings) check() error {
 	return nil
 }
 
-func (p projSettings) lease() projector.LeaseOptions {
-	return projector.LeaseOptions{TTL: p.leaseTTL, Holder: p.holder}
+// lease is the lease of a projection; its bucket is kept at replicas
+// copies (NATS_REPLICAS, as the stream): created so, raised on an existing
+// bucket with fewer.
+func (p projSettings) lease(replicas int) projector.LeaseOptions {
+	return projector.LeaseOptions{TTL: p.leaseTTL, Holder: p.holder, Replicas: replicas}
 }
 
 // memberLease is the lease of a long-running member (run, project): named
 // PROJECTOR_ID, else stably after the host and the data directory, so that
 // a restart takes its leases back at once.
-func (p projSettings) memberLease(dataDir string) projector.LeaseOptions {
-	l := p.lease()
+func (p projSettings) memberLease(dataDir string, replicas int) projector.LeaseOptions {
+	l := p.lease(replicas)
 	if l.Holder == "" {
 		l.Holder = projector.MemberName(dataDir)
 	}
@@ -250,7 +253,7 @@ func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *nat
 	opts := func(name string) projector.Options {
 		o := projector.Options{
 			Log:        log.With("component", "projector"),
-			Lease:      ps.memberLease(c.dataDir),
+			Lease:      ps.memberLease(c.dataDir, c.replicas),
 			DeadLetter: projector.DeadLetterOptions{Replicas: c.replicas},
 		}
 		observe(&o, name, obs)

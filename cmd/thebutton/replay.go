@@ -71,7 +71,7 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	bar := newProgressBar(a.stderr, "replay "+target)
 	res, err := projector.Replay(ctx, n.store.Feed(), sink, projector.ReplayOptions{
 		Log: log, From: from, Fresh: fresh, BatchSize: batch,
-		Lease: ps.lease(), DeadLetter: projector.DeadLetterOptions{Replicas: c.replicas},
+		Lease: ps.lease(c.replicas), DeadLetter: projector.DeadLetterOptions{Replicas: c.replicas},
 		Progress: bar.update, ProgressEvery: bar.every,
 	})
 	bar.close()

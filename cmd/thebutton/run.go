@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/discordkv"
 	"github.com/thebutton-game/thebutton/metrics"
+	"github.com/thebutton-game/thebutton/projector"
 )
 
 // shutdownGrace bounds the whole shutdown: stop intake, drain consumers,
@@ -88,6 +90,8 @@ func pressOutcome(c commands.Click, err error) string {
 	switch {
 	case errors.Is(err, commands.ErrContention):
 		return metrics.OutcomeContention
+	case errors.Is(err, commands.ErrShed):
+		return metrics.OutcomeShed
 	case err != nil:
 		return metrics.OutcomeError
 	case c.Duplicate:
@@ -141,6 +145,11 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 		return err
 	}
 	defer n.close()
+	buckets := []string{projector.DefaultLeaseBucket}
+	if c.discordToken != "" {
+		buckets = append(buckets, discordkv.DefaultBucket)
+	}
+	noteBucketReplicas(ctx, n.js, c.replicas, log, buckets...)
 	m.SetNATSConnected(true)
 	ready.SetNATS(true)
 	n.nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -204,7 +213,7 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	tk := commands.NewTimekeeper(h, clock, log.With("component", "timekeeper"))
 	intake.Go(func() { _ = tk.Run(ctx) })
 
-	lease := ps.memberLease(c.dataDir)
+	lease := ps.memberLease(c.dataDir, c.replicas)
 	waitBot, bot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, ready, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
 	if err != nil {
 		return err

@@ -66,7 +66,7 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 		defer closeSink()
 		sinks = append(sinks, sink)
 	}
-	st, err := projector.ReadStatus(ctx, n.store.Feed(), sinks, projector.StatusOptions{Lease: ps.lease()})
+	st, err := projector.ReadStatus(ctx, n.store.Feed(), sinks, projector.StatusOptions{Lease: ps.lease(c.replicas)})
 	if err != nil {
 		return err
 	}

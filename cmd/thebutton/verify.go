@@ -55,7 +55,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		sinks = append(sinks, sink)
 	}
 	start := time.Now()
-	diffs, err := projector.Verify(ctx, n.store.Feed(), sinks, projector.VerifyOptions{Log: log, Wait: wait, Lease: ps.lease()})
+	diffs, err := projector.Verify(ctx, n.store.Feed(), sinks, projector.VerifyOptions{Log: log, Wait: wait, Lease: ps.lease(c.replicas)})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,212 @@
+package discordbot_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/thebutton-game/thebutton/commands"
+	"github.com/thebutton-game/thebutton/discordbot"
+	"github.com/thebutton-game/thebutton/discordbot/discordtest"
+	"github.com/thebutton-game/thebutton/events"
+	"github.com/thebutton-game/thebutton/events/natsstore"
+)
+
+// slowStore is the embedded JetStream behind a slow disk: every append
+// waits delay before it is written (reads are not slowed).
+type slowStore struct {
+	*natsstore.Store
+	delay atomic.Int64 // nanoseconds
+}
+
+func (s *slowStore) wait(ctx context.Context) error {
+	d := time.Duration(s.delay.Load())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slowStore) Append(ctx context.Context, subject string, e events.Event, expect uint64, msgID string) (uint64, bool, error) {
+	if err := s.wait(ctx); err != nil {
+		return 0, false, err
+	}
+	return s.Store.Append(ctx, subject, e, expect, msgID)
+}
+
+func (s *slowStore) AppendBatch(ctx context.Context, subject string, evs []events.Event, expect uint64, msgIDs []string) (uint64, error) {
+	if err := s.wait(ctx); err != nil {
+		return 0, err
+	}
+	return s.Store.AppendBatch(ctx, subject, evs, expect, msgIDs)
+}
+
+// Presses of one game queue behind a slow store: those whose decision
+// cannot start within the decision budget are answered "busy" at once
+// (ephemeral, not deferred) and leave no trace; the stream holds exactly
+// the presses answered accepted.
+func TestInteractionsShedPressesQueuedPastTheirBudget(t *testing.T) {
+	slow := &slowStore{}
+	e := newEnv(t, envOptions{
+		noBot: true,
+		cfg:   discordbot.Config{NoGateway: true, DecideBudget: 500 * time.Millisecond},
+		store: func(s *natsstore.Store) commands.Store { slow.Store = s; return slow },
+	})
+	e.startBot(projectorOptions())
+	e.serveInteractions(discordbot.InteractionsOptions{})
+	game, msg := e.startGame()
+
+	// Every append now takes 300 ms: of 12 presses arriving together, the
+	// first two start their decision within 500 ms, the others cannot.
+	slow.delay.Store(int64(300 * time.Millisecond))
+	const n = 12
+	presses := make([]*discordtest.Interaction, n)
+	for k := range presses {
+		user := e.fake.AddMember(e.guild, "", fmt.Sprintf("Presser %d", k), permPlayer)
+		presses[k] = e.fake.Press(e.guild, e.button, user, discordbot.PressID(game), msg)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+	defer cancel()
+	var accepted, shed []string
+	for k, p := range presses {
+		a, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatalf("press %d: %v", k, err)
+		}
+		switch {
+		case strings.Contains(a.Content, "click!"):
+			accepted = append(accepted, p.ID)
+		case strings.Contains(a.Content, "very busy"):
+			shed = append(shed, p.ID)
+			if a.CallbackType != 4 || a.Deferred || !a.Ephemeral() {
+				t.Errorf("press %d shed with callback %d deferred %v ephemeral %v, want a direct ephemeral answer",
+					k, a.CallbackType, a.Deferred, a.Ephemeral())
+			}
+			if a.Latency >= 3*time.Second {
+				t.Errorf("press %d told busy after %v, outside Discord's window", k, a.Latency)
+			}
+		default:
+			t.Errorf("press %d answered %q", k, a.Content)
+		}
+	}
+	t.Logf("%d accepted, %d shed", len(accepted), len(shed))
+	if len(accepted) == 0 || len(shed) == 0 {
+		t.Errorf("%d accepted and %d shed, want some of each (12 appends of 300 ms against a 500 ms budget)", len(accepted), len(shed))
+	}
+	slow.delay.Store(0)
+	recs, err := e.store.Load(e.ctx, events.GameSubject(game), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for _, r := range recs {
+		if c, ok := r.Event.(events.ButtonClicked); ok {
+			stored = append(stored, c.Interaction)
+		}
+	}
+	sort.Strings(stored)
+	sort.Strings(accepted)
+	if diff := cmp.Diff(accepted, stored); diff != "" {
+		t.Errorf("clicks stored, against presses answered accepted (-accepted +stored):\n%s", diff)
+	}
+	if n := len(e.fake.CallsTo(discordtest.RouteHTTPResponse)); n < len(presses) {
+		t.Errorf("%d HTTP responses, want one per press", n)
+	}
+	for _, c := range e.fake.CallsTo(discordtest.RouteHTTPResponse) {
+		if c.Status != http.StatusNoContent && c.Status != http.StatusOK {
+			t.Errorf("an interaction was answered %d", c.Status)
+		}
+	}
+}
+
+// A handler later than Discord's window allows (its own deferral due only
+// after the window closes): the endpoint writes the deferral by itself
+// before the window ends, and the answer follows as the edit.
+func TestInteractionsEndpointDefersForALateHandler(t *testing.T) {
+	e := newEnv(t, envOptions{
+		noBot: true,
+		cfg:   discordbot.Config{NoGateway: true, PressBudget: 2900 * time.Millisecond},
+		wrap:  func(h *commands.Handler) discordbot.Commands { return slowCommands{h, 3500 * time.Millisecond} },
+	})
+	e.startBot(projectorOptions())
+	e.serveInteractions(discordbot.InteractionsOptions{})
+	game, msg := e.startGame()
+	a := e.press(e.player, game, msg)
+	if a.CallbackType != 5 || !a.Deferred || !a.Ephemeral() || !strings.Contains(a.Content, "Purple click") {
+		t.Errorf("press answer: type %d deferred %v ephemeral %v %q, want deferred by the endpoint, then the Purple click edited in",
+			a.CallbackType, a.Deferred, a.Ephemeral(), a.Content)
+	}
+	if a.Latency >= 3*time.Second {
+		t.Errorf("deferral after %v, outside Discord's window", a.Latency)
+	}
+	if n := e.clickCount(game); n != 1 {
+		t.Errorf("%d clicks stored, want 1", n)
+	}
+	e.checkAnsweredOverHTTP(2)
+}
+
+// A request signed seconds before it arrived (it waited in a queue on the
+// way) is as old as its signature says: past its decision budget it is
+// answered busy at once and nothing is stored; the same press signed as
+// it is sent counts.
+func TestInteractionsShedAPressThatWaitedInTransit(t *testing.T) {
+	e := newEnv(t, envOptions{noBot: true, cfg: discordbot.Config{NoGateway: true}})
+	e.startBot(projectorOptions())
+	url, key := e.serveInteractions(discordbot.InteractionsOptions{})
+	game, msg := e.startGame()
+	post := func(id string, signedAt time.Time) (int, string) {
+		body := e.pressBody(id, e.player, game, msg)
+		req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = discordtest.SignInteraction(key, signedAt, body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Type int `json:"type"`
+			Data struct {
+				Content string `json:"content"`
+				Flags   int    `json:"flags"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		if answer.Type != 4 || answer.Data.Flags&int(1<<6) == 0 {
+			t.Errorf("press %s answered type %d flags %d, want a direct ephemeral answer", id, answer.Type, answer.Data.Flags)
+		}
+		return resp.StatusCode, answer.Data.Content
+	}
+	if status, text := post(e.fake.NewID(), time.Now().Add(-5*time.Second)); status != http.StatusOK || !strings.Contains(text, "very busy") {
+		t.Errorf("a press signed 5 s ago: %d %q, want busy", status, text)
+	}
+	if n := e.clickCount(game); n != 0 {
+		t.Errorf("%d clicks stored after the stale press, want 0", n)
+	}
+	if status, text := post(e.fake.NewID(), time.Now()); status != http.StatusOK || !strings.Contains(text, "click!") {
+		t.Errorf("a press signed now: %d %q, want accepted", status, text)
+	}
+	if n := e.clickCount(game); n != 1 {
+		t.Errorf("%d clicks stored, want 1", n)
+	}
+}
