@@ -133,7 +133,10 @@ func (s *Sink) scan(ctx context.Context, fn func(c redis.UniversalClient, keys [
 	}
 	each := func(ctx context.Context, c redis.UniversalClient) error {
 		for _, pattern := range s.k.patterns() {
-			it := c.Scan(ctx, 0, pattern, 500).Iterator()
+			// COUNT 5,000: a Redis shared with a million other keys is
+			// walked in a few hundred calls, so a reset fits in one
+			// attempt (at 500 it took minutes under load and retried).
+			it := c.Scan(ctx, 0, pattern, 5000).Iterator()
 			batch := make([]string, 0, 500)
 			for it.Next(ctx) {
 				batch = append(batch, it.Val())
