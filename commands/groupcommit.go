@@ -194,7 +194,7 @@ func (h *Handler) pressGroup(ctx context.Context, e *gameEntry, pending []*queue
 				later = append(later, q)
 				continue
 			}
-			if n, seen := e.g.Interactions[q.p.Interaction]; seen {
+			if n, seen := e.g.Counted(q.p.Interaction); seen {
 				// Counted before — or by this very request, whose append's
 				// outcome was unknown until the catch-up showed it.
 				q.answer(Click{ButtonClicked: n, Duplicate: !q.unknown}, nil)

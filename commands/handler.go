@@ -395,8 +395,7 @@ func (h *Handler) ActiveGames() []GameChange {
 func (h *Handler) Game(ctx context.Context, id events.GameID) (events.Game, bool, error) {
 	var out events.Game
 	err := h.withGame(ctx, id, func(e *gameEntry) error {
-		out = e.g
-		out.Players, out.Clickers, out.Interactions = nil, nil, nil
+		out = e.g.Summary()
 		return nil
 	})
 	if errors.Is(err, errNoGame) {

@@ -204,3 +204,84 @@ func TestBackgroundReadFailsFallsBack(t *testing.T) {
 		t.Errorf("%d games read whole, want %d (each on its first use)", n, len(ids))
 	}
 }
+
+// A repeated interaction gets the same answer after a restart as before
+// it — the whole original click, marked duplicate — whether the restarted
+// handler's state of the game came from the background read or from a
+// read of the game on its first use: for interaction ids that are numbers
+// and ids that are not, a player who changed names, and a click stored by
+// another writer with figures the rules here would not compute.
+func TestRepeatAfterRestartSameAnswer(t *testing.T) {
+	for name, open := range servers() {
+		for _, path := range []string{"background read", "read on first use"} {
+			t.Run(name+"/"+path, func(t *testing.T) {
+				store := open(t)
+				clock := commandstest.NewClock(time.UnixMilli(t0))
+				ctx := context.Background()
+				h1 := reopen(t, store, clock)
+				id := start(t, h1, commands.StartGame{Duration: time.Hour, Cooldown: 0}).Game
+				subject := events.GameSubject(id)
+				presses := []commands.Press{
+					{User: "40", UserName: "Ada", Interaction: "1311111111111111111"},
+					{User: "41", UserName: "Bob", Interaction: "i-41"},
+					{User: "40", UserName: "Ada L.", Interaction: "0123"},
+					{User: "42", Interaction: "18446744073709551616"},
+				}
+				var first []commands.Click
+				for _, p := range presses {
+					clock.Advance(time.Minute)
+					p.Game, p.Guild = id, "10"
+					c, err := h1.Press(ctx, p)
+					if err != nil || c.Duplicate {
+						t.Fatalf("press %+v: %+v %v", p, c, err)
+					}
+					first = append(first, c)
+				}
+				// Another writer's click, decided by other arithmetic.
+				recs := history(t, store, subject)
+				last := recs[len(recs)-1]
+				odd := last.Event.(events.ButtonClicked)
+				odd.Number, odd.User, odd.UserName, odd.Interaction = 5, "43", "Cy", "1311111111111111112"
+				odd.AtMS += 1000
+				odd.MMRMilli += 7
+				if _, _, err := store.Append(ctx, subject, odd, last.Seq, "press-"+odd.Interaction); err != nil {
+					t.Fatal(err)
+				}
+				presses = append(presses, commands.Press{User: "43", UserName: "Cy", Interaction: odd.Interaction})
+				first = append(first, commands.Click{ButtonClicked: odd})
+				waitFor(t, "the other writer's click", func() bool {
+					g, _, err := h1.Game(ctx, id)
+					return err == nil && g.Clicks == 5
+				})
+				check := func(h *commands.Handler, when string) {
+					t.Helper()
+					for i, p := range presses {
+						p.Game, p.Guild = id, "10"
+						got, err := h.Press(ctx, p)
+						want := first[i]
+						want.Duplicate = true
+						if err != nil || got != want {
+							t.Errorf("%s: interaction %q again: %+v %v, want %+v", when, p.Interaction, got, err, want)
+						}
+					}
+				}
+				check(h1, "before the restart")
+				h1.Close()
+
+				h2, cs := reopenCounting(t, store, clock, path == "read on first use")
+				waitWarmed(t, h2)
+				check(h2, "after the restart")
+				wantWhole := int64(0)
+				if path == "read on first use" {
+					wantWhole = 1
+				}
+				if n := cs.whole.Load(); n != wantWhole {
+					t.Errorf("game read whole %d times, want %d", n, wantWhole)
+				}
+				if n := len(history(t, store, subject)); n != 6 {
+					t.Errorf("%d events, want a start and 5 clicks", n)
+				}
+			})
+		}
+	}
+}

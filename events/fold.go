@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"strconv"
 )
 
 // Status is a game's lifecycle state.
@@ -24,6 +25,12 @@ type PlayerState struct {
 // Game is the fold of one game's events. The zero value is a game that does
 // not exist yet; Apply builds it up event by event. A Game is not safe for
 // concurrent use.
+//
+// A command handler keeps one Game per active game in memory, so what it
+// keeps per click is compact: the click's time and who made it (for the
+// sequential rule and to rebuild the click), and its interaction id mapped
+// to its number (so the same interaction is never counted twice, and a
+// repeat is answered with the original click, see Counted).
 type Game struct {
 	Started GameStarted // the opening event; Started.Game == 0 until applied
 
@@ -37,17 +44,122 @@ type Game struct {
 	Last ButtonClicked
 
 	Players map[string]*PlayerState
-	// Clickers holds the user of every click in order (index = number − 1),
-	// for the sequential rule.
-	Clickers []string
-	// Interactions maps each counted interaction id to its click, so the
-	// same interaction is never counted twice.
-	Interactions map[string]ButtonClicked
 
 	MessageChannel string
 	MessageID      string
 
 	Ended GameEnded // set once the game ended or was aborted
+
+	clicks clickLog
+}
+
+// clickLog is what a Game keeps of every click, index = number − 1.
+type clickLog struct {
+	at     []int64  // each click's time
+	by     []uint32 // who made each click: an index into idents
+	idents []ident  // each (user, name) a click was made under, in order of first use
+	// Counted interaction ids: a canonical decimal (a Discord snowflake)
+	// by its value, any other by its text, each to its click's number.
+	ids    map[uint64]int64
+	strIDs map[string]int64
+	// odd holds, by number, the clicks with an interaction id that
+	// rebuild (see Game.rebuild) does not give back exactly, whole: a
+	// click decided elsewhere, or by other arithmetic.
+	odd map[int64]ButtonClicked
+}
+
+// ident is a player under one name.
+type ident struct{ user, name string }
+
+// idKey returns s as a number if it is one written the canonical way
+// (decimal digits, no leading zero), so that formatting the number gives s
+// back.
+func idKey(s string) (uint64, bool) {
+	if s == "" || s[0] == '0' || len(s) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
+
+// number returns the number of the click that counted interaction id.
+func (l *clickLog) number(id string) (int64, bool) {
+	if k, ok := idKey(id); ok {
+		n, seen := l.ids[k]
+		return n, seen
+	}
+	n, seen := l.strIDs[id]
+	return n, seen
+}
+
+// count records that interaction id counted as click n.
+func (l *clickLog) count(id string, n int64) {
+	if k, ok := idKey(id); ok {
+		if l.ids == nil {
+			l.ids = make(map[uint64]int64)
+		}
+		l.ids[k] = n
+		return
+	}
+	if l.strIDs == nil {
+		l.strIDs = make(map[string]int64)
+	}
+	l.strIDs[id] = n
+}
+
+// uncount forgets interaction id.
+func (l *clickLog) uncount(id string) {
+	if k, ok := idKey(id); ok {
+		delete(l.ids, k)
+		return
+	}
+	delete(l.strIDs, id)
+}
+
+// Counted reports whether interaction id was counted, and returns its
+// click as it was stored.
+func (g *Game) Counted(id string) (ButtonClicked, bool) {
+	if id == "" {
+		return ButtonClicked{}, false
+	}
+	n, ok := g.clicks.number(id)
+	if !ok {
+		return ButtonClicked{}, false
+	}
+	if c, ok := g.clicks.odd[n]; ok {
+		return c, true
+	}
+	c := g.rebuild(n)
+	c.Interaction = id
+	return c, true
+}
+
+// rebuild returns click n (1 ≤ n ≤ Clicks) from the click log, with every
+// figure as DecidePress computes it: the value is what was left of the
+// clock set by the click before (or the start), the rest follows from the
+// value and the duration. Interaction is left empty.
+func (g *Game) rebuild(n int64) ButtonClicked {
+	l := &g.clicks
+	i := n - 1
+	prev := g.Started.AtMS
+	if i > 0 {
+		prev = l.at[i-1]
+	}
+	d := g.Started.DurationMS
+	at := l.at[i]
+	v := Remaining(prev+d, at)
+	who := l.idents[l.by[i]]
+	return ButtonClicked{Game: g.Started.Game, Guild: g.Started.Guild, Number: n, User: who.user, UserName: who.name,
+		AtMS: at, ValueMS: v, Band: int(BandOf(v, d)), ClaimedMS: Claimed(v, d), MMRMilli: MMRMilli(v, d)}
+}
+
+// Summary returns a copy of g without its per-player and per-click state,
+// so that the copy shares nothing with g: its Players is nil, it counts no
+// interaction and DistinctOthersSince finds nobody.
+func (g *Game) Summary() Game {
+	out := *g
+	out.Players, out.clicks = nil, clickLog{}
+	return out
 }
 
 // Exists reports whether the game has started.
@@ -75,8 +187,9 @@ func (g *Game) DistinctOthersSince(user string, n int64, limit int) int {
 		return 0
 	}
 	seen := make(map[string]struct{}, limit)
-	for i := int64(len(g.Clickers)) - 1; i >= n; i-- {
-		u := g.Clickers[i]
+	l := &g.clicks
+	for i := int64(len(l.by)) - 1; i >= n; i-- {
+		u := l.idents[l.by[i]].user
 		if u == user {
 			continue
 		}
@@ -117,7 +230,6 @@ func (g *Game) apply(e Event) error {
 		g.LastClickMS = e.AtMS
 		g.LastEventMS = e.AtMS
 		g.Players = make(map[string]*PlayerState)
-		g.Interactions = make(map[string]ButtonClicked)
 		return nil
 	case ButtonClicked:
 		if err := g.check(e.Game, e.EventType()); err != nil {
@@ -126,21 +238,41 @@ func (g *Game) apply(e Event) error {
 		if e.Number != g.Clicks+1 {
 			return fmt.Errorf("fold: game %d click %d follows click %d", e.Game, e.Number, g.Clicks)
 		}
+		l := &g.clicks
+		// Who: the player's latest name, or a new one.
+		p := g.Players[e.User]
+		who := uint32(len(l.idents))
+		if p != nil && l.idents[l.by[p.LastNumber-1]].name == e.UserName {
+			who = l.by[p.LastNumber-1]
+		} else {
+			user := e.User
+			if p == nil {
+				p = &PlayerState{}
+				g.Players[user] = p
+			} else {
+				user = l.idents[l.by[p.LastNumber-1]].user // the same string, kept once
+			}
+			l.idents = append(l.idents, ident{user: user, name: e.UserName})
+		}
+		l.at = append(l.at, e.AtMS)
+		l.by = append(l.by, who)
 		g.Clicks = e.Number
 		g.LastClickMS = e.AtMS
 		g.touch(e.AtMS)
 		g.Last = e
-		p := g.Players[e.User]
-		if p == nil {
-			p = &PlayerState{}
-			g.Players[e.User] = p
-		}
 		p.Clicks++
 		p.LastClickMS = e.AtMS
 		p.LastNumber = e.Number
-		g.Clickers = append(g.Clickers, e.User)
 		if e.Interaction != "" {
-			g.Interactions[e.Interaction] = e
+			l.count(e.Interaction, e.Number)
+			r := g.rebuild(e.Number)
+			r.Interaction = e.Interaction
+			if r != e {
+				if l.odd == nil {
+					l.odd = make(map[int64]ButtonClicked)
+				}
+				l.odd[e.Number] = e
+			}
 		}
 		return nil
 	case GameEnded:
@@ -229,7 +361,13 @@ func (g *Guild) Apply(seq uint64, e Event) error {
 type ClickUndo struct {
 	saved   Game
 	players map[string]*PlayerState // state before, nil: had none
-	inters  []string
+	inters  []counted               // interaction ids counted, with what they counted before
+}
+
+type counted struct {
+	id   string
+	had  bool
+	prev int64
 }
 
 // Tentative starts recording clicks applied through the returned undo.
@@ -248,19 +386,19 @@ func (u *ClickUndo) Apply(g *Game, c ButtonClicked) error {
 			u.players[c.User] = nil
 		}
 	}
-	_, had := g.Interactions[c.Interaction]
+	prev, had := g.clicks.number(c.Interaction)
 	if err := g.Apply(0, c); err != nil {
 		return err
 	}
-	if c.Interaction != "" && !had {
-		u.inters = append(u.inters, c.Interaction)
+	if c.Interaction != "" {
+		u.inters = append(u.inters, counted{id: c.Interaction, had: had, prev: prev})
 	}
 	return nil
 }
 
 // Undo returns g to its state when Tentative was called.
 func (u *ClickUndo) Undo(g *Game) {
-	players, inters := g.Players, g.Interactions
+	players, l := g.Players, g.clicks
 	for user, before := range u.players {
 		if before == nil {
 			delete(players, user)
@@ -268,9 +406,19 @@ func (u *ClickUndo) Undo(g *Game) {
 			*p = *before
 		}
 	}
-	for _, id := range u.inters {
-		delete(inters, id)
+	for i := len(u.inters) - 1; i >= 0; i-- {
+		if c := u.inters[i]; c.had {
+			l.count(c.id, c.prev)
+		} else {
+			l.uncount(c.id)
+		}
 	}
-	*g = u.saved // Clickers keeps its old length; the maps are the same
-	g.Players, g.Interactions = players, inters
+	for n := u.saved.Clicks + 1; n <= g.Clicks; n++ {
+		delete(l.odd, n)
+	}
+	// The slices take back their old lengths; the maps (some perhaps made
+	// since) are the same.
+	*g = u.saved
+	g.Players = players
+	g.clicks.ids, g.clicks.strIDs, g.clicks.odd = l.ids, l.strIDs, l.odd
 }

@@ -134,7 +134,7 @@ func TestClickUndo(t *testing.T) {
 	if err := g.Apply(2, c(1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	before := fmt.Sprintf("%+v %+v %v %v", g.Last, *g.Players["a"], g.Clickers, len(g.Interactions))
+	before := fmt.Sprintf("%+v %+v %v", g.Last, *g.Players["a"], g.ClickLog())
 	u := g.Tentative()
 	for _, x := range []events.ButtonClicked{c(2, "b"), c(3, "a"), c(4, "c")} {
 		if err := u.Apply(&g, x); err != nil {
@@ -145,11 +145,85 @@ func TestClickUndo(t *testing.T) {
 		t.Fatalf("after tentative clicks: clicks %d last seq %d", g.Clicks, g.LastSeq)
 	}
 	u.Undo(&g)
-	after := fmt.Sprintf("%+v %+v %v %v", g.Last, *g.Players["a"], g.Clickers, len(g.Interactions))
+	after := fmt.Sprintf("%+v %+v %v", g.Last, *g.Players["a"], g.ClickLog())
 	if after != before || g.Clicks != 1 || g.Players["b"] != nil || g.Players["c"] != nil {
 		t.Errorf("after undo: %s, want %s (clicks %d)", after, before, g.Clicks)
 	}
 	if err := g.Apply(3, c(2, "d")); err != nil {
 		t.Errorf("apply after undo: %v", err)
+	}
+}
+
+// decided is click n as the rules compute it at time at, the clock having
+// been set at prev: what a command handler stores.
+func decided(n int64, user, name, interaction string, prev, at int64) events.ButtonClicked {
+	d := started().DurationMS
+	v := events.Remaining(prev+d, at)
+	return events.ButtonClicked{Game: 1, Guild: "10", Number: n, User: user, UserName: name, Interaction: interaction,
+		AtMS: at, ValueMS: v, Band: int(events.BandOf(v, d)), ClaimedMS: events.Claimed(v, d), MMRMilli: events.MMRMilli(v, d)}
+}
+
+// Counted gives back every counted click exactly as it was stored: ids
+// that are numbers and ids that are not (a leading zero, beyond 64 bits,
+// letters), a player under a new name, and clicks whose figures the rules
+// would not compute (decided elsewhere), which are kept whole.
+func TestCountedGivesTheOriginalClick(t *testing.T) {
+	var g events.Game
+	if err := g.Apply(1, started()); err != nil {
+		t.Fatal(err)
+	}
+	odd := decided(5, "c", "Cy", "5", t0+4_000, t0+5_000)
+	odd.MMRMilli++ // another arithmetic
+	foreignGuild := decided(6, "a", "Ada", "6", t0+5_000, t0+6_000)
+	foreignGuild.Guild = "11"
+	clicks := []events.ButtonClicked{
+		decided(1, "a", "Ada", "1311111111111111111", t0, t0+1_000),
+		decided(2, "b", "", "i-b2", t0+1_000, t0+2_000),
+		decided(3, "a", "Ada L.", "0123", t0+2_000, t0+3_000),           // renamed; a leading zero
+		decided(4, "b", "", "18446744073709551616", t0+3_000, t0+4_000), // 2^64
+		odd,
+		foreignGuild,
+		decided(7, "a", "Ada L.", "123", t0+6_000, t0+70_000), // not "0123"
+	}
+	imported := decided(8, "d", "", "", t0+70_000, t0+71_000)
+	imported.Imported = events.Imported{Source: "legacy:thebutton", Table: "clicks", RowID: 8}
+	for i, c := range append(clicks, imported) {
+		if err := g.Apply(uint64(i+2), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range clicks {
+		if got, ok := g.Counted(c.Interaction); !ok || got != c {
+			t.Errorf("interaction %q: %+v %v, want %+v", c.Interaction, got, ok, c)
+		}
+	}
+	for _, id := range []string{"", "124", "00123", "i-b", "1311111111111111112"} {
+		if got, ok := g.Counted(id); ok {
+			t.Errorf("interaction %q counted as %+v", id, got)
+		}
+	}
+	if n := g.Players["a"].LastNumber; n != 7 || g.DistinctOthersSince("a", 3, 5) != 3 {
+		t.Errorf("a's last number %d, others since a's third click %d", n, g.DistinctOthersSince("a", 3, 5))
+	}
+
+	// A tentative click that counts an id again, taken back: the id's
+	// first click is the answer again, and the undone ids count nothing.
+	u := g.Tentative()
+	again := decided(9, "b", "", "1311111111111111111", t0+71_000, t0+72_000)
+	fresh := decided(10, "c", "Cy", "42", t0+72_000, t0+73_000)
+	for _, c := range []events.ButtonClicked{again, fresh} {
+		if err := u.Apply(&g, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := g.Counted("1311111111111111111"); got != again {
+		t.Errorf("tentatively counted again: %+v", got)
+	}
+	u.Undo(&g)
+	if got, ok := g.Counted("1311111111111111111"); !ok || got != clicks[0] {
+		t.Errorf("after undo: %+v %v, want %+v", got, ok, clicks[0])
+	}
+	if got, ok := g.Counted("42"); ok {
+		t.Errorf("undone interaction counted as %+v", got)
 	}
 }

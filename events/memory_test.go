@@ -1,0 +1,59 @@
+package events_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/thebutton-game/thebutton/events"
+)
+
+// A command handler keeps every active game's fold in memory: what a Game
+// keeps per click must stay small (it was ~300 bytes when every counted
+// interaction kept its whole click). 200 games of 500 clicks by 50
+// players each, Discord-like interaction ids, decided figures.
+func TestGameKeepsLittlePerClick(t *testing.T) {
+	const games, clicks, players = 200, 500, 50
+	const dur = int64(12 * 3_600_000)
+	users := make([]string, players)
+	for i := range users {
+		users[i] = fmt.Sprint(100_000_000_000_000_000 + i)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	gs := make([]events.Game, games)
+	for g := range gs {
+		st := events.GameStarted{Game: events.GameID(g + 1), Guild: "10", ButtonChannel: "20", ChatChannel: "20",
+			DurationMS: dur, StartedBy: "30", AtMS: t0}
+		if err := gs[g].Apply(1, st); err != nil {
+			t.Fatal(err)
+		}
+		prev := t0
+		for n := int64(1); n <= clicks; n++ {
+			at := prev + 1000
+			v := events.Remaining(prev+dur, at)
+			u := users[int(n)%players]
+			c := events.ButtonClicked{Game: st.Game, Guild: "10", Number: n, User: u, UserName: "player " + u[len(u)-2:]}
+			c.Interaction = fmt.Sprint(1_300_000_000_000_000_000 + g*clicks + int(n))
+			c.AtMS, c.ValueMS, c.Band = at, v, int(events.BandOf(v, dur))
+			c.ClaimedMS, c.MMRMilli = events.Claimed(v, dur), events.MMRMilli(v, dur)
+			if err := gs[g].Apply(uint64(n+1), c); err != nil {
+				t.Fatal(err)
+			}
+			prev = at
+		}
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	perClick := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (games * clicks)
+	t.Logf("%.0f bytes per click kept", perClick)
+	if perClick > 100 {
+		t.Errorf("a game keeps %.0f bytes per click, want at most 100", perClick)
+	}
+	if c, ok := gs[7].Counted(fmt.Sprint(1_300_000_000_000_000_000 + 7*clicks + 42)); !ok || c.Number != 42 {
+		t.Errorf("click 42 of game 8: %+v %v", c, ok)
+	}
+	runtime.KeepAlive(gs)
+}
