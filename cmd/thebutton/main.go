@@ -1,7 +1,9 @@
 // Command thebutton runs The Button: the command handler, the timekeeper,
 // the projectors, the Discord bot and the web pages, plus the operator
 // tools (migrate, replay, verify, status, bench, render). This package is
-// wiring only: configuration, connections, roles and shutdown.
+// wiring only: configuration (read by internal/cli), connections, roles
+// and shutdown. The benchmarks live in internal/bench and run this
+// package's wiring through benchwiring.go.
 package main
 
 import (
