@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/cli"
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
 	"github.com/thebutton-game/thebutton/events"
@@ -86,11 +87,8 @@ func opsStartService(t *testing.T, vars map[string]string) *opsService {
 	vars["HTTP_ADDR"] = sv.addr
 	var s serviceFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	s.register(fs, env(vars))
-	if err := fs.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.check(); err != nil {
+	s.register(fs)
+	if err := cli.Parse(fs, nil, env(vars), s.check); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(sv.out, nil))

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,8 +33,11 @@ func (s secret) String() string {
 // LogValue keeps slog from printing the secret.
 func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// config is every setting of the service. Flags take precedence over the
-// environment variables named in brackets in each flag's help.
+// config is every setting of the service. Each command registers the
+// groups of flags it needs; cli.Parse (through parseFlags) then reads the
+// command line and, for the flags it leaves unset, the environment
+// variables named in brackets in each flag's help, and reports every bad
+// value at once with the problems check finds.
 type config struct {
 	natsURL      string
 	natsListen   string
@@ -59,70 +61,53 @@ type config struct {
 	preferRunning bool
 }
 
-// envDefault returns the variable's value, or def if it is unset or empty.
-func envDefault(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 // registerNATS adds the flags every command that talks to JetStream needs.
-func (c *config) registerNATS(fs *flag.FlagSet, getenv func(string) string) {
+func (c *config) registerNATS(fs *flag.FlagSet) {
 	c.hasNATS = true
-	fs.StringVar(&c.natsURL, "nats-url", getenv("NATS_URL"),
+	fs.StringVar(&c.natsURL, "nats-url", "",
 		"NATS server URL; empty starts an embedded JetStream server [NATS_URL]")
-	fs.StringVar(&c.natsListen, "nats-listen", envDefault(getenv, "NATS_LISTEN", "127.0.0.1:4333"),
+	fs.StringVar(&c.natsListen, "nats-listen", "127.0.0.1:4333",
 		"client address of the embedded NATS server, for the nats CLI [NATS_LISTEN]")
-	fs.StringVar(&c.natsSync, "nats-sync", envDefault(getenv, "NATS_SYNC", "default"),
+	fs.StringVar(&c.natsSync, "nats-sync", "default",
 		"embedded JetStream disk sync: default or always (fsync before every ack), or a duration such as 2m (fsync that often) [NATS_SYNC]")
-	fs.StringVar(&c.dataDir, "data-dir", envDefault(getenv, "DATA_DIR", "data"),
+	fs.StringVar(&c.dataDir, "data-dir", "data",
 		"folder for the embedded server's store [DATA_DIR]")
-	fs.StringVar(&c.stream, "stream", envDefault(getenv, "NATS_STREAM", "BUTTON"),
+	fs.StringVar(&c.stream, "stream", "BUTTON",
 		"JetStream stream name [NATS_STREAM]")
-	fs.IntVar(&c.replicas, "replicas", envInt(getenv, "NATS_REPLICAS", 1),
+	fs.IntVar(&c.replicas, "replicas", 1,
 		"stream replicas (3 on a 3-node cluster) [NATS_REPLICAS]")
-	c.registerLog(fs, getenv)
+	c.registerLog(fs)
 }
 
 // registerSinks adds the Redis and MySQL flags.
-func (c *config) registerSinks(fs *flag.FlagSet, getenv func(string) string) {
+func (c *config) registerSinks(fs *flag.FlagSet) {
 	c.hasSinks = true
-	fs.StringVar(&c.redisURL, "redis-url", envDefault(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+	fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0",
 		"Redis URL [REDIS_URL]")
-	dsn := envDefault(getenv, "MYSQL_DSN", "thebutton:thebutton@tcp(127.0.0.1:3306)/thebutton")
-	c.mysqlDSN = secret(dsn)
+	c.mysqlDSN = "thebutton:thebutton@tcp(127.0.0.1:3306)/thebutton"
 	fs.Func("mysql-dsn", "MySQL DSN, go-sql-driver form (default thebutton:thebutton@tcp(127.0.0.1:3306)/thebutton) [MYSQL_DSN]",
 		func(v string) error { c.mysqlDSN = secret(v); return nil })
 }
 
 // registerDiscord adds the Discord flags.
-func (c *config) registerDiscord(fs *flag.FlagSet, getenv func(string) string) {
-	c.discordToken = secret(getenv("DISCORD_TOKEN"))
+func (c *config) registerDiscord(fs *flag.FlagSet) {
 	fs.Func("discord-token", "Discord bot token; empty runs without Discord [DISCORD_TOKEN]",
 		func(v string) error { c.discordToken = secret(v); return nil })
-	fs.StringVar(&c.discordGuild, "discord-guild", getenv("DISCORD_GUILD_ID"),
+	fs.StringVar(&c.discordGuild, "discord-guild", "",
 		"register slash commands in this guild only (development) [DISCORD_GUILD_ID]")
 }
 
 // registerHTTP adds the web and metrics address.
-func (c *config) registerHTTP(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&c.httpAddr, "http", envDefault(getenv, "HTTP_ADDR", "127.0.0.1:8080"),
+func (c *config) registerHTTP(fs *flag.FlagSet) {
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080",
 		"address of the web pages, /metrics and /healthz; empty disables [HTTP_ADDR]")
 }
 
-func (c *config) registerLog(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&c.logLevel, "log-level", envDefault(getenv, "LOG_LEVEL", "info"),
+func (c *config) registerLog(fs *flag.FlagSet) {
+	fs.StringVar(&c.logLevel, "log-level", "info",
 		"debug, info, warn or error [LOG_LEVEL]")
-	fs.StringVar(&c.logFormat, "log-format", envDefault(getenv, "LOG_FORMAT", "text"),
+	fs.StringVar(&c.logFormat, "log-format", "text",
 		"text or json [LOG_FORMAT]")
-}
-
-func envInt(getenv func(string) string, name string, def int) int {
-	if v, err := strconv.Atoi(getenv(name)); err == nil {
-		return v
-	}
-	return def
 }
 
 // check reports every problem of the configuration at once.

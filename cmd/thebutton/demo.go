@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -35,28 +34,21 @@ var demoNames = []string{
 	"Kai", "Lumi", "Milo", "Nell", "Otto", "Pia", "Quin", "Rhea", "Sol", "Tove",
 }
 
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"demo",
-		"run the whole service on this machine with simulated players on a short-clock demo game", runDemo})
-}
-
 func runDemo(ctx context.Context, a *app, args []string) error {
 	var s serviceFlags
 	var d demoConfig
 	fs := newFlagSet(a, "demo", "demo [flags]")
-	s.register(fs, a.getenv)
+	s.register(fs)
 	fs.DurationVar(&d.duration, "demo-clock", demoDefaultClock, "the demo game's clock")
 	fs.DurationVar(&d.cooldown, "demo-cooldown", demoDefaultCooldown, "the demo game's cooldown")
 	fs.IntVar(&d.players, "demo-players", demoDefaultPlayers, "simulated players (at most 20)")
 	fs.DurationVar(&d.pause, "demo-pause", demoDefaultPause, "pause between a demo game's end and the next")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	problems := []error{s.check()}
-	if d.duration < commands.MinDuration || d.cooldown < 0 || d.players < 1 || d.players > len(demoNames) || d.pause < 0 {
-		problems = append(problems, fmt.Errorf("demo: clock ≥ %s, cooldown ≥ 0, 1 to %d players, pause ≥ 0", commands.MinDuration, len(demoNames)))
-	}
-	if err := errors.Join(problems...); err != nil {
+	if err := parseFlags(a, fs, args, s.check, func() error {
+		if d.duration < commands.MinDuration || d.cooldown < 0 || d.players < 1 || d.players > len(demoNames) || d.pause < 0 {
+			return fmt.Errorf("demo: clock ≥ %s, cooldown ≥ 0, 1 to %d players, pause ≥ 0", commands.MinDuration, len(demoNames))
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	return serve(ctx, &s, s.c.logger(a), func(ctx context.Context, h observedCommands, log *slog.Logger) {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -36,14 +35,14 @@ type botSettings struct {
 }
 
 // registerBot adds the bot's flags.
-func (b *botSettings) registerBot(fs *flag.FlagSet, getenv func(string) string) {
-	legacy, _ := strconv.ParseBool(getenv("LEGACY_TEXT_COMMANDS"))
-	fs.BoolVar(&b.legacy, "legacy-text-commands", legacy,
+func (b *botSettings) registerBot(fs *flag.FlagSet) {
+	fs.BoolVar(&b.legacy, "legacy-text-commands", false,
 		"answer the original bare-word text commands too; needs the privileged Message Content intent [LEGACY_TEXT_COMMANDS]")
-	fs.StringVar(&b.publicURL, "public-url", getenv("PUBLIC_URL"),
+	fs.StringVar(&b.publicURL, "public-url", "",
 		"base URL of the web pages, for /card links (empty: no links) [PUBLIC_URL]")
-	b.apiURL = getenv("DISCORD_API_URL") // no flag: for tests against a fake Discord
-	b.registerShards(fs, getenv)
+	fs.StringVar(&b.apiURL, "discord-api-url", "",
+		"send the bot's Discord calls to this server instead of Discord (tests, benchmarks against a fake Discord) [DISCORD_API_URL]")
+	b.registerShards(fs)
 }
 
 // check reports the settings' problems.
@@ -68,6 +67,25 @@ func (b botSettings) check() error {
 // over within it.
 const reactorLeaseTTL = 10 * time.Second
 
+// botParts is what startBot builds the bot from: the settings, the
+// connections it shares with the rest of the service, where its commands
+// go (h), what it reports to (m, ready), its Redis views and done-marks
+// (rdb under redisPrefix), its reactor's lease, its grace at shutdown and
+// its logger.
+type botParts struct {
+	c           *config
+	b           botSettings
+	n           *natsConn
+	h           discordbot.Commands
+	m           *metrics.Metrics
+	ready       *metrics.Readiness
+	rdb         redis.UniversalClient
+	redisPrefix string
+	lease       projector.LeaseOptions
+	grace       time.Duration
+	log         *slog.Logger
+}
+
 // startBot starts the Discord bot when DISCORD_TOKEN is set: the gateway
 // session with the slash commands (and the legacy text commands if asked),
 // the game-message updater, and the discord-effects reactor run by the
@@ -82,9 +100,9 @@ const reactorLeaseTTL = 10 * time.Second
 // The bot reads the Redis views written under redisPrefix and keeps its
 // done-marks beside them. wait blocks until ctx ends, then stops the
 // reactor and closes the bot within grace; call it once.
-func startBot(ctx context.Context, c *config, b botSettings, n *natsConn, h discordbot.Commands, m *metrics.Metrics,
-	ready *metrics.Readiness, rdb redis.UniversalClient, redisPrefix string, lease projector.LeaseOptions, grace time.Duration,
-	log *slog.Logger) (wait func() error, bot *discordbot.Bot, err error) {
+func startBot(ctx context.Context, p botParts) (wait func() error, bot *discordbot.Bot, err error) {
+	c, b, n, h, m, ready, log := p.c, p.b, p.n, p.h, p.m, p.ready, p.log
+	rdb, redisPrefix, lease, grace := p.rdb, p.redisPrefix, p.lease, p.grace
 	if c.discordToken == "" {
 		log.Info("DISCORD_TOKEN is not set: the Discord bot does not run")
 		return func() error { return nil }, nil, nil

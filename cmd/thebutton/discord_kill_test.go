@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/bench"
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
@@ -41,10 +42,10 @@ func TestRunKilledMidBurstResumesDiscord(t *testing.T) {
 	fake := discordtest.New(t, discordtest.Options{Token: tok}) // Discord's limits
 	guild, chans := fake.AddGuild("Kill", 0, "button", "chat")
 	button, chat := chans[0], chans[1]
-	admin := fake.AddMember(guild, "", "Admin", adminPerms)
+	admin := fake.AddMember(guild, "", "Admin", bench.AdminPerms)
 	var players []string
 	for k := range 20 {
-		players = append(players, fake.AddMember(guild, "", "Player "+strconv.Itoa(k), playerPerms))
+		players = append(players, fake.AddMember(guild, "", "Player "+strconv.Itoa(k), bench.PlayerPerms))
 	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -190,7 +191,7 @@ func TestRunKilledMidBurstResumesDiscord(t *testing.T) {
 		out := map[string]int{}
 		for _, m := range fake.Messages(chat) {
 			for _, em := range m.Embeds {
-				for _, ref := range announcedClicks(em) {
+				for _, ref := range bench.AnnouncedClicks(em) {
 					out[fmt.Sprintf("%d/%d", ref[0], ref[1])]++
 				}
 			}

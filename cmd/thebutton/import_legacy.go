@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"time"
 
@@ -10,16 +11,11 @@ import (
 	"github.com/thebutton-game/thebutton/legacy"
 )
 
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"import-legacy",
-		"import the original Python bot's MySQL history: import-legacy --from DSN [--dry-run]", runImportLegacy})
-}
-
 // runImportLegacy is `thebutton import-legacy`.
 func runImportLegacy(ctx context.Context, a *app, args []string) error {
 	var (
 		c       config
-		from    = secret(a.getenv("LEGACY_MYSQL_DSN"))
+		from    secret
 		dry     bool
 		source  string
 		offset  int64
@@ -33,7 +29,7 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 		"an interrupted import continues where it stopped. A game still running in the original goes on\n"+
 		"here with its deadline (last click + duration). --dry-run prints the plan and every anomaly\n"+
 		"and touches no stream. Point NATS_URL at the service's NATS (embedded: nats://NATS_LISTEN).")
-	c.registerNATS(fs, a.getenv)
+	c.registerNATS(fs)
 	fs.Func("from", "the original's database, go-sql-driver DSN, e.g. user:pass@tcp(host:3306)/thebutton (required) [LEGACY_MYSQL_DSN]",
 		func(v string) error { from = secret(v); return nil })
 	fs.BoolVar(&dry, "dry-run", false, "print what would be imported and every anomaly; write nothing")
@@ -46,17 +42,20 @@ func runImportLegacy(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&old.ChatChannel, "old-chat-channel", "", "older layout: the chat channel id (default: the button channel)")
 	fs.DurationVar(&old.Duration, "old-duration", 12*time.Hour, "older layout: the timer duration")
 	fs.DurationVar(&old.Cooldown, "old-cooldown", 3*time.Hour, "older layout: the cooldown")
-	if err := parseFlags(fs, args); err != nil {
+	err := parseFlags(a, fs, args, c.check, func() error {
+		var problems []error
+		if from == "" {
+			problems = append(problems, errors.New("--from: the original's database DSN is required"))
+		}
+		if offset < 0 || oldGame < 0 {
+			problems = append(problems, errors.New("--game-offset and --old-game must not be negative"))
+		}
+		return errors.Join(problems...)
+	})
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	problems := []error{c.check()}
-	if from == "" {
-		problems = append(problems, errors.New("--from: the original's database DSN is required"))
-	}
-	if offset < 0 || oldGame < 0 {
-		problems = append(problems, errors.New("--game-offset and --old-game must not be negative"))
-	}
-	if err := errors.Join(problems...); err != nil {
+	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		fs.Usage()
 		return errUsage

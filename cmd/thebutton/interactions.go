@@ -26,10 +26,10 @@ type interactionSettings struct {
 	publicKey    ed25519.PublicKey // parsed by check
 }
 
-func (s *interactionSettings) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&s.publicKeyHex, "discord-public-key", getenv("DISCORD_PUBLIC_KEY"),
+func (s *interactionSettings) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.publicKeyHex, "discord-public-key", "",
 		"the application's public key (hex, from the developer portal): serves POST "+interactionsPath+" on the HTTP address [DISCORD_PUBLIC_KEY]")
-	fs.StringVar(&s.gateway, "discord-gateway", envDefault(getenv, "DISCORD_GATEWAY", "on"),
+	fs.StringVar(&s.gateway, "discord-gateway", "on",
 		"on: open a gateway session; off: interactions only over HTTP (needs DISCORD_PUBLIC_KEY) [DISCORD_GATEWAY]")
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/bench"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
 )
@@ -55,7 +56,7 @@ func TestInteractionsConfigProblems(t *testing.T) {
 // opened. The fake is reached through http.DefaultTransport (botWorld):
 // not parallel.
 func TestRunServesInteractionsWithoutGateway(t *testing.T) {
-	token := "tok" + randomHex(8)
+	token := "tok" + bench.RandomHex(8)
 	bots := newBotWorld(t, token, 1)
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -125,7 +126,7 @@ func TestBenchInteractionsPrintsJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	var res interactionsResult
+	var res bench.InteractionsResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}

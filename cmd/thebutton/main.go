@@ -1,7 +1,9 @@
 // Command thebutton runs The Button: the command handler, the timekeeper,
 // the projectors, the Discord bot and the web pages, plus the operator
 // tools (migrate, replay, verify, status, bench, render). This package is
-// wiring only: configuration, connections, roles and shutdown.
+// wiring only: configuration (read by internal/cli), connections, roles
+// and shutdown. The benchmarks live in internal/bench and run this
+// package's wiring through benchwiring.go.
 package main
 
 import (
@@ -12,9 +14,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/cli"
 )
 
 func main() {
@@ -36,24 +38,26 @@ type subcommand struct {
 	run           func(ctx context.Context, a *app, args []string) error
 }
 
+// subcommands is every verb of the binary, in the order help lists them.
 func subcommands() []subcommand {
-	cmds := []subcommand{
-		{"run", "run the service: command handler, timekeeper, projectors, bot (with DISCORD_TOKEN)", runRun},
+	return []subcommand{
 		{"bench", "benchmarks: bench clicks|projector|replay", runBench},
+		{"demo", "run the whole service on this machine with simulated players on a short-clock demo game", runDemo},
+		{"import-legacy", "import the original Python bot's MySQL history: import-legacy --from DSN [--dry-run]", runImportLegacy},
+		{"migrate", "apply the MySQL schema migrations", runMigrate},
+		{"project", "run only the projectors (Redis and MySQL) of a running stream", runProject},
 		{"render", "write every timer card and chart from synthetic data into a folder", func(ctx context.Context, a *app, args []string) error {
 			return runRender(ctx, args, a.stdout, a.stderr)
 		}},
+		{"replay", "rebuild a projection from the stream: replay --target redis|mysql [--from-seq N]", runReplay},
+		{"run", "run the service: command handler, timekeeper, projectors, bot (with DISCORD_TOKEN)", runRun},
+		{"status", "show the stream, its consumers, each projection's checkpoint and lag, and the dead letters", runStatus},
+		{"verify", "compare the projections with a fold of the stream; exit 1 on any difference", runVerify},
 	}
-	cmds = append(cmds, extraSubcommands...)
-	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
-	return cmds
 }
 
-// extraSubcommands are registered by other files of this package (init).
-var extraSubcommands []subcommand
-
 // errUsage marks a usage error already reported to the user.
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 // Main runs the binary with args (without the program name) and returns
 // the exit code: 0 success, 1 failure, 2 usage error.
@@ -101,28 +105,13 @@ func usage(w io.Writer) {
 
 // newFlagSet returns a flag set whose errors and usage go to a.stderr.
 func newFlagSet(a *app, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(a.stderr, "Usage: thebutton %s\n\nFlags (environment variables in brackets):\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
+	return cli.NewFlagSet(a.stderr, name, synopsis)
 }
 
-// parseFlags parses args, turning a parse error into errUsage (already
-// printed) and -h into flag.ErrHelp. Stray arguments are a usage error.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		fs.Usage()
-		return errUsage
-	}
-	return nil
+// parseFlags reads a command's configuration: args, then the environment
+// variables of the flags args left unset, then the checks; it reports
+// every bad value and every problem at once (cli.Parse). A parse error
+// becomes errUsage (already printed), -h flag.ErrHelp.
+func parseFlags(a *app, fs *flag.FlagSet, args []string, checks ...func() error) error {
+	return cli.Parse(fs, args, a.getenv, checks...)
 }

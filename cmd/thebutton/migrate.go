@@ -9,22 +9,15 @@ import (
 	"github.com/thebutton-game/thebutton/schema"
 )
 
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"migrate", "apply the MySQL schema migrations", runMigrate})
-}
-
 // runMigrate creates MYSQL_DSN's database if it is missing and applies
 // the schema migrations it has not applied yet. `thebutton run` does the
 // same at start; this is for operators who migrate before a deploy.
 func runMigrate(ctx context.Context, a *app, args []string) error {
 	var c config
 	fs := newFlagSet(a, "migrate", "migrate [flags]")
-	c.registerSinks(fs, a.getenv)
-	c.registerLog(fs, a.getenv)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
+	c.registerSinks(fs)
+	c.registerLog(fs)
+	if err := parseFlags(a, fs, args, c.check); err != nil {
 		return err
 	}
 	log := c.logger(a)

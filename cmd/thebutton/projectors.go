@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -33,32 +32,15 @@ type projSettings struct {
 	targets     []string
 }
 
-func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(getenv(name)); err == nil {
-		return d
-	}
-	return def
-}
-
-// projSettingsFromEnv reads the settings from the environment only (for
-// `thebutton run`, whose flags live in config).
-func projSettingsFromEnv(getenv func(string) string) projSettings {
-	return projSettings{
-		redisPrefix: getenv("REDIS_PREFIX"),
-		leaseTTL:    envDuration(getenv, "PROJECTOR_LEASE_TTL", 10*time.Second),
-		holder:      getenv("PROJECTOR_ID"),
-		targets:     []string{targetRedis, targetMySQL},
-	}
-}
-
-// register adds the flags of the settings; withTargets adds --only.
-func (p *projSettings) register(fs *flag.FlagSet, getenv func(string) string, targetsFlag string) {
-	*p = projSettingsFromEnv(getenv)
-	fs.StringVar(&p.redisPrefix, "redis-prefix", p.redisPrefix,
+// register adds the flags of the settings; a targetsFlag names the flag
+// that chooses the projections (default both).
+func (p *projSettings) register(fs *flag.FlagSet, targetsFlag string) {
+	*p = projSettings{targets: []string{targetRedis, targetMySQL}}
+	fs.StringVar(&p.redisPrefix, "redis-prefix", "",
 		"prefix of every Redis key of the projection, to share one Redis (tests, benches) [REDIS_PREFIX]")
-	fs.DurationVar(&p.leaseTTL, "lease-ttl", p.leaseTTL,
+	fs.DurationVar(&p.leaseTTL, "lease-ttl", 10*time.Second,
 		"a projection's lease lapses after this without renewal: a standby takes over [PROJECTOR_LEASE_TTL]")
-	fs.StringVar(&p.holder, "projector-id", p.holder,
+	fs.StringVar(&p.holder, "projector-id", "",
 		"this member's name in the projection leases; default the host and a digest of the data directory [PROJECTOR_ID]")
 	if targetsFlag != "" {
 		fs.Func(targetsFlag, "projections, comma separated: redis, mysql (default both)", func(v string) error {
@@ -169,20 +151,6 @@ type failureObserver interface {
 // lagSampleEvery is how often the lag is sampled besides each batch, so
 // that a projector that stalls shows a growing lag.
 const lagSampleEvery = 5 * time.Second
-
-// startProjectors runs the Redis and MySQL projectors of the stream until
-// ctx ends. Neither needs its store to be up at start: each waits for its
-// own. wait blocks until both stopped and their connections are closed,
-// and returns what went wrong. Settings beyond config come from the
-// environment (REDIS_PREFIX, PROJECTOR_LEASE_TTL, PROJECTOR_ID).
-func startProjectors(ctx context.Context, c *config, n *natsConn, log *slog.Logger) (wait func() error, err error) {
-	return startProjectorsWith(ctx, c, projSettingsFromEnv(os.Getenv), n, log, nil)
-}
-
-// startProjectorsObserved is startProjectors reporting to obs (metrics).
-func startProjectorsObserved(ctx context.Context, c *config, n *natsConn, log *slog.Logger, obs projectorObserver) (wait func() error, err error) {
-	return startProjectorsWith(ctx, c, projSettingsFromEnv(os.Getenv), n, log, obs)
-}
 
 // observe sets the hooks of o to report to obs.
 func observe(o *projector.Options, name string, obs projectorObserver) {
@@ -316,23 +284,15 @@ func startProjectorsWith(ctx context.Context, c *config, ps projSettings, n *nat
 	}, nil
 }
 
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"project",
-		"run only the projectors (Redis and MySQL) of a running stream", runProject})
-}
-
 // runProject is `thebutton project`: the projectors alone, until SIGTERM.
 func runProject(ctx context.Context, a *app, args []string) error {
 	var c config
 	var ps projSettings
 	fs := newFlagSet(a, "project", "project [flags]")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	ps.register(fs, a.getenv, "only")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := errors.Join(c.check(), ps.check()); err != nil {
+	c.registerNATS(fs)
+	c.registerSinks(fs)
+	ps.register(fs, "only")
+	if err := parseFlags(a, fs, args, c.check, ps.check); err != nil {
 		return err
 	}
 	log := c.logger(a)
@@ -346,14 +306,5 @@ func runProject(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	<-ctx.Done()
-	log.Info("shutting down", "grace", shutdownGrace)
-	done := make(chan error, 1)
-	go func() { done <- wait() }()
-	select {
-	case err := <-done:
-		log.Info("stopped")
-		return err
-	case <-time.After(shutdownGrace):
-		return fmt.Errorf("shutdown: projectors still running after %s", shutdownGrace)
-	}
+	return shutdown(log, shutdownGrace, component{name: "projectors", wait: wait})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/bench"
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
@@ -154,7 +155,7 @@ func (s *stage) lastSeq(t *testing.T) uint64 {
 func waitPositions(t *testing.T, d time.Duration, seq uint64, sinks ...projector.Sink) {
 	t.Helper()
 	for _, s := range sinks {
-		if err := waitPosition(context.Background(), s, seq, d); err != nil {
+		if err := bench.WaitPosition(context.Background(), s, seq, d); err != nil {
 			t.Fatal(err)
 		}
 	}

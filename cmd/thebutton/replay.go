@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,11 +14,6 @@ import (
 	"github.com/thebutton-game/thebutton/projector"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
 )
-
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"replay",
-		"rebuild a projection from the stream: replay --target redis|mysql [--from-seq N]", runReplay})
-}
 
 // runReplay is `thebutton replay`.
 func runReplay(ctx context.Context, a *app, args []string) error {
@@ -33,24 +29,27 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 		"Rebuilds a projection from the stream, also while the service runs (its projector stands by\n"+
 		"and then goes on). An interrupted replay resumes where it stopped. Point NATS_URL at the\n"+
 		"service's NATS (for the embedded one: nats://NATS_LISTEN).")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	ps.register(fs, a.getenv, "")
+	c.registerNATS(fs)
+	c.registerSinks(fs)
+	ps.register(fs, "")
 	fs.StringVar(&target, "target", "", "the projection to rebuild: redis or mysql (required)")
 	fs.Uint64Var(&from, "from-seq", 0, "after the reset, apply the stream from this sequence only (default: all of it)")
 	fs.BoolVar(&fresh, "fresh", false, "start over even if an interrupted replay is recorded (default: resume it)")
 	fs.IntVar(&batch, "batch", 5000, "messages per write")
-	if err := parseFlags(fs, args); err != nil {
+	err := parseFlags(a, fs, args, c.check, ps.check, func() error {
+		var problems []error
+		if target != targetRedis && target != targetMySQL {
+			problems = append(problems, fmt.Errorf("--target: %q is not redis or mysql", target))
+		}
+		if batch < 1 {
+			problems = append(problems, fmt.Errorf("--batch: %d is not positive", batch))
+		}
+		return errors.Join(problems...)
+	})
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	problems := []error{c.check(), ps.check()}
-	if target != targetRedis && target != targetMySQL {
-		problems = append(problems, fmt.Errorf("--target: %q is not redis or mysql", target))
-	}
-	if batch < 1 {
-		problems = append(problems, fmt.Errorf("--batch: %d is not positive", batch))
-	}
-	if err := errors.Join(problems...); err != nil {
+	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		fs.Usage()
 		return errUsage

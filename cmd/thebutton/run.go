@@ -39,11 +39,8 @@ const probeEvery = 2 * time.Second
 func runRun(ctx context.Context, a *app, args []string) error {
 	var s serviceFlags
 	fs := newFlagSet(a, "run", "run [flags]")
-	s.register(fs, a.getenv)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
+	s.register(fs)
+	if err := parseFlags(a, fs, args, s.check); err != nil {
 		return err
 	}
 	return serve(ctx, &s, s.c.logger(a), nil)
@@ -56,14 +53,14 @@ type serviceFlags struct {
 	b  botSettings
 }
 
-func (s *serviceFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	s.c.registerNATS(fs, getenv)
-	s.c.registerSinks(fs, getenv)
-	s.c.registerDiscord(fs, getenv)
-	s.c.registerHTTP(fs, getenv)
-	s.ps.register(fs, getenv, "")
-	s.b.registerBot(fs, getenv)
-	s.b.http.register(fs, getenv)
+func (s *serviceFlags) register(fs *flag.FlagSet) {
+	s.c.registerNATS(fs)
+	s.c.registerSinks(fs)
+	s.c.registerDiscord(fs)
+	s.c.registerHTTP(fs)
+	s.ps.register(fs, "")
+	s.b.registerBot(fs)
+	s.b.http.register(fs)
 }
 
 func (s *serviceFlags) check() error {
@@ -214,7 +211,8 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	intake.Go(func() { _ = tk.Run(ctx) })
 
 	lease := ps.memberLease(c.dataDir, c.replicas)
-	waitBot, bot, err := startBot(ctx, c, b, n, observedCommands{Handler: h, m: m}, m, ready, rdb, ps.redisPrefix, lease, shutdownGrace/2, log)
+	waitBot, bot, err := startBot(ctx, botParts{c: c, b: b, n: n, h: observedCommands{Handler: h, m: m}, m: m, ready: ready,
+		rdb: rdb, redisPrefix: ps.redisPrefix, lease: lease, grace: shutdownGrace / 2, log: log})
 	if err != nil {
 		return err
 	}
@@ -240,24 +238,12 @@ func serve(ctx context.Context, s *serviceFlags, log *slog.Logger,
 	log.Info("thebutton running", "nats", n.url, "stream", c.stream, "active_games", len(h.ActiveGames()), "http", c.httpAddr)
 	<-ctx.Done()
 
-	log.Info("shutting down", "grace", shutdownGrace)
-	done := make(chan error, 1)
-	go func() {
-		intake.Wait()
-		stopProjectors()
-		perr := waitProjectors()
-		mu.Lock()
-		defer mu.Unlock()
-		done <- errors.Join(append(intakeErrs, perr)...)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("shutdown: %w", err)
-		}
-	case <-time.After(shutdownGrace):
-		return fmt.Errorf("shutdown: components still running after %s", shutdownGrace)
-	}
-	log.Info("stopped")
-	return nil
+	return shutdown(log, shutdownGrace,
+		component{name: "intake", wait: func() error {
+			intake.Wait() // each part of it stops with ctx
+			mu.Lock()
+			defer mu.Unlock()
+			return errors.Join(intakeErrs...)
+		}},
+		component{name: "projectors", stop: stopProjectors, wait: waitProjectors})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/bench"
 	"github.com/thebutton-game/thebutton/internal/testproxy"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
@@ -37,9 +38,9 @@ func TestRunLogsNoSecret(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts a private MariaDB and redis-server")
 	}
-	token := "tok" + randomHex(16)
-	redisPass := "rpw" + randomHex(12)
-	mysqlPass := "mpw" + randomHex(12)
+	token := "tok" + bench.RandomHex(16)
+	redisPass := "rpw" + bench.RandomHex(12)
+	mysqlPass := "mpw" + bench.RandomHex(12)
 	secrets := map[string]string{"DISCORD_TOKEN": token, "the Redis password": redisPass, "the MySQL password": mysqlPass}
 
 	// Discord.

@@ -24,8 +24,8 @@ import (
 const maxShards = 1024
 
 // registerShards adds DISCORD_SHARDS.
-func (b *botSettings) registerShards(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&b.shards, "discord-shards", getenv("DISCORD_SHARDS"),
+func (b *botSettings) registerShards(fs *flag.FlagSet) {
+	fs.StringVar(&b.shards, "discord-shards", "",
 		`gateway shards spread over every instance by leases in NATS: a count, or "auto" for Discord's recommendation; empty: one session per instance, no sharding [DISCORD_SHARDS]`)
 }
 

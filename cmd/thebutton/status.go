@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/cli"
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/projector"
 )
-
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"status",
-		"show the stream, its consumers, each projection's checkpoint and lag, and the dead letters", runStatus})
-}
 
 // failedSink stands for a projection whose store could not be opened, so
 // status still shows it, with the error.
@@ -37,14 +32,11 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 		asJSON bool
 	)
 	fs := newFlagSet(a, "status", "status [--json] [flags]")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	ps.register(fs, a.getenv, "target")
+	c.registerNATS(fs)
+	c.registerSinks(fs)
+	ps.register(fs, "target")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of text")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := errors.Join(c.check(), ps.check()); err != nil {
+	if err := parseFlags(a, fs, args, c.check, ps.check); err != nil {
 		return err
 	}
 	log := c.logger(a)
@@ -71,7 +63,7 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if asJSON {
-		return printJSON(a.stdout, st)
+		return cli.PrintJSON(a.stdout, st)
 	}
 	printStatus(a.stdout, st, time.Now())
 	return nil

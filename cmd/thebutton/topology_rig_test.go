@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/bench"
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
@@ -64,7 +65,7 @@ type topoRig struct {
 	t      *testing.T
 	plan   topoPlan
 	bin    string
-	nodes  *benchCluster
+	nodes  *bench.Cluster
 	redis  *redistest.Cluster
 	prefix string
 	dsn    string
@@ -175,7 +176,7 @@ func (r *topoRig) startBackends() {
 	// A node of a machine under heavy load can miss the embedded server's
 	// 10 s readiness and exit: the cluster is started once more then.
 	for attempt := 1; ; attempt++ {
-		r.nodes, err = startNodeCluster(context.Background(), r.bin, 3, nodesLog)
+		r.nodes, err = bench.StartNodeCluster(context.Background(), r.bin, 3, nodesLog)
 		if err == nil {
 			break
 		}
@@ -184,7 +185,7 @@ func (r *topoRig) startBackends() {
 		}
 		t.Logf("the NATS cluster did not start (%v): once more", err)
 	}
-	t.Cleanup(r.nodes.stop)
+	t.Cleanup(r.nodes.Stop)
 	r.mark("nats cluster")
 }
 
@@ -283,7 +284,7 @@ func (r *topoRig) env(in *topoInstance) []string {
 	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATA_DIR=" + in.dataDir, "HTTP_ADDR=" + in.httpAddr, "PROJECTOR_ID=" + in.name,
 		"PROJECTOR_LEASE_TTL=" + r.plan.leaseTTL.String(),
-		"NATS_URL=" + r.nodes.urls, "NATS_REPLICAS=3",
+		"NATS_URL=" + r.nodes.URLs, "NATS_REPLICAS=3",
 		"REDIS_URL=" + r.redis.URL(), "REDIS_PREFIX=" + r.prefix, "MYSQL_DSN=" + r.dsn,
 		"DISCORD_TOKEN=" + r.token, "DISCORD_API_URL=" + in.tap.URL(), "DISCORD_PUBLIC_KEY=" + hex.EncodeToString(r.pub),
 		"DISCORD_SHARDS=" + strconv.Itoa(r.plan.shards),
@@ -404,7 +405,7 @@ func (r *topoRig) dumpLogsNow() {
 func (r *topoRig) openStream() {
 	ctx := context.Background()
 	var err error
-	if r.nc, err = nats.Connect(r.nodes.urls); err != nil {
+	if r.nc, err = nats.Connect(r.nodes.URLs); err != nil {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(r.nc.Close)
@@ -566,7 +567,7 @@ func (r *topoRig) history(ctx context.Context) map[events.GameID][]events.Record
 func (r *topoRig) verify(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, r.bin, "verify", "--wait", "60s")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DATA_DIR=" + r.t.TempDir(),
-		"NATS_URL=" + r.nodes.urls, "NATS_REPLICAS=3", "REDIS_URL=" + r.redis.URL(), "REDIS_PREFIX=" + r.prefix,
+		"NATS_URL=" + r.nodes.URLs, "NATS_REPLICAS=3", "REDIS_URL=" + r.redis.URL(), "REDIS_PREFIX=" + r.prefix,
 		"MYSQL_DSN=" + r.dsn, "LOG_LEVEL=warn"}
 	out, err := cmd.CombinedOutput()
 	return string(out), err

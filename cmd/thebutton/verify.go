@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/thebutton-game/thebutton/projector"
 )
-
-func init() {
-	extraSubcommands = append(extraSubcommands, subcommand{"verify",
-		"compare the projections with a fold of the stream; exit 1 on any difference", runVerify})
-}
 
 // runVerify is `thebutton verify`.
 func runVerify(ctx context.Context, a *app, args []string) error {
@@ -28,14 +22,11 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		"transaction) and compares it with the stream up to that point. A projection on a Redis\n"+
 		"Cluster is compared with its projector paused (its lease taken). Prints every difference;\n"+
 		"a projection behind the stream is a difference too.")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	ps.register(fs, a.getenv, "target")
+	c.registerNATS(fs)
+	c.registerSinks(fs)
+	ps.register(fs, "target")
 	fs.DurationVar(&wait, "wait", 30*time.Second, "how long to wait for each projection to reach the stream's end")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := errors.Join(c.check(), ps.check()); err != nil {
+	if err := parseFlags(a, fs, args, c.check, ps.check); err != nil {
 		return err
 	}
 	log := c.logger(a)

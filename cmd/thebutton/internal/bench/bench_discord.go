@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -24,8 +24,6 @@ import (
 	"github.com/thebutton-game/thebutton/projector/redismarks"
 	"github.com/thebutton-game/thebutton/projector/redisproj"
 )
-
-func init() { benchmarks["discord"] = runBenchDiscord }
 
 // discordResult is what `bench discord` prints. Lags are measured at the
 // fake Discord: from a click's time to the message announcing it, from a
@@ -66,8 +64,17 @@ type discordBench struct {
 	duration, clock, cooldown time.Duration
 }
 
-func runBenchDiscord(ctx context.Context, a *app, args []string) error {
-	var c config
+// discordRig is what a run goes on: the event stream, Redis for the views
+// and done-marks (keys under prefix) and the reactor's consumer options.
+type discordRig struct {
+	conn    *Conn
+	stream  string
+	rdb     redis.UniversalClient
+	prefix  string
+	reactor projector.Options
+}
+
+func runBenchDiscord(ctx context.Context, a *Env, args []string) error {
 	fs := newFlagSet(a, "bench discord",
 		"bench discord --guilds G --players P --presses N --duration D --clock C --cooldown W")
 	var s discordBench
@@ -77,35 +84,40 @@ func runBenchDiscord(ctx context.Context, a *app, args []string) error {
 	fs.DurationVar(&s.duration, "duration", 20*time.Second, "how long the presses of a burst go on")
 	fs.DurationVar(&s.clock, "clock", 60*time.Second, "the games' duration (their clock)")
 	fs.DurationVar(&s.cooldown, "cooldown", 3*time.Second, "the games' cooldown per player")
-	c.registerNATS(fs, a.getenv)
-	redisURL := fs.String("redis-url", envDefault(a.getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+	settings := a.w.Flags(fs, Flags{NATS: true})
+	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0",
 		"Redis for the views and done-marks (keys under a scratch prefix, deleted afterwards) [REDIS_URL]")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(a, fs, args, func() error {
+		var problems []error
+		if s.guilds < 1 || s.players < 1 || s.presses < 1 || s.duration <= 0 || s.clock < time.Second || s.cooldown < 0 {
+			problems = append(problems, errors.New("guilds, players, presses and duration must be positive, clock at least 1s, cooldown not negative"))
+		}
+		return errors.Join(append(problems, settings.Check())...)
+	}); err != nil {
 		return err
 	}
-	var problems []error
-	if s.guilds < 1 || s.players < 1 || s.presses < 1 || s.duration <= 0 || s.clock < time.Second || s.cooldown < 0 {
-		problems = append(problems, errors.New("guilds, players, presses and duration must be positive, clock at least 1s, cooldown not negative"))
-	}
-	if err := c.check(); err != nil {
-		problems = append(problems, err)
-	}
-	if err := errors.Join(problems...); err != nil {
-		return err
-	}
-	log := c.logger(a)
+	c := settings.Config()
+	log := c.Log
 	// A scratch store: the bench never touches the service's data.
-	cleanup, err := benchDir(&c, false, log)
+	cleanup, err := benchDir(&c.NATS, false, log)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	rdb, err := openRedis(*redisURL)
+	rdb, err := a.w.OpenRedis(*redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	res, err := benchDiscord(ctx, &c, rdb, s, log)
+	n, err := a.w.OpenNATS(ctx, c.NATS, log)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	prefix := fmt.Sprintf("bench:discord:%d:", time.Now().UnixNano())
+	defer deletePrefix(a.w, rdb, prefix)
+	res, err := benchDiscord(ctx, discordRig{conn: n, stream: c.NATS.Stream, rdb: rdb, prefix: prefix,
+		reactor: a.w.ReactorOptions(log)}, s, log)
 	if err != nil {
 		return err
 	}
@@ -114,24 +126,18 @@ func runBenchDiscord(ctx context.Context, a *app, args []string) error {
 
 // benchDiscord runs the burst against a fake Discord with Discord's rate
 // limits and measures what it shows.
-func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s discordBench, log *slog.Logger) (discordResult, error) {
+func benchDiscord(ctx context.Context, r discordRig, s discordBench, log *slog.Logger) (discordResult, error) {
 	res := discordResult{Guilds: s.guilds, Players: s.players, Presses: s.presses, DurationS: s.duration.Seconds(),
 		ClockS: s.clock.Seconds(), CooldownS: s.cooldown.Seconds()}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n, err := openNATS(ctx, c, log)
-	if err != nil {
-		return res, err
-	}
-	defer n.close()
-	prefix := fmt.Sprintf("bench:discord:%d:", time.Now().UnixNano())
-	defer deletePrefix(rdb, prefix)
+	n, rdb, prefix := r.conn, r.rdb, r.prefix
 
 	const tok = "bench-token"
 	fake := discordtest.NewServer(discordtest.Options{Token: tok}) // Discord's limits
 	defer fake.Close()
 
-	h := commands.NewHandler(n.store, commands.SystemClock{}, log.With("component", "commands"))
+	h := commands.NewHandler(n.Store, commands.SystemClock{}, log.With("component", "commands"))
 	if err := h.Open(ctx); err != nil {
 		return res, err
 	}
@@ -141,7 +147,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 	defer cancel()
 	tk := commands.NewTimekeeper(h, nil, log.With("component", "timekeeper"))
 	wg.Go(func() { _ = tk.Run(ctx) })
-	views := projector.New(n.store.Feed(), redisproj.New(rdb, redisproj.Options{Prefix: prefix}),
+	views := projector.New(n.Store.Feed(), redisproj.New(rdb, redisproj.Options{Prefix: prefix}),
 		projector.Options{Log: log.With("projection", "redis")})
 	wg.Go(func() { _ = views.Run(ctx) })
 
@@ -162,8 +168,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 		defer cancel()
 		_ = bot.Close(cctx)
 	}()
-	reactor := projector.New(n.store.Feed(), bot.Reactor(), projector.Options{Log: log.With("component", "reactor"),
-		BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: projector.LeaseOptions{TTL: reactorLeaseTTL}})
+	reactor := projector.New(n.Store.Feed(), bot.Reactor(), r.reactor)
 	wg.Go(func() { _ = reactor.Run(ctx) })
 
 	type benchGuild struct {
@@ -178,9 +183,9 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 	for i := range guilds {
 		id, chans := fake.AddGuild(fmt.Sprintf("Bench %d", i), 0, "button", "chat")
 		g := &benchGuild{id: id, button: chans[0], chat: chans[1]}
-		g.admin = fake.AddMember(id, "", "Admin", adminPerms)
+		g.admin = fake.AddMember(id, "", "Admin", AdminPerms)
 		for k, u := range users {
-			fake.AddMember(id, u, "Player "+strconv.Itoa(k), playerPerms)
+			fake.AddMember(id, u, "Player "+strconv.Itoa(k), PlayerPerms)
 		}
 		guilds[i] = g
 	}
@@ -218,7 +223,10 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 			for k := range s.presses {
 				due := start.Add(time.Duration(k) * s.duration / time.Duration(s.presses))
 				if d := time.Until(due); d > 0 {
-					sleepCtx(ctx, d)
+					select {
+					case <-ctx.Done():
+					case <-time.After(d):
+					}
 				}
 				if ctx.Err() != nil {
 					return
@@ -257,7 +265,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 		return res, fmt.Errorf("games did not end: %w", err)
 	}
 	for _, g := range guilds {
-		recs, err := n.store.Load(ctx, events.GameSubject(g.game), 0)
+		recs, err := n.Store.Load(ctx, events.GameSubject(g.game), 0)
 		if err != nil {
 			return res, err
 		}
@@ -297,7 +305,7 @@ func benchDiscord(ctx context.Context, c *config, rdb redis.UniversalClient, s d
 		for _, g := range guilds {
 			for _, m := range fake.Messages(g.chat) {
 				for _, em := range m.Embeds {
-					for _, ref := range announcedClicks(em) {
+					for _, ref := range AnnouncedClicks(em) {
 						r := clickRef{events.GameID(ref[0]), ref[1]}
 						out[r] = append(out[r], m.CreatedAt)
 					}
@@ -434,10 +442,11 @@ func worst(lags []float64) float64 {
 	return slices.Max(lags)
 }
 
-// Permissions of the bench's members.
+// Permissions of the bench's members: an admin who may start games, and
+// players.
 const (
-	adminPerms  = int64(discordgo.PermissionManageGuild | discordgo.PermissionViewChannel | discordgo.PermissionSendMessages)
-	playerPerms = int64(discordgo.PermissionViewChannel | discordgo.PermissionSendMessages)
+	AdminPerms  = int64(discordgo.PermissionManageGuild | discordgo.PermissionViewChannel | discordgo.PermissionSendMessages)
+	PlayerPerms = int64(discordgo.PermissionViewChannel | discordgo.PermissionSendMessages)
 )
 
 func guilds2ids[T any](list []T, f func(T) string) []string {
@@ -465,9 +474,9 @@ var (
 	compactClick = regexp.MustCompile(`pressed game #(\d+):.*Click #(\d+)`)
 )
 
-// announcedClicks returns the (game, click number) pairs an announcement
+// AnnouncedClicks returns the (game, click number) pairs an announcement
 // embed shows: one embed per click, or one line per click.
-func announcedClicks(em *discordgo.MessageEmbed) [][2]int64 {
+func AnnouncedClicks(em *discordgo.MessageEmbed) [][2]int64 {
 	var out [][2]int64
 	desc := em.Description
 	if m := richClick.FindStringSubmatch(desc); m != nil && em.Footer != nil {
@@ -505,8 +514,8 @@ func poll(ctx context.Context, d time.Duration, cond func() bool) error {
 
 // deletePrefix deletes the bench's Redis keys (on every master of a
 // cluster).
-func deletePrefix(rdb redis.UniversalClient, prefix string) {
+func deletePrefix(w Wiring, rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = deleteRedisPrefix(ctx, rdb, prefix)
+	_ = deleteRedisPrefix(ctx, w, rdb, prefix)
 }

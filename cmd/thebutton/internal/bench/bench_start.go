@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -24,8 +24,6 @@ import (
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
 )
 
-func init() { benchmarks["start"] = runBenchStart }
-
 // startResult is what `bench start` prints.
 type startResult struct {
 	Games  int     `json:"games"`
@@ -50,8 +48,7 @@ type startRun struct {
 // lets a first `thebutton run` bring the Redis and MySQL projections up to
 // date, then times further starts of `thebutton run` (process start to
 // /readyz 200) and reads their peak memory.
-func runBenchStart(ctx context.Context, a *app, args []string) error {
-	var c config
+func runBenchStart(ctx context.Context, a *Env, args []string) error {
 	fs := newFlagSet(a, "bench start", "bench start --games G --events E [--runs N] [--dir D] [--binary PATH]")
 	games := fs.Int("games", 10000, "active games in the stream")
 	total := fs.Int("events", 1000000, "events in all: a start and clicks per game")
@@ -59,15 +56,17 @@ func runBenchStart(ctx context.Context, a *app, args []string) error {
 	dir := fs.String("dir", "", "data directory (kept); empty: a scratch one, removed afterwards")
 	binary := fs.String("binary", "", "thebutton binaries the timed starts run, comma-separated, --runs each (default: this one), e.g. an older build to compare")
 	readyWait := fs.Duration("ready-wait", 30*time.Minute, "how long one start may take to be ready")
-	c.registerSinks(fs, a.getenv)
-	c.registerLog(fs, a.getenv)
-	if err := parseFlags(fs, args); err != nil {
+	s := a.w.Flags(fs, Flags{Sinks: true, Log: true})
+	if err := parseFlags(a, fs, args, func() error {
+		if *games < 1 || *total < *games || *runs < 1 {
+			return errors.New("games must be positive, events at least games, runs at least 1")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	if *games < 1 || *total < *games || *runs < 1 {
-		return errors.New("games must be positive, events at least games, runs at least 1")
-	}
-	log := c.logger(a)
+	c := s.Config()
+	log := c.Log
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -89,7 +88,7 @@ func runBenchStart(ctx context.Context, a *app, args []string) error {
 	}
 	log.Info("stream seeded", "dir", *dir, "games", res.Games, "events", res.Events, "took_s", res.SeedS)
 
-	env, cleanup, err := benchStartEnv(ctx, &c, *dir)
+	env, cleanup, err := benchStartEnv(ctx, a.w, c, *dir)
 	if err != nil {
 		return err
 	}
@@ -162,8 +161,8 @@ func seedDir(ctx context.Context, dir string, games, perGame int) (float64, erro
 // benchStartEnv is the environment of the children: their own ports,
 // Redis prefix and MySQL database, no Discord. cleanup removes the Redis
 // keys and the database.
-func benchStartEnv(ctx context.Context, c *config, dir string) (env []string, cleanup func(), err error) {
-	dbCfg, err := mysql.ParseDSN(string(c.mysqlDSN))
+func benchStartEnv(ctx context.Context, w Wiring, c Config, dir string) (env []string, cleanup func(), err error) {
+	dbCfg, err := mysql.ParseDSN(c.MySQLDSN)
 	if err != nil {
 		return nil, nil, fmt.Errorf("MYSQL_DSN: %w", err)
 	}
@@ -184,7 +183,7 @@ func benchStartEnv(ctx context.Context, c *config, dir string) (env []string, cl
 		}
 	}
 	env = append(env, "DATA_DIR="+dir, "NATS_LISTEN=127.0.0.1:"+strconv.Itoa(ports[0]),
-		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]), "REDIS_URL="+c.redisURL, "REDIS_PREFIX="+prefix,
+		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]), "REDIS_URL="+c.RedisURL, "REDIS_PREFIX="+prefix,
 		"MYSQL_DSN="+dbCfg.FormatDSN())
 	cleanup = func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
@@ -195,7 +194,7 @@ func benchStartEnv(ctx context.Context, c *config, dir string) (env []string, cl
 			_, _ = db.ExecContext(cctx, "DROP DATABASE IF EXISTS `"+dbCfg.DBName+"`")
 			_ = db.Close()
 		}
-		if rdb, err := openRedis(c.redisURL); err == nil {
+		if rdb, err := w.OpenRedis(c.RedisURL); err == nil {
 			// A million events leave hundreds of thousands of keys:
 			// unlinked a thousand per round trip.
 			iter := rdb.Scan(cctx, 0, prefix+"*", 1000).Iterator()

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -52,7 +52,7 @@ type openResult struct {
 // benchOpen seeds games active games holding total events (a start and
 // clicks each, see seed) into the store, then opens a fresh handler on its
 // own connection and times it.
-func benchOpen(ctx context.Context, a *app, log *slog.Logger, js jetstream.JetStream, store *natsstore.Store, games, total int) error {
+func benchOpen(ctx context.Context, a *Env, log *slog.Logger, js jetstream.JetStream, store *natsstore.Store, games, total int) error {
 	res := openResult{Games: games, Events: total}
 	began := time.Now()
 	perGame := max(total/games, 1)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 	"github.com/thebutton-game/thebutton/events/natsstore"
 )
 
-// clicksResult is what `bench clicks` prints. Latencies are of one press:
+// ClicksResult is what `bench clicks` prints. Latencies are of one press:
 // decision plus durable append, including any wait inside the handler
 // (and, open loop, from the moment the press was due).
-type clicksResult struct {
+type ClicksResult struct {
 	Players      int            `json:"players"`
 	Games        int            `json:"games"`
 	Instances    int            `json:"instances"`
@@ -55,8 +55,7 @@ type clicksResult struct {
 	SyncSetting string  `json:"nats_sync,omitempty"`
 }
 
-func runBenchClicks(ctx context.Context, a *app, args []string) error {
-	var c config
+func runBenchClicks(ctx context.Context, a *Env, args []string) error {
 	fs := newFlagSet(a, "bench clicks", "bench clicks --players P --games G --instances K --duration D [--rate R]")
 	players := fs.Int("players", 200, "simulated players")
 	games := fs.Int("games", 1, "games pressed at once (cooldown 0, no sequential rule)")
@@ -68,76 +67,76 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	serveNode := fs.String("serve-node", "", "internal: run one cluster node (JSON options) until killed")
 	openGames := fs.Int("open-games", 0, "instead of pressing: seed this many active games into a scratch store and time a handler's start on them")
 	openEvents := fs.Int("open-events", 0, "with --open-games: events in all (a start and clicks per game)")
-	c.registerNATS(fs, a.getenv)
-	if err := parseFlags(fs, args); err != nil {
+	s := a.w.Flags(fs, Flags{NATS: true})
+	if err := parseFlags(a, fs, args, func() error {
+		if *serveNode != "" {
+			return nil
+		}
+		var problems []error
+		if *players < 1 || *games < 1 || *instances < 1 || *duration <= 0 || *rate < 0 {
+			problems = append(problems, errors.New("players, games, instances and duration must be positive, rate not negative"))
+		}
+		if *cluster < 0 || *cluster > 5 || *killAt < 0 || (*killAt > 0 && *cluster < 3) {
+			problems = append(problems, errors.New("--cluster takes 0 to 5 nodes; --kill-leader-at needs --cluster 3 or more"))
+		}
+		return errors.Join(append(problems, s.Check())...)
+	}); err != nil {
 		return err
 	}
 	if *serveNode != "" {
 		return serveClusterNode(ctx, *serveNode)
 	}
-	var problems []error
-	if *players < 1 || *games < 1 || *instances < 1 || *duration <= 0 || *rate < 0 {
-		problems = append(problems, errors.New("players, games, instances and duration must be positive, rate not negative"))
-	}
-	if *cluster < 0 || *cluster > 5 || *killAt < 0 || (*killAt > 0 && *cluster < 3) {
-		problems = append(problems, errors.New("--cluster takes 0 to 5 nodes; --kill-leader-at needs --cluster 3 or more"))
-	}
-	if err := c.check(); err != nil {
-		problems = append(problems, err)
-	}
-	if err := errors.Join(problems...); err != nil {
-		return err
-	}
-	log := c.logger(a)
-	var nodes *benchCluster
+	c := s.Config()
+	log := c.Log
+	var nodes *Cluster
 	if *cluster > 0 {
 		var err error
 		if nodes, err = startBenchCluster(ctx, *cluster); err != nil {
 			return err
 		}
-		defer nodes.stop()
-		c.natsURL, c.replicas = nodes.urls, *cluster
-	} else if c.natsURL == "" {
+		defer nodes.Stop()
+		c.NATS.URL, c.NATS.Replicas = nodes.URLs, *cluster
+	} else if c.NATS.URL == "" {
 		// A scratch store: the bench never touches the service's data.
-		cleanup, err := benchDir(&c, false, log)
+		cleanup, err := benchDir(&c.NATS, false, log)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
 	} else {
-		log.Warn("benchmarking against NATS_URL: bench games are written to its stream", "stream", c.stream)
+		log.Warn("benchmarking against NATS_URL: bench games are written to its stream", "stream", c.NATS.Stream)
 	}
 
-	conns := make([]*natsConn, *instances)
+	conns := make([]*Conn, *instances)
 	handlers := make([]*commands.Handler, *instances)
-	first, err := openNATS(ctx, &c, log)
+	first, err := a.w.OpenNATS(ctx, c.NATS, log)
 	if err != nil {
 		return err
 	}
-	defer first.close()
+	defer first.Close()
 	conns[0] = first
 	for i := 1; i < *instances; i++ {
 		// Own connection to the same server, own in-memory state.
-		cc := c
-		cc.natsURL = first.url
-		if conns[i], err = openNATS(ctx, &cc, log); err != nil {
+		cn := c.NATS
+		cn.URL = first.URL
+		if conns[i], err = a.w.OpenNATS(ctx, cn, log); err != nil {
 			return err
 		}
-		defer conns[i].close()
+		defer conns[i].Close()
 	}
 	if *openGames > 0 {
 		// A fresh connection, as `run` has, and no other instance watching.
-		cc := c
-		cc.natsURL = first.url
-		fresh, err := openNATS(ctx, &cc, log)
+		cn := c.NATS
+		cn.URL = first.URL
+		fresh, err := a.w.OpenNATS(ctx, cn, log)
 		if err != nil {
 			return err
 		}
-		defer fresh.close()
-		return benchOpen(ctx, a, log, first.js, fresh.store, *openGames, max(*openEvents, *openGames))
+		defer fresh.Close()
+		return benchOpen(ctx, a, log, first.JS, fresh.Store, *openGames, max(*openEvents, *openGames))
 	}
 	for i, n := range conns {
-		handlers[i] = commands.NewHandler(n.store, commands.SystemClock{}, log)
+		handlers[i] = commands.NewHandler(n.Store, commands.SystemClock{}, log)
 		if err := handlers[i].Open(ctx); err != nil {
 			return err
 		}
@@ -157,14 +156,14 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 		ids[i] = g.Game
 	}
 
-	pubP50, pubP99, err := publishFloor(ctx, first.js, *rate)
+	pubP50, pubP99, err := publishFloor(ctx, first.JS, *rate)
 	if err != nil {
 		return err
 	}
 
-	res := clicksResult{Players: *players, Games: *games, Instances: *instances, Rate: *rate,
-		RejectedBy: map[string]int{}, NATS: first.url, PublishP50MS: pubP50, PublishP99MS: pubP99,
-		Cluster: *cluster, AtomicBatch: first.store.CanBatch(), SyncSetting: c.natsSync}
+	res := ClicksResult{Players: *players, Games: *games, Instances: *instances, Rate: *rate,
+		RejectedBy: map[string]int{}, NATS: first.URL, PublishP50MS: pubP50, PublishP99MS: pubP99,
+		Cluster: *cluster, AtomicBatch: first.Store.CanBatch(), SyncSetting: c.NATS.Sync}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var seq atomic.Int64
@@ -209,7 +208,7 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	var wg sync.WaitGroup
 	if *killAt > 0 {
 		timer := time.AfterFunc(*killAt, func() {
-			name, err := nodes.killLeader(ctx, first.store)
+			name, err := nodes.killLeader(ctx, first.Store)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -251,7 +250,7 @@ func runBenchClicks(ctx context.Context, a *app, args []string) error {
 	res.DurationS = elapsed.Seconds()
 	res.ClicksPerSec = float64(res.Accepted) / elapsed.Seconds()
 	res.P50MS, res.P99MS, res.MaxMS = percentileMS(lat, 0.50), percentileMS(lat, 0.99), percentileMS(lat, 1)
-	au, err := auditBench(ctx, first.store, ids, accepted, log)
+	au, err := auditBench(ctx, first.Store, ids, accepted, log)
 	if err != nil {
 		return err
 	}

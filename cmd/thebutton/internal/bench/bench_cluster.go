@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -20,36 +20,37 @@ import (
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
 )
 
-// benchCluster is a JetStream cluster of child processes of this binary
+// Cluster is a JetStream cluster of child processes of this binary
 // (`bench clicks --serve-node`), on loopback, for `bench clicks --cluster`:
-// a node can be killed with SIGKILL like a real server.
-type benchCluster struct {
+// a node can be killed with SIGKILL like a real server. URLs are its
+// nodes' client URLs, comma-separated (a NATS_URL).
+type Cluster struct {
 	dir   string
-	urls  string
+	URLs  string
 	nodes map[string]*exec.Cmd
 }
 
-func startBenchCluster(ctx context.Context, n int) (*benchCluster, error) {
+func startBenchCluster(ctx context.Context, n int) (*Cluster, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return startNodeCluster(ctx, exe, n, os.Stderr)
+	return StartNodeCluster(ctx, exe, n, os.Stderr)
 }
 
-// startNodeCluster starts n nodes as child processes of exe (this program,
+// StartNodeCluster starts n nodes as child processes of exe (this program,
 // or a build of it that a test runs), each writing its log to out.
-func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*benchCluster, error) {
+func StartNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "thebutton-bench-cluster-")
 	if err != nil {
 		return nil, err
 	}
-	bc := &benchCluster{dir: dir, nodes: map[string]*exec.Cmd{}}
+	bc := &Cluster{dir: dir, nodes: map[string]*exec.Cmd{}}
 	ports := make([]int, 2*n)
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			bc.stop()
+			bc.Stop()
 			return nil, err
 		}
 		ports[i] = l.Addr().(*net.TCPAddr).Port
@@ -60,7 +61,7 @@ func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*b
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i]))
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 	}
-	bc.urls = strings.Join(urls, ",")
+	bc.URLs = strings.Join(urls, ",")
 	for i := range n {
 		name := fmt.Sprintf("node%d", i+1)
 		o := embedded.Options{Dir: fmt.Sprintf("%s/%s", dir, name), Host: "127.0.0.1", Port: ports[i], ServerName: name,
@@ -70,7 +71,7 @@ func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*b
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
-			bc.stop()
+			bc.Stop()
 			return nil, fmt.Errorf("start cluster node %s: %w", name, err)
 		}
 		bc.nodes[name] = cmd
@@ -84,22 +85,22 @@ func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*b
 				break
 			}
 			if time.Now().After(deadline) {
-				bc.stop()
+				bc.Stop()
 				return nil, fmt.Errorf("cluster node %s not up: %w", u, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	// JetStream answers once the nodes elected a meta leader.
-	nc, err := nats.Connect(bc.urls, nats.Timeout(time.Second))
+	nc, err := nats.Connect(bc.URLs, nats.Timeout(time.Second))
 	if err != nil {
-		bc.stop()
+		bc.Stop()
 		return nil, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		bc.stop()
+		bc.Stop()
 		return nil, err
 	}
 	for {
@@ -110,7 +111,7 @@ func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*b
 			return bc, nil
 		}
 		if time.Now().After(deadline) {
-			bc.stop()
+			bc.Stop()
 			return nil, fmt.Errorf("cluster has no JetStream after 30s: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -118,7 +119,7 @@ func startNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*b
 }
 
 // killLeader sends SIGKILL to the node leading the store's stream.
-func (bc *benchCluster) killLeader(ctx context.Context, store *natsstore.Store) (string, error) {
+func (bc *Cluster) killLeader(ctx context.Context, store *natsstore.Store) (string, error) {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	info, err := store.Stream().Info(ictx)
@@ -132,7 +133,8 @@ func (bc *benchCluster) killLeader(ctx context.Context, store *natsstore.Store) 
 	return name, bc.nodes[name].Process.Kill()
 }
 
-func (bc *benchCluster) stop() {
+// Stop kills every node and removes their stores.
+func (bc *Cluster) Stop() {
 	for _, cmd := range bc.nodes {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

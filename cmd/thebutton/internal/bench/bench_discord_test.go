@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -6,7 +6,29 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/thebutton-game/thebutton/events/natsstore"
+	"github.com/thebutton-game/thebutton/events/natsstore/natstest"
+	"github.com/thebutton-game/thebutton/projector"
+	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
+
+// testRig is an embedded JetStream with the event store opened on it and
+// Redis under a prefix of the test's, both cleaned up when the test ends;
+// the reactor has the service's consumer settings (cmd/thebutton's reactorOptions).
+func testRig(t *testing.T) discordRig {
+	t.Helper()
+	srv := natstest.Server(t, "")
+	_, js := natstest.Connect(t, srv)
+	store, err := natsstore.Open(context.Background(), js, natsstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redistest.Client(t)
+	return discordRig{conn: &Conn{JS: js, Store: store, URL: srv.ClientURL(), Close: func() {}}, stream: natsstore.DefaultStream,
+		rdb: rdb, prefix: redistest.Prefix(t, rdb, "bench"),
+		reactor: projector.Options{BatchSize: 50, ApplyTimeout: 2 * time.Minute, Lease: projector.LeaseOptions{TTL: 10 * time.Second}}}
+}
 
 // TestDiscordBurst runs `bench discord` (the bot against the fake Discord
 // with Discord's own limits, real embedded JetStream and real Redis) and
@@ -36,17 +58,15 @@ func TestDiscordBurst(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, rdb, _ := testRedis(t)
-			var c config
-			c.stream = "BUTTON"
-			c.dataDir, c.natsListen = t.TempDir(), "127.0.0.1:0"
 			log := slog.New(slog.DiscardHandler)
 			if os.Getenv("BENCH_DEBUG") == "1" {
 				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			res, err := benchDiscord(ctx, &c, rdb, tt.s, log)
+			rig := testRig(t)
+			rig.reactor.Log = log.With("component", "reactor")
+			res, err := benchDiscord(ctx, rig, tt.s, log)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -29,13 +29,11 @@ import (
 	"github.com/thebutton-game/thebutton/projector/redisproj"
 )
 
-func init() { benchmarks["interactions"] = runBenchInteractions }
-
-// interactionsResult is what `bench interactions` prints. Server latency
+// InteractionsResult is what `bench interactions` prints. Server latency
 // is the instance's handler, from the request handed to it (headers read)
 // to the response written; client latency is the whole round trip,
 // signing excluded, from the moment the press was due.
-type interactionsResult struct {
+type InteractionsResult struct {
 	Instances int     `json:"instances"`
 	Cluster   int     `json:"cluster"`
 	Games     int     `json:"games"`
@@ -71,8 +69,7 @@ type interactionsResult struct {
 	LoadAfter   string `json:"loadavg_after"`
 }
 
-func runBenchInteractions(ctx context.Context, a *app, args []string) error {
-	var c config
+func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	fs := newFlagSet(a, "bench interactions",
 		"bench interactions --instances N --cluster K --rate R --duration D [--games G --players P]")
 	instances := fs.Int("instances", 3, "service instances in this process, each with its own NATS connection, command handler, bot and HTTP server")
@@ -82,46 +79,43 @@ func runBenchInteractions(ctx context.Context, a *app, args []string) error {
 	games := fs.Int("games", 50, "games pressed, in one guild (cooldown 0, no sequential rule)")
 	players := fs.Int("players", 2000, "members pressing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
-	c.registerNATS(fs, a.getenv)
-	redisURL := fs.String("redis-url", envDefault(a.getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+	s := a.w.Flags(fs, Flags{NATS: true})
+	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0",
 		"Redis for the views (keys under a scratch prefix, deleted afterwards) [REDIS_URL]")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(a, fs, args, func() error {
+		var problems []error
+		if *instances < 1 || *rate < 1 || *duration <= 0 || *games < 1 || *players < 1 {
+			problems = append(problems, errors.New("instances, rate, duration, games and players must be positive"))
+		}
+		if *cluster < 0 || *cluster > 5 {
+			problems = append(problems, errors.New("--cluster takes 0 to 5 nodes"))
+		}
+		return errors.Join(append(problems, s.Check())...)
+	}); err != nil {
 		return err
 	}
-	var problems []error
-	if *instances < 1 || *rate < 1 || *duration <= 0 || *games < 1 || *players < 1 {
-		problems = append(problems, errors.New("instances, rate, duration, games and players must be positive"))
-	}
-	if *cluster < 0 || *cluster > 5 {
-		problems = append(problems, errors.New("--cluster takes 0 to 5 nodes"))
-	}
-	if err := c.check(); err != nil {
-		problems = append(problems, err)
-	}
-	if err := errors.Join(problems...); err != nil {
-		return err
-	}
-	log := c.logger(a)
+	c := s.Config()
+	log := c.Log
 	if *cluster > 0 {
 		nodes, err := startBenchCluster(ctx, *cluster)
 		if err != nil {
 			return err
 		}
-		defer nodes.stop()
-		c.natsURL, c.replicas = nodes.urls, *cluster
+		defer nodes.Stop()
+		c.NATS.URL, c.NATS.Replicas = nodes.URLs, *cluster
 	} else {
-		cleanup, err := benchDir(&c, false, log)
+		cleanup, err := benchDir(&c.NATS, false, log)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
 	}
-	rdb, err := openRedis(*redisURL)
+	rdb, err := a.w.OpenRedis(*redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	b := &interactionsBench{c: c, rdb: rdb, log: log, instances: *instances, games: *games,
+	b := &interactionsBench{w: a.w, nats: c.NATS, rdb: rdb, log: log, instances: *instances, games: *games,
 		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile}
 	res, err := b.run(ctx)
 	if err != nil {
@@ -134,7 +128,8 @@ func runBenchInteractions(ctx context.Context, a *app, args []string) error {
 // interactionsBench is one run: instances that each serve the
 // interactions endpoint, and a client posting signed presses to them.
 type interactionsBench struct {
-	c                               config
+	w                               Wiring
+	nats                            NATS
 	rdb                             redis.UniversalClient
 	log                             *slog.Logger
 	instances, games, players, rate int
@@ -144,7 +139,7 @@ type interactionsBench struct {
 	key      ed25519.PrivateKey
 	fake     *discordtest.Server
 	prefix   string
-	first    *natsConn // instance 0's connection
+	first    *Conn // instance 0's connection
 	handlers []*commands.Handler
 	bots     []*discordbot.Bot
 	urls     []string
@@ -160,13 +155,13 @@ type interactionsBench struct {
 	mu        sync.Mutex
 	clientLat []time.Duration
 	accepted  map[string]bool
-	res       interactionsResult
+	res       InteractionsResult
 }
 
 const benchInteractionsToken = "bench-interactions-token"
 
-func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error) {
-	b.res = interactionsResult{Instances: b.instances, Games: b.games, Players: b.players, Rate: b.rate,
+func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error) {
+	b.res = InteractionsResult{Instances: b.instances, Games: b.games, Players: b.players, Rate: b.rate,
 		Statuses: map[string]int{}}
 	b.accepted = map[string]bool{}
 	ctx, cancel := context.WithCancel(ctx)
@@ -179,13 +174,13 @@ func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error)
 	b.fake = discordtest.NewServer(discordtest.Options{Token: benchInteractionsToken}) // Discord's limits
 	b.closers = append(b.closers, b.fake.Close)
 	b.prefix = fmt.Sprintf("bench:interactions:%d:", time.Now().UnixNano())
-	b.closers = append(b.closers, func() { deletePrefix(b.rdb, b.prefix) })
+	b.closers = append(b.closers, func() { deletePrefix(b.w, b.rdb, b.prefix) })
 	for i := range b.instances {
 		if err := b.startInstance(ctx, i, pub); err != nil {
 			return b.res, fmt.Errorf("instance %d: %w", i, err)
 		}
 	}
-	views := projector.New(b.first.store.Feed(), redisproj.New(b.rdb, redisproj.Options{Prefix: b.prefix}),
+	views := projector.New(b.first.Store.Feed(), redisproj.New(b.rdb, redisproj.Options{Prefix: b.prefix}),
 		projector.Options{Log: b.log.With("projection", "redis")})
 	b.wg.Go(func() { _ = views.Run(ctx) })
 	if err := b.startGames(ctx); err != nil {
@@ -230,7 +225,7 @@ func (b *interactionsBench) run(ctx context.Context) (interactionsResult, error)
 		percentileMS(server, 0.5), percentileMS(server, 0.99), percentileMS(server, 1)
 	b.res.ClientP50MS, b.res.ClientP99MS, b.res.ClientMaxMS =
 		percentileMS(b.clientLat, 0.5), percentileMS(b.clientLat, 0.99), percentileMS(b.clientLat, 1)
-	au, err := auditBench(ctx, b.first.store, b.ids, b.accepted, b.log)
+	au, err := auditBench(ctx, b.first.Store, b.ids, b.accepted, b.log)
 	if err != nil {
 		return b.res, err
 	}
@@ -253,19 +248,19 @@ func (b *interactionsBench) close(cancel context.CancelFunc) {
 // Discord), and the interactions endpoint on a loopback HTTP server.
 func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed25519.PublicKey) error {
 	log := b.log.With("instance", i)
-	cc := b.c
+	cn := b.nats
 	if i > 0 {
-		cc.natsURL = b.first.url
+		cn.URL = b.first.URL
 	}
-	n, err := openNATS(ctx, &cc, log)
+	n, err := b.w.OpenNATS(ctx, cn, log)
 	if err != nil {
 		return err
 	}
-	b.closers = append(b.closers, n.close)
+	b.closers = append(b.closers, n.Close)
 	if i == 0 {
 		b.first = n
 	}
-	h := commands.NewHandler(n.store, commands.SystemClock{}, log.With("component", "commands"))
+	h := commands.NewHandler(n.Store, commands.SystemClock{}, log.With("component", "commands"))
 	if err := h.Open(ctx); err != nil {
 		return err
 	}
@@ -301,7 +296,7 @@ func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed2551
 	srv := &http.Server{Handler: tm, ReadHeaderTimeout: 5 * time.Second}
 	b.wg.Go(func() { _ = srv.Serve(ln) })
 	b.closers = append(b.closers, func() { _ = srv.Close() })
-	b.urls = append(b.urls, "http://"+ln.Addr().String()+interactionsPath)
+	b.urls = append(b.urls, "http://"+ln.Addr().String()+b.w.InteractionsPath())
 	b.timers = append(b.timers, tm)
 	return nil
 }

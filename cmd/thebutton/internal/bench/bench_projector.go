@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -27,27 +27,23 @@ import (
 	"github.com/thebutton-game/thebutton/projector/redisproj"
 )
 
-func init() {
-	benchmarks["projector"] = runBenchProjector
-	benchmarks["replay"] = runBenchReplay
-}
-
 // benchDir makes a scratch embedded JetStream for a bench (unless NATS_URL
 // is set and allowed) and returns its cleanup.
-func benchDir(c *config, allowURL bool, log *slog.Logger) (func(), error) {
-	if c.natsURL != "" && allowURL {
-		log.Warn("benchmarking against NATS_URL: bench events are written to its stream", "stream", c.stream)
+func benchDir(n *NATS, allowURL bool, log *slog.Logger) (func(), error) {
+	if n.URL != "" && allowURL {
+		log.Warn("benchmarking against NATS_URL: bench events are written to its stream", "stream", n.Stream)
 		return func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "thebutton-bench-")
 	if err != nil {
 		return nil, err
 	}
-	c.natsURL, c.dataDir, c.natsListen = "", dir, "127.0.0.1:0"
+	n.URL, n.DataDir, n.Listen = "", dir, "127.0.0.1:0"
 	return func() { _ = os.RemoveAll(dir) }, nil
 }
 
-func randomHex(n int) string {
+// RandomHex returns n random bytes in hex.
+func RandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
@@ -55,8 +51,8 @@ func randomHex(n int) string {
 
 // deleteRedisPrefix deletes every key starting with prefix, on every
 // master of a cluster.
-func deleteRedisPrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
-	return forEachRedisNode(ctx, rdb, func(ctx context.Context, c redis.UniversalClient) error {
+func deleteRedisPrefix(ctx context.Context, w Wiring, rdb redis.UniversalClient, prefix string) error {
+	return w.ForEachRedisNode(ctx, rdb, func(ctx context.Context, c redis.UniversalClient) error {
 		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		var batch []string
 		flush := func() error {
@@ -144,50 +140,43 @@ type waiter struct {
 	acked  time.Time
 }
 
-func runBenchProjector(ctx context.Context, a *app, args []string) error {
-	var (
-		c  config
-		ps projSettings
-	)
+func runBenchProjector(ctx context.Context, a *Env, args []string) error {
 	fs := newFlagSet(a, "bench projector", "bench projector --rate R --duration D [flags]")
 	rateFlag := fs.Int("rate", 1000, "presses per second, open loop")
 	duration := fs.Duration("duration", 10*time.Second, "how long presses go on")
 	games := fs.Int("games", 10, "games pressed at once (cooldown 0, no sequential rule)")
 	players := fs.Int("players", 200, "simulated players")
 	withMySQL := fs.Bool("with-mysql", false, "run the MySQL projector too, in a scratch database (as `run` does)")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	ps.register(fs, a.getenv, "")
-	if err := parseFlags(fs, args); err != nil {
+	s := a.w.Flags(fs, Flags{NATS: true, Sinks: true, Projections: true})
+	if err := parseFlags(a, fs, args, s.Check, func() error {
+		if *rateFlag < 1 || *duration <= 0 || *games < 1 || *players < 1 {
+			return errors.New("rate, duration, games and players must be positive")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	problems := []error{c.check(), ps.check()}
-	if *rateFlag < 1 || *duration <= 0 || *games < 1 || *players < 1 {
-		problems = append(problems, errors.New("rate, duration, games and players must be positive"))
-	}
-	if err := errors.Join(problems...); err != nil {
-		return err
-	}
-	log := c.logger(a)
-	cleanup, err := benchDir(&c, true, log)
+	c := s.Config()
+	log := c.Log
+	cleanup, err := benchDir(&c.NATS, true, log)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	n, err := openNATS(ctx, &c, log)
+	n, err := a.w.OpenNATS(ctx, c.NATS, log)
 	if err != nil {
 		return err
 	}
-	defer n.close()
+	defer n.Close()
 
-	rdb, err := openRedis(c.redisURL)
+	rdb, err := a.w.OpenRedis(c.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	prefix := "bench:" + randomHex(6) + ":"
+	prefix := "bench:" + RandomHex(6) + ":"
 	defer func() {
-		if err := deleteRedisPrefix(context.WithoutCancel(ctx), rdb, prefix); err != nil {
+		if err := deleteRedisPrefix(context.WithoutCancel(ctx), a.w, rdb, prefix); err != nil {
 			log.Error("bench keys left in Redis", "prefix", prefix, "err", err)
 		}
 	}()
@@ -197,7 +186,7 @@ func runBenchProjector(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 
-	h := commands.NewHandler(n.store, commands.SystemClock{}, log.With("component", "commands"))
+	h := commands.NewHandler(n.Store, commands.SystemClock{}, log.With("component", "commands"))
 	if err := h.Open(ctx); err != nil {
 		return err
 	}
@@ -221,30 +210,30 @@ func runBenchProjector(ctx context.Context, a *app, args []string) error {
 	applied := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	lease := ps.lease(c.replicas)
-	lease.Bucket = "BENCH_" + randomHex(4)
+	lease := c.Lease
+	lease.Bucket = "BENCH_" + RandomHex(4)
 	po := projector.Options{Log: log, Lease: lease, OnCheckpoint: func(uint64) {
 		select {
 		case applied <- struct{}{}:
 		default:
 		}
 	}}
-	rp := projector.New(n.store.Feed(), sink, po)
+	rp := projector.New(n.Store.Feed(), sink, po)
 	wg.Go(func() { _ = rp.Run(pctx) })
 	if *withMySQL {
-		ms, drop, err := scratchMySQL(ctx, c.mysqlDSN, log)
+		ms, drop, err := scratchMySQL(ctx, a.w, c.MySQLDSN, log)
 		if err != nil {
 			return err
 		}
 		defer drop()
 		mo := projector.Options{Log: log, Lease: lease}
-		wg.Go(func() { _ = projector.New(n.store.Feed(), ms, mo).Run(pctx) })
+		wg.Go(func() { _ = projector.New(n.Store.Feed(), ms, mo).Run(pctx) })
 	}
-	last, err := n.store.Stream().Info(ctx)
+	last, err := n.Store.Stream().Info(ctx)
 	if err != nil {
 		return err
 	}
-	if err := waitPosition(ctx, sink, last.State.LastSeq, 30*time.Second); err != nil {
+	if err := WaitPosition(ctx, sink, last.State.LastSeq, 30*time.Second); err != nil {
 		return err
 	}
 
@@ -381,13 +370,13 @@ func runBenchProjector(ctx context.Context, a *app, args []string) error {
 		Rate: *rateFlag, DurationS: pressing.Seconds(), Games: *games, Players: *players,
 		Events: len(lags), EventsPerSec: float64(len(lags)) / pressing.Seconds(),
 		LagP50MS: percentile(lags, 50), LagP90MS: percentile(lags, 90), LagP99MS: percentile(lags, 99), LagMaxMS: percentile(lags, 100),
-		Rejected: int(rejected.Load()), Errors: int(failed.Load()), Late: int(late.Load()), WithMySQL: *withMySQL, NATS: n.url,
+		Rejected: int(rejected.Load()), Errors: int(failed.Load()), Late: int(late.Load()), WithMySQL: *withMySQL, NATS: n.URL,
 	}
 	return printJSON(a.stdout, res)
 }
 
-// waitPosition waits until sink's checkpoint reaches seq.
-func waitPosition(ctx context.Context, sink projector.Sink, seq uint64, d time.Duration) error {
+// WaitPosition waits until sink's checkpoint reaches seq.
+func WaitPosition(ctx context.Context, sink projector.Sink, seq uint64, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		pos, err := sink.Position(ctx)
@@ -407,13 +396,13 @@ func waitPosition(ctx context.Context, sink projector.Sink, seq uint64, d time.D
 
 // scratchMySQL opens the MySQL history in a new database on the server of
 // dsn; drop deletes the database and closes the sink.
-func scratchMySQL(ctx context.Context, dsn secret, log *slog.Logger) (*mysqlproj.Sink, func(), error) {
-	cfg, err := mysql.ParseDSN(string(dsn))
+func scratchMySQL(ctx context.Context, w Wiring, dsn string, log *slog.Logger) (*mysqlproj.Sink, func(), error) {
+	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("MYSQL_DSN: %w", err)
 	}
-	cfg.DBName = "thebutton_bench_" + randomHex(5)
-	sink, err := openMySQL(ctx, secret(cfg.FormatDSN()), log)
+	cfg.DBName = "thebutton_bench_" + RandomHex(5)
+	sink, err := w.OpenMySQL(ctx, cfg.FormatDSN(), log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -443,86 +432,87 @@ type replayResult struct {
 	Verified          bool    `json:"verified"`
 }
 
-func runBenchReplay(ctx context.Context, a *app, args []string) error {
-	var (
-		c  config
-		ps projSettings
-	)
+func runBenchReplay(ctx context.Context, a *Env, args []string) error {
 	fs := newFlagSet(a, "bench replay", "bench replay --events N [flags]")
 	count := fs.Int("events", 200000, "messages in the scratch stream")
 	games := fs.Int("games", 20, "games the clicks are spread over")
 	batch := fs.Int("batch", 5000, "messages per write (as replay's default)")
 	verify := fs.Bool("verify", false, "verify each projection against the stream afterwards (slow)")
-	c.registerNATS(fs, a.getenv)
-	c.registerSinks(fs, a.getenv)
-	ps.register(fs, a.getenv, "targets")
-	if err := parseFlags(fs, args); err != nil {
+	s := a.w.Flags(fs, Flags{NATS: true, Sinks: true, Projections: true, TargetsFlag: "targets"})
+	if err := parseFlags(a, fs, args, s.Check, func() error {
+		if *count < 10 || *games < 1 || *batch < 1 || *count < 3**games {
+			return errors.New("events ≥ 10 and ≥ 3 per game, games and batch positive")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	problems := []error{c.check(), ps.check()}
-	if *count < 10 || *games < 1 || *batch < 1 || *count < 3**games {
-		problems = append(problems, errors.New("events ≥ 10 and ≥ 3 per game, games and batch positive"))
-	}
-	if err := errors.Join(problems...); err != nil {
-		return err
-	}
-	log := c.logger(a)
-	cleanup, err := benchDir(&c, false, log)
+	c := s.Config()
+	log := c.Log
+	cleanup, err := benchDir(&c.NATS, false, log)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	n, err := openNATS(ctx, &c, log)
+	n, err := a.w.OpenNATS(ctx, c.NATS, log)
 	if err != nil {
 		return err
 	}
-	defer n.close()
+	defer n.Close()
 
 	start := time.Now()
-	if err := generateStream(ctx, n.js, *count, *games); err != nil {
+	if err := generateStream(ctx, n.JS, *count, *games); err != nil {
 		return err
 	}
 	res := replayResult{Events: *count, Games: *games, Batch: *batch, GenerateSeconds: time.Since(start).Seconds(), Verified: *verify}
 	ropts := projector.ReplayOptions{Log: log, BatchSize: *batch, Lease: projector.LeaseOptions{Disabled: true}}
 
-	if slices.Contains(ps.targets, targetRedis) {
-		rdb, err := openRedis(c.redisURL)
+	if slices.Contains(c.Targets, targetRedis) {
+		rdb, err := a.w.OpenRedis(c.RedisURL)
 		if err != nil {
 			return err
 		}
 		defer rdb.Close()
-		prefix := "bench:" + randomHex(6) + ":"
+		prefix := "bench:" + RandomHex(6) + ":"
 		defer func() {
-			if err := deleteRedisPrefix(context.WithoutCancel(ctx), rdb, prefix); err != nil {
+			if err := deleteRedisPrefix(context.WithoutCancel(ctx), a.w, rdb, prefix); err != nil {
 				log.Error("bench keys left in Redis", "prefix", prefix, "err", err)
 			}
 		}()
 		sink := redisproj.New(rdb, redisproj.Options{Prefix: prefix, Log: log})
-		r, err := projector.Replay(ctx, n.store.Feed(), sink, ropts)
+		r, err := projector.Replay(ctx, n.Store.Feed(), sink, ropts)
 		if err != nil {
 			return err
 		}
 		res.RedisSeconds, res.RedisEventsPerSec = r.Elapsed.Seconds(), rate(r.Applied, r.Elapsed)
-		if err := benchVerify(ctx, n.js, c.stream, sink, *verify); err != nil {
+		if err := benchVerify(ctx, n.JS, c.NATS.Stream, sink, *verify); err != nil {
 			return err
 		}
 	}
-	if slices.Contains(ps.targets, targetMySQL) {
-		sink, drop, err := scratchMySQL(ctx, c.mysqlDSN, log)
+	if slices.Contains(c.Targets, targetMySQL) {
+		sink, drop, err := scratchMySQL(ctx, a.w, c.MySQLDSN, log)
 		if err != nil {
 			return err
 		}
 		defer drop()
-		r, err := projector.Replay(ctx, n.store.Feed(), sink, ropts)
+		r, err := projector.Replay(ctx, n.Store.Feed(), sink, ropts)
 		if err != nil {
 			return err
 		}
 		res.MySQLSeconds, res.MySQLEventsPerSec = r.Elapsed.Seconds(), rate(r.Applied, r.Elapsed)
-		if err := benchVerify(ctx, n.js, c.stream, sink, *verify); err != nil {
+		if err := benchVerify(ctx, n.JS, c.NATS.Stream, sink, *verify); err != nil {
 			return err
 		}
 	}
 	return printJSON(a.stdout, res)
+}
+
+// rate is n per second of d (0 for no time).
+func rate(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
 }
 
 func benchVerify(ctx context.Context, js jetstream.JetStream, stream string, sink projector.Sink, on bool) error {
