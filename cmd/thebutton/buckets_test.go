@@ -142,23 +142,28 @@ func TestRunShardBucketsAtStreamReplicas(t *testing.T) {
 			return err == nil && got == 3
 		}, func() string { return fmt.Sprintf("bucket %s at %d replicas (%v), want 3", b, got, err) })
 	}
-	// The buckets hold what they are for: a shard lease, a projection's.
+	// The buckets hold what they are for: a shard lease, a projection's
+	// (taken once the projector caught up, which may be after the shard).
 	for b, key := range map[string]string{discordkv.DefaultBucket: "shard", projector.DefaultLeaseBucket: "lease."} {
-		kv, err := js.KeyValue(ctx, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := kv.ListKeys(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for k := range keys.Keys() {
-			found = found || strings.Contains(k, key)
-		}
-		if !found {
-			t.Errorf("bucket %s holds no %q key", b, key)
-		}
+		var keys []string
+		testwait.For(t, 30*time.Second, func() bool {
+			kv, err := js.KeyValue(ctx, b)
+			if err != nil {
+				return false
+			}
+			lister, err := kv.ListKeys(ctx)
+			if err != nil {
+				return false
+			}
+			keys = keys[:0]
+			for k := range lister.Keys() {
+				keys = append(keys, k)
+				if strings.Contains(k, key) {
+					return true
+				}
+			}
+			return false
+		}, func() string { return fmt.Sprintf("bucket %s holds no %q key: %v\n%s", b, key, keys, tail(out.String(), 3000)) })
 	}
 	for _, b := range []string{discordkv.DefaultBucket, projector.DefaultLeaseBucket} {
 		if !strings.Contains(out.String(), "bucket="+b+" replicas=1 want=3") {
