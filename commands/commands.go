@@ -94,6 +94,9 @@ type Rejection struct {
 	Game   events.GameID
 	// DeadlineMS is the game's deadline (game over: when it ended or will).
 	DeadlineMS int64
+	// Aborted: game over because an admin stopped the game (at
+	// DeadlineMS), not because its clock ran out.
+	Aborted bool
 	// ReadyAtMS and WaitMS: when the player may press again and how long
 	// that is from the press (cooldown).
 	ReadyAtMS int64

@@ -28,7 +28,8 @@ func DecidePress(g *events.Game, banned bool, p Press, nowMS int64) (events.Butt
 		if !g.Active() {
 			end = g.Ended.AtMS
 		}
-		return events.ButtonClicked{}, &Rejection{Reason: ReasonGameOver, Game: p.Game, DeadlineMS: end}
+		return events.ButtonClicked{}, &Rejection{Reason: ReasonGameOver, Game: p.Game, DeadlineMS: end,
+			Aborted: g.Status == events.StatusAborted}
 	}
 	// 3. Not banned in this guild.
 	if banned {
@@ -92,7 +93,8 @@ func DecideAbort(g *events.Game, a Abort, nowMS int64) (events.GameEnded, *Rejec
 		if !g.Active() {
 			end = g.Ended.AtMS
 		}
-		return events.GameEnded{}, &Rejection{Reason: ReasonGameOver, Game: a.Game, DeadlineMS: end}
+		return events.GameEnded{}, &Rejection{Reason: ReasonGameOver, Game: a.Game, DeadlineMS: end,
+			Aborted: g.Status == events.StatusAborted}
 	}
 	return events.GameEnded{Game: a.Game, Reason: events.EndAborted, AtMS: nowMS, By: a.By,
 		Why: clip(a.Reason, events.MaxReasonLen)}, nil

@@ -192,3 +192,38 @@ func TestDecideExpire(t *testing.T) {
 		t.Errorf("expire long after: %+v %v, want the deadline %d", end, ok, t0+13*hour)
 	}
 }
+
+// A game-over refusal says whether an admin stopped the game (the press
+// answer tells the player so, without reading the game again).
+func TestGameOverSaysWhetherAborted(t *testing.T) {
+	ended := func(reason events.EndReason) *events.Game {
+		g := game(t, 0)
+		if err := g.Apply(99, events.GameEnded{Game: 1, Reason: reason, AtMS: t0 + 5, By: "30"}); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	tests := []struct {
+		name    string
+		g       *events.Game
+		at      int64
+		aborted bool
+		end     int64
+	}{
+		{"aborted", ended(events.EndAborted), t0 + 10, true, t0 + 5},
+		{"ended", ended(events.EndExpired), t0 + 10, false, t0 + 5},
+		{"past the deadline, end not recorded", game(t, 0), t0 + 12*hour, false, t0 + 12*hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rej := commands.DecidePress(tt.g, false, press("1"), tt.g.Now(tt.at))
+			if rej == nil || rej.Reason != commands.ReasonGameOver || rej.Aborted != tt.aborted || rej.DeadlineMS != tt.end {
+				t.Errorf("press: %+v, want game over at %d, aborted %v", rej, tt.end, tt.aborted)
+			}
+			_, rej = commands.DecideAbort(tt.g, commands.Abort{Game: 1, Guild: "10", By: "30"}, tt.g.Now(tt.at))
+			if rej == nil || rej.Reason != commands.ReasonGameOver || rej.Aborted != tt.aborted {
+				t.Errorf("abort: %+v, want game over, aborted %v", rej, tt.aborted)
+			}
+		})
+	}
+}

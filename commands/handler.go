@@ -404,6 +404,22 @@ func (h *Handler) Game(ctx context.Context, id events.GameID) (events.Game, bool
 	return out, err == nil, err
 }
 
+// LastSeq returns the stream sequence of a game's latest event, caught up
+// like Game, and whether the game exists. A reader of the views that must
+// show the game as it is now (a repost) waits for the views to apply it
+// (readmodel.Reader.WaitApplied) instead of reading the game here.
+func (h *Handler) LastSeq(ctx context.Context, id events.GameID) (uint64, bool, error) {
+	var seq uint64
+	err := h.withGame(ctx, id, func(e *gameEntry) error {
+		seq = e.g.LastSeq
+		return nil
+	})
+	if errors.Is(err, errNoGame) {
+		return 0, false, nil
+	}
+	return seq, err == nil, err
+}
+
 func (h *Handler) raiseMaxGame(id events.GameID) {
 	for {
 		cur := h.maxGame.Load()
@@ -854,28 +870,36 @@ func (h *Handler) Expire(ctx context.Context, id events.GameID) (over bool, dead
 	return over, deadlineMS, nil
 }
 
+// Aborted is an accepted abort: the end recorded and what the clock still
+// showed when the game was stopped.
+type Aborted struct {
+	events.GameEnded
+	// LeftMS is the time that was left on the clock at the abort.
+	LeftMS int64
+}
+
 // Abort stops an active game before its deadline and returns the end.
-func (h *Handler) Abort(ctx context.Context, a Abort) (events.GameEnded, error) {
+func (h *Handler) Abort(ctx context.Context, a Abort) (Aborted, error) {
 	if a.At.IsZero() {
 		a.At = h.clock.Now()
 	}
 	if !events.ValidID(a.Guild) || !events.ValidID(a.By) {
-		return events.GameEnded{}, &Rejection{Reason: ReasonInvalid, Game: a.Game, Detail: "guild and admin must be Discord ids"}
+		return Aborted{}, &Rejection{Reason: ReasonInvalid, Game: a.Game, Detail: "guild and admin must be Discord ids"}
 	}
-	var out events.GameEnded
+	var out Aborted
 	err := h.withGame(ctx, a.Game, func(e *gameEntry) error {
 		_, _, err := h.appendGame(ctx, e, "", func() (events.Event, error) {
 			end, rej := DecideAbort(&e.g, a, e.g.Now(ms(a.At)))
 			if rej != nil {
 				return nil, rej
 			}
-			out = end
+			out = Aborted{GameEnded: end, LeftMS: events.Remaining(e.g.DeadlineMS(), end.AtMS)}
 			return end, nil
 		})
 		return err
 	})
 	if errors.Is(err, errNoGame) {
-		return events.GameEnded{}, &Rejection{Reason: ReasonNoSuchGame, Game: a.Game}
+		return Aborted{}, &Rejection{Reason: ReasonNoSuchGame, Game: a.Game}
 	}
 	return out, err
 }

@@ -540,6 +540,34 @@ func TestAbort(t *testing.T) {
 	}
 }
 
+// An accepted abort says how much time the clock still showed; LastSeq
+// is the sequence of the game's latest event.
+func TestAbortTimeLeftAndLastSeq(t *testing.T) {
+	e := newEnv(t)
+	clock := commandstest.NewClock(time.UnixMilli(t0))
+	h := e.handler(t, clock)
+	ctx := context.Background()
+	if seq, ok, err := h.LastSeq(ctx, 1); err != nil || ok || seq != 0 {
+		t.Fatalf("last sequence of a game that does not exist: %d, %v, %v", seq, ok, err)
+	}
+	start(t, h, commands.StartGame{Duration: time.Hour})
+	if err := h.PostMessage(ctx, commands.PostMessage{Game: 1, Channel: "20", MessageID: "555"}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := e.store.Last(ctx, events.GameSubject(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, ok, err := h.LastSeq(ctx, 1); err != nil || !ok || seq != last.Seq {
+		t.Fatalf("last sequence: %d, %v, %v; want %d", seq, ok, err, last.Seq)
+	}
+	clock.Advance(time.Minute)
+	end, err := h.Abort(ctx, commands.Abort{Game: 1, Guild: "10", By: "30"})
+	if err != nil || end.LeftMS != hour-minute || end.AtMS != t0+minute {
+		t.Fatalf("abort: %+v %v; want %d ms left", end, err, hour-minute)
+	}
+}
+
 func TestPostMessageAndIcon(t *testing.T) {
 	e := newEnv(t)
 	h := e.handler(t, nil)

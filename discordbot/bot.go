@@ -20,19 +20,23 @@ import (
 
 // Commands is the write side the bot issues presses and admin commands
 // through. *commands.Handler implements it; it must be safe for concurrent
-// use. Refusals are *commands.Rejection errors.
+// use. Refusals are *commands.Rejection errors. The bot never reads a
+// game's state here: what it shows comes from the views
+// (readmodel.Reader), and an answer to a command from the command's
+// decision (its result or its refusal).
 type Commands interface {
 	Press(ctx context.Context, p commands.Press) (commands.Click, error)
 	StartGame(ctx context.Context, s commands.StartGame) (events.GameStarted, error)
-	Abort(ctx context.Context, a commands.Abort) (events.GameEnded, error)
+	Abort(ctx context.Context, a commands.Abort) (commands.Aborted, error)
 	PostMessage(ctx context.Context, m commands.PostMessage) error
 	SetIcon(ctx context.Context, c commands.SetIcon) error
 	Ban(ctx context.Context, c commands.Ban) error
 	Unban(ctx context.Context, c commands.Unban) error
 	Banned(ctx context.Context, guild string) ([]events.PlayerBanned, error)
-	// Game returns a game's summary state (without per-player maps) and
-	// whether it exists.
-	Game(ctx context.Context, id events.GameID) (events.Game, bool, error)
+	// LastSeq returns the stream sequence of a game's latest event and
+	// whether the game exists: the views show the game as it is now once
+	// they have applied it.
+	LastSeq(ctx context.Context, id events.GameID) (uint64, bool, error)
 }
 
 // Config configures the bot. Only Token is required.

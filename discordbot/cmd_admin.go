@@ -176,29 +176,30 @@ func (b *Bot) adminRepost(ctx context.Context, req request) reply {
 	if !ok {
 		return r
 	}
-	state, exists, err := b.cmds.Game(ctx, g.ID)
-	if err != nil || !exists || !state.Active() {
+	// The new message shows the views: let them reach the game's latest
+	// event first (a press they have not applied yet, the message
+	// recorded last), or it would show an older board.
+	last, exists, err := b.cmds.LastSeq(ctx, g.ID)
+	if err != nil || !exists {
 		return reply{content: "There is no running game in this channel.", ephemeral: true}
 	}
-	// The new message shows the views: let them reach the game's last
-	// event first, or it would show the board before the latest presses
-	// until something else changes.
-	if err := b.waitViews(ctx, state.LastSeq); err != nil {
+	if err := b.waitViews(ctx, last); err != nil {
 		b.log.Warn("repost: the views lag the game; the message may show an older board", "game", g.ID, "err", err)
 	} else if fresh, err := b.views.Game(ctx, g.ID); err == nil {
 		g = fresh
 	}
-	now := time.Now()
-	g.Deadline = time.UnixMilli(state.DeadlineMS())
-	id, err := b.postGameMessage(ctx, g.ButtonChannel, b.liveFromGame(g, now))
+	if g.Status != events.StatusActive {
+		return reply{content: "There is no running game in this channel.", ephemeral: true}
+	}
+	id, err := b.postGameMessage(ctx, g.ButtonChannel, b.liveFromGame(g, time.Now()))
 	if err != nil {
 		b.log.Warn("repost failed", "game", g.ID, "err", err)
 		if id == "" {
 			return reply{content: "I could not post the game message here: " + describe(err) + ".", ephemeral: true}
 		}
 	}
-	if old := state.MessageID; old != "" && old != id {
-		if err := b.rest.remove(ctx, state.MessageChannel, old); err != nil && codeOf(err) != CodeUnknownMessage {
+	if old := g.MessageID; old != "" && old != id {
+		if err := b.rest.remove(ctx, g.MessageChannel, old); err != nil && codeOf(err) != CodeUnknownMessage {
 			b.log.Warn("old game message not removed", "game", g.ID, "message", old, "err", err)
 		}
 	}
@@ -215,12 +216,8 @@ func (b *Bot) adminAbort(ctx context.Context, req request) reply {
 	if err != nil {
 		return reply{content: rejectionText(err), ephemeral: true}
 	}
-	deadline := msOf(g.Deadline)
-	if st, ok, err := b.cmds.Game(ctx, g.ID); err == nil && ok {
-		deadline = st.DeadlineMS() // the write side's clock: the views may lag a last press
-	}
 	return reply{content: fmt.Sprintf("🛑 Game #%d was stopped %s with **%s** still on the clock. Its summary replaces the game message in a moment.",
-		end.Game, stamp(end.AtMS, 'R'), timefmt.Clock(events.Remaining(deadline, end.AtMS))), ephemeral: true}
+		end.Game, stamp(end.AtMS, 'R'), timefmt.Clock(end.LeftMS)), ephemeral: true}
 }
 
 func (b *Bot) adminIcon(ctx context.Context, req request) reply {

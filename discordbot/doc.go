@@ -19,4 +19,14 @@
 // Marks interface (implemented by projector/redismarks). It must not import
 // nats.go, go-redis, database/sql or any projector package; a test checks
 // this with go list -deps.
+//
+// Everything shown comes from the views: the game message, the end
+// summary, the boards, the announcements and the admin replies. An answer
+// to a press or an admin command is built from the command's decision (a
+// refusal carries what the player is told). Where a display must include
+// an event (a game's latest event before a game-message edit or a
+// repost, an end before its summary), the bot waits for the views to
+// apply that event's stream sequence (readmodel.Reader.WaitApplied),
+// which does not poll; of the write side it asks only that sequence
+// (Commands.LastSeq), never the game's state.
 package discordbot

@@ -39,9 +39,8 @@ type effect struct {
 	start *recorded[events.GameStarted]
 	click *recorded[events.ButtonClicked]
 	end   *recorded[events.GameEnded]
-	game  events.Game    // a click's game, as the write side knows it
+	game  readmodel.Game // the event's game, as the views show it
 	sum   *endSummary    // an end's announcement
-	view  readmodel.Game // an end's game, as the views show it
 }
 
 func (e *effect) key() string { return markKey(e.seq, e.kind) + ":" + e.lane }
@@ -388,7 +387,7 @@ func (r *Reactor) announce(ctx context.Context, channel string, batch []*effect)
 	case permanent(err):
 		g := clicks[0].game
 		r.b.log.Warn("announcement refused for good", "channel", channel, "clicks", len(clicks), "err", err)
-		r.channelProblem(ctx, g.Started.Guild, g.Started.ButtonChannel, channel, g.Started.StartedBy, err)
+		r.channelProblem(ctx, g.Guild, g.ButtonChannel, channel, g.StartedBy, err)
 		return nil
 	case !notSent(err):
 		r.b.log.Error("announcements given up: unknown whether Discord posted them", "channel", channel, "clicks", len(clicks), "err", err)
@@ -405,7 +404,7 @@ func clickEmbeds(clicks []*effect) []*discordgo.MessageEmbed {
 	if len(clicks) <= maxEmbeds {
 		out := make([]*discordgo.MessageEmbed, 0, len(clicks))
 		for _, c := range clicks {
-			out = append(out, clickAnnouncement(c.click.e, c.game.Started.DurationMS))
+			out = append(out, clickAnnouncement(c.click.e, c.game.Duration.Milliseconds()))
 		}
 		return out
 	}
@@ -432,7 +431,7 @@ func clickLine(c events.ButtonClicked) string {
 
 // endAnnounce posts a game's end in its chat channel.
 func (r *Reactor) endAnnounce(ctx context.Context, e *effect) error {
-	g := e.view
+	g := e.game
 	return r.once(ctx, e.seq, "endannounce", false, func() error {
 		r.sent(e.lane)
 		_, err := r.b.rest.send(ctx, g.ChatChannel, &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{endAnnouncement(*e.sum)},
@@ -462,7 +461,7 @@ func (r *Reactor) grant(ctx context.Context, e *effect) error {
 	ids, err := b.roleIDs(ctx, c.Guild, band)
 	if err != nil {
 		if fixable(err) {
-			b.notices.tell(ctx, c.Guild, e.game.Started.ButtonChannel, e.game.Started.StartedBy, noticeRoles, "%s", rolesHelp(err))
+			b.notices.tell(ctx, c.Guild, e.game.ButtonChannel, e.game.StartedBy, noticeRoles, "%s", rolesHelp(err))
 		}
 		if permanent(err) {
 			return nil
@@ -492,7 +491,7 @@ func (r *Reactor) grant(ctx context.Context, e *effect) error {
 			return fmt.Errorf("discord grant role: role %s was deleted: %w", role, errNotSent)
 		case fixable(err):
 			r.b.roles.block(c.Guild, err)
-			b.notices.tell(ctx, c.Guild, e.game.Started.ButtonChannel, e.game.Started.StartedBy, noticeRoles, "%s", rolesHelp(err))
+			b.notices.tell(ctx, c.Guild, e.game.ButtonChannel, e.game.StartedBy, noticeRoles, "%s", rolesHelp(err))
 		}
 		return err
 	})

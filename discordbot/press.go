@@ -57,13 +57,7 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 			b.log.Error("press failed", "game", game, "guild", ic.GuildID, "user", user, "interaction", ic.ID, "err", err)
 			return reply{content: textFailed, ephemeral: true}
 		}
-		aborted := false
-		if rej.Reason == commands.ReasonGameOver {
-			if g, ok, err := b.cmds.Game(ctx, game); err == nil && ok && g.Status == events.StatusAborted {
-				aborted = true
-			}
-		}
-		return reply{content: pressRefused(rej, start, aborted), ephemeral: true}
+		return reply{content: pressRefused(rej, start, rej.Aborted), ephemeral: true}
 	}
 	if !time.Now().Before(decideBy) {
 		// Past its budget already (a starved process, a request that

@@ -2,6 +2,7 @@ package discordbot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -214,16 +215,29 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 	if err != nil {
 		return err
 	}
-	games := map[events.GameID]events.Game{}
-	game := func(id events.GameID) (events.Game, bool, error) {
+	// What the effects need of a game (its guild, channels, starter,
+	// duration) never changes once it started: the views have it as soon
+	// as they have applied the start, which comes before any of the
+	// game's other events.
+	games := map[events.GameID]readmodel.Game{}
+	game := func(id events.GameID, seq uint64) (readmodel.Game, bool, error) {
 		if g, ok := games[id]; ok {
 			return g, true, nil
 		}
-		g, ok, err := r.b.cmds.Game(ctx, id)
-		if err == nil && ok {
-			games[id] = g
+		g, err := r.b.views.Game(ctx, id)
+		if errors.Is(err, readmodel.ErrNotFound) {
+			if err = r.b.waitViews(ctx, seq); err == nil {
+				g, err = r.b.views.Game(ctx, id)
+			}
 		}
-		return g, ok, err
+		switch {
+		case errors.Is(err, readmodel.ErrNotFound):
+			return readmodel.Game{}, false, nil
+		case err != nil:
+			return readmodel.Game{}, false, err
+		}
+		games[id] = g
+		return g, true, nil
 	}
 	var effects []*effect
 	for _, rec := range batch {
@@ -242,7 +256,7 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 				continue
 			}
 			r.b.updater.Touch(e.Game, e.Guild, time.UnixMilli(e.AtMS))
-			g, ok, err := game(e.Game)
+			g, ok, err := game(e.Game, rec.Seq)
 			if err != nil {
 				return fmt.Errorf("discord reactor: %w", err)
 			}
@@ -255,30 +269,30 @@ func (r *Reactor) Apply(ctx context.Context, batch []events.Recorded) error {
 					click: c, game: g})
 			}
 			if age(rec) <= r.b.cfg.MaxEffectAge && !r.replayed(rec) {
-				effects = append(effects, &effect{kind: kindAnnounce, lane: "announce:" + g.Started.ChatChannel, seq: rec.Seq,
+				effects = append(effects, &effect{kind: kindAnnounce, lane: "announce:" + g.ChatChannel, seq: rec.Seq,
 					stored: rec.Stored, click: c, game: g})
 			}
 		case events.GameEnded:
-			g, ok, err := game(e.Game)
+			g, ok, err := game(e.Game, rec.Seq)
 			if err != nil {
 				return fmt.Errorf("discord reactor: %w", err)
 			}
-			if !r.mine(g.Started.Guild) { // unknown game: guild "", one shard
+			if !r.mine(g.Guild) { // unknown game: guild "", one shard
 				continue
 			}
-			lane := "game:" + g.Started.Guild
+			lane := "game:" + g.Guild
 			if !ok {
 				lane = fmt.Sprintf("game:#%d", e.Game)
 			}
 			effects = append(effects, &effect{kind: kindGame, lane: lane, seq: rec.Seq, stored: rec.Stored,
 				end: &recorded[events.GameEnded]{rec, e}})
 		case events.GameMessagePosted:
-			g, ok, err := game(e.Game)
+			g, ok, err := game(e.Game, rec.Seq)
 			if err != nil {
 				return fmt.Errorf("discord reactor: %w", err)
 			}
-			if ok && r.mine(g.Started.Guild) {
-				r.b.updater.Track(e.Game, g.Started.Guild)
+			if ok && r.mine(g.Guild) {
+				r.b.updater.Track(e.Game, g.Guild)
 			}
 		}
 	}
@@ -361,11 +375,22 @@ func age(rec events.Recorded) time.Duration {
 // started sets a game up on Discord.
 func (r *Reactor) started(ctx context.Context, s recorded[events.GameStarted]) error {
 	b, e := r.b, s.e
-	g, ok, err := b.cmds.Game(ctx, e.Game)
+	// The views, once they have the game's latest event, say whether it
+	// still runs and whether its message exists (posted by another
+	// process, or before a restart).
+	last, _, err := b.cmds.LastSeq(ctx, e.Game)
 	if err != nil {
 		return err
 	}
-	active := ok && g.Active()
+	if err := b.waitViews(ctx, max(last, s.rec.Seq)); err != nil {
+		return err
+	}
+	g, err := b.views.Game(ctx, e.Game)
+	ok := err == nil
+	if err != nil && !errors.Is(err, readmodel.ErrNotFound) {
+		return err
+	}
+	active := ok && g.Status == events.StatusActive
 	if err := r.once(ctx, s.rec.Seq, "roles", true, func() error {
 		if !active {
 			return nil
@@ -414,29 +439,21 @@ func (r *Reactor) channelProblem(ctx context.Context, guild, chat, channel, admi
 		channel, describe(err))
 }
 
-// viewsWait bounds how long the reactor waits for the views to reach an
-// event before it retries the batch.
+// viewsWait bounds how long the bot waits for the views to reach an
+// event before it gives up (the reactor then retries the batch, the
+// updater the edit).
 const viewsWait = 3 * time.Second
 
-// waitViews waits (at most viewsWait) until the views have applied the
-// event at stream sequence seq, so that what is shown includes it.
+// waitViews waits (at most viewsWait, and without polling) until the
+// views have applied the event at stream sequence seq, so that what is
+// shown includes it. seq 0 returns at once.
 func (b *Bot) waitViews(ctx context.Context, seq uint64) error {
-	deadline := time.Now().Add(viewsWait)
-	for {
-		pos, err := b.views.Position(ctx)
-		if err != nil {
-			return err
-		}
-		if pos >= seq {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("views at %d, behind message %d", pos, seq)
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
+	wctx, cancel := context.WithTimeout(ctx, viewsWait)
+	defer cancel()
+	if err := b.views.WaitApplied(wctx, seq); err != nil {
+		return fmt.Errorf("views behind message %d: %w", seq, err)
 	}
+	return nil
 }
 
 // maxSummaryAge is how old an end may be and still turn the game message
@@ -469,7 +486,7 @@ func (r *Reactor) ended(ctx context.Context, e recorded[events.GameEnded]) error
 	if age(e.rec) <= b.cfg.MaxEffectAge && !r.replayed(e.rec) {
 		r.mu.Lock()
 		r.enqueueLocked(&effect{kind: kindAnnounce, lane: "announce:" + g.ChatChannel, seq: e.rec.Seq, stored: e.rec.Stored,
-			end: &e, sum: &sum, view: g})
+			end: &e, sum: &sum, game: g})
 		r.mu.Unlock()
 	}
 	var at summaryAt
@@ -559,11 +576,7 @@ func (r *Reactor) postSummary(ctx context.Context, g readmodel.Game, s endSummar
 	comps := gameButtons(s.Game, events.Red, true, label)
 	channel, message := at.channel, at.message
 	if message == "" {
-		state, _, err := b.cmds.Game(ctx, s.Game)
-		if err != nil {
-			return err
-		}
-		channel, message = state.MessageChannel, state.MessageID
+		channel, message = g.MessageChannel, g.MessageID // the views have the end, so every message before it
 	}
 	if channel == "" {
 		channel = g.ButtonChannel

@@ -378,12 +378,7 @@ func (u *Updater) refresh(ctx context.Context, g *liveGame, gen uint64, pace *ch
 		if res.touched || res.unchanged {
 			g.lastEdit = now
 			g.shown = res.shown
-			switch {
-			case res.behind:
-				// Still dirty: edited again (only if the figures changed)
-				// once the views have the clicks, even if no click follows.
-				g.retryAt = now.Add(time.Second)
-			case g.gen == gen:
+			if g.gen == gen {
 				g.dirty = false
 			}
 		} else if res.waiting {
@@ -396,9 +391,8 @@ func (u *Updater) refresh(ctx context.Context, g *liveGame, gen uint64, pace *ch
 type editResult struct {
 	touched   bool // a REST call was made on the channel
 	unchanged bool // nothing to edit: the message shows what it should
-	waiting   bool // no message yet (the reactor posts it)
+	waiting   bool // look again in retryIn: no message yet (the reactor posts it), or the views lag the game
 	over      bool // the game is over: the reactor handles it now
-	behind    bool // the views had fewer clicks than the write side: show them again once they catch up
 	retryIn   time.Duration
 	pace      *chanPace // the channel the refresh held when it made calls
 	shown     shownKey
@@ -434,12 +428,22 @@ func (u *Updater) claimChannel(channel string, held *chanPace) (*chanPace, time.
 
 func (u *Updater) edit(ctx context.Context, g *liveGame, held *chanPace) (editResult, error) {
 	b := u.b
-	state, ok, err := b.cmds.Game(ctx, g.id)
+	last, exists, err := b.cmds.LastSeq(ctx, g.id)
 	if err != nil {
 		return editResult{}, err
 	}
-	if !ok || !state.Active() {
+	if !exists {
 		return editResult{over: true}, nil
+	}
+	// Everything shown comes from the views, once they have applied the
+	// game's latest event: its last press, the message recorded last.
+	if err := b.waitViews(ctx, last); err != nil {
+		if ctx.Err() != nil || errors.Is(err, readmodel.ErrUnavailable) {
+			return editResult{}, err
+		}
+		// The views lag: nothing is shown from them yet (not even their
+		// clock, which may lack a press just before zero).
+		return editResult{waiting: true, retryIn: time.Second}, nil
 	}
 	view, err := b.views.Game(ctx, g.id)
 	if err != nil {
@@ -449,17 +453,12 @@ func (u *Updater) edit(ctx context.Context, g *liveGame, held *chanPace) (editRe
 		return editResult{}, err
 	}
 	now := time.Now()
-	res := editResult{deadline: time.UnixMilli(state.DeadlineMS()), duration: time.Duration(state.DurationMS()) * time.Millisecond,
-		behind: view.Clicks < state.Clicks}
-	if !now.Before(res.deadline) || view.Status != events.StatusActive {
+	res := editResult{deadline: view.Deadline, duration: view.Duration}
+	if view.Over(now) {
 		res.over = true
 		return res, nil
 	}
-	// The write side's fold is authoritative for where the message is and
-	// for the clock; the view gives the figures.
-	view.Deadline = res.deadline
-	view.LastClickAt = time.UnixMilli(state.LastClickMS)
-	channel, message := state.MessageChannel, state.MessageID
+	channel, message := view.MessageChannel, view.MessageID
 	v := b.liveFromGame(view, now)
 	remaining := res.deadline.Sub(now)
 	key := shownKey{message: message, band: v.band(), urgency: pictureUrgency(remaining),
@@ -470,18 +469,18 @@ func (u *Updater) edit(ctx context.Context, g *liveGame, held *chanPace) (editRe
 	}
 	res.shown, res.channel = key, channel
 	if message == "" {
-		if now.Sub(time.UnixMilli(state.Started.AtMS)) < repostGrace {
+		if now.Sub(view.Start) < repostGrace {
 			res.waiting, res.retryIn = true, 5*time.Second
 			return res, nil
 		}
-		res.channel = state.Started.ButtonChannel
+		res.channel = view.ButtonChannel
 		pace, wait := u.claimChannel(res.channel, held)
 		if pace == nil {
 			res.waiting, res.retryIn = true, wait
 			return res, nil
 		}
 		res.pace, res.touched = pace, true
-		id, err := b.postGameMessage(ctx, state.Started.ButtonChannel, v)
+		id, err := b.postGameMessage(ctx, view.ButtonChannel, v)
 		if err != nil {
 			return res, err
 		}

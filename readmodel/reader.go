@@ -28,6 +28,14 @@ type Reader interface {
 	// Position is the stream sequence up to which the views are applied
 	// (0 when empty).
 	Position(ctx context.Context) (uint64, error)
+	// WaitApplied returns once the views have applied the stream sequence
+	// seq (Position ≥ seq): at once when seq is 0 or applied already,
+	// otherwise when the projection reports that it got there. It does
+	// not poll. It blocks until then or until ctx ends, and returns an
+	// error wrapping ctx.Err() in that case; bound it with a deadline.
+	// Readers call it before showing something that must include an
+	// event they know the sequence of (a click, a recorded message).
+	WaitApplied(ctx context.Context, seq uint64) error
 	// Game returns one game.
 	Game(ctx context.Context, id events.GameID) (Game, error)
 	// ActiveGames returns the active games of a guild ("" for all guilds),

@@ -163,7 +163,9 @@ func TestRunShardBucketsAtStreamReplicas(t *testing.T) {
 				}
 			}
 			return false
-		}, func() string { return fmt.Sprintf("bucket %s holds no %q key: %v\n%s", b, key, keys, tail(out.String(), 3000)) })
+		}, func() string {
+			return fmt.Sprintf("bucket %s holds no %q key: %v\n%s", b, key, keys, tail(out.String(), 3000))
+		})
 	}
 	for _, b := range []string{discordkv.DefaultBucket, projector.DefaultLeaseBucket} {
 		if !strings.Contains(out.String(), "bucket="+b+" replicas=1 want=3") {

@@ -314,7 +314,7 @@ func (s *Sink) write(ctx context.Context, calls []scriptCall, first, last uint64
 		}
 	}
 	err := s.run(ctx, []scriptCall{{script: s.position, keys: []string{s.k.pos()},
-		args: []any{strconv.FormatUint(first, 10), strconv.FormatUint(last, 10)}}})[0]
+		args: []any{strconv.FormatUint(first, 10), strconv.FormatUint(last, 10), s.k.applied()}}})[0]
 	if redis.HasErrorPrefix(err, "FLUSHED") {
 		return fmt.Errorf("%w (%v)", ErrFlushed, err)
 	}

@@ -138,3 +138,8 @@ func appendPad(b []byte, n int64) []byte {
 	}
 	return append(b, d...)
 }
+
+// applied is the pub/sub channel the position is published on whenever it
+// moves (position.lua). It carries the {btn} tag of the position's slot,
+// so a sharded client (Ring) subscribes where the position is written.
+func (k keys) applied() string { return k.global() + "applied" }
