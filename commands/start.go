@@ -216,16 +216,16 @@ func (h *Handler) Unban(ctx context.Context, c Unban) error {
 	})
 }
 
-// Banned returns the guild's ban list.
-func (h *Handler) Banned(ctx context.Context, guild string) ([]events.PlayerBanned, error) {
-	var out []events.PlayerBanned
+// GuildLastSeq returns the stream sequence of a guild's latest event (its
+// bans, its icon; 0 if none): the views show the guild as it is now once
+// they have applied it.
+func (h *Handler) GuildLastSeq(ctx context.Context, guild string) (uint64, error) {
+	var seq uint64
 	err := h.withGuild(ctx, guild, func(e *guildEntry) error {
-		for _, b := range e.g.Banned {
-			out = append(out, b)
-		}
+		seq = e.g.LastSeq
 		return nil
 	})
-	return out, err
+	return seq, err
 }
 
 func (h *Handler) appendGuild(ctx context.Context, guild, by string, t time.Time, decide func(*events.Guild, int64) (events.Event, error)) error {

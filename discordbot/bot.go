@@ -32,7 +32,9 @@ type Commands interface {
 	SetIcon(ctx context.Context, c commands.SetIcon) error
 	Ban(ctx context.Context, c commands.Ban) error
 	Unban(ctx context.Context, c commands.Unban) error
-	Banned(ctx context.Context, guild string) ([]events.PlayerBanned, error)
+	// GuildLastSeq returns the stream sequence of a guild's latest event
+	// (0 if none), for the views to have applied before showing its bans.
+	GuildLastSeq(ctx context.Context, guild string) (uint64, error)
 	// LastSeq returns the stream sequence of a game's latest event and
 	// whether the game exists: the views show the game as it is now once
 	// they have applied it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +33,11 @@ func parseSpan(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// textBanListLate answers /button banlist when the views cannot show the
+// guild's latest ban yet (or cannot be read): better no list than one
+// missing the ban the admin just made.
+const textBanListLate = "The ban list cannot be shown right now (our records are catching up). Please try again in a few seconds."
 
 // rejectionText tells an admin why the write side refused.
 func rejectionText(err error) string {
@@ -87,17 +91,27 @@ func (b *Bot) cmdButton(ctx context.Context, req request) reply {
 		}
 		return reply{content: fmt.Sprintf("✅ %s (%s) may press again.", safeName(name), mention(user)), ephemeral: true}
 	case "banlist":
-		list, err := b.cmds.Banned(ctx, req.Guild)
+		// The views, once they have the guild's latest ban or unban (an
+		// admin who just banned someone sees them on the list).
+		seq, err := b.cmds.GuildLastSeq(ctx, req.Guild)
 		if err != nil {
 			return reply{content: rejectionText(err), ephemeral: true}
+		}
+		if err := b.waitViews(ctx, seq); err != nil {
+			b.log.Warn("ban list: the views are behind", "guild", req.Guild, "seq", seq, "err", err)
+			return reply{content: textBanListLate, ephemeral: true}
+		}
+		list, err := b.views.Bans(ctx, req.Guild)
+		if err != nil {
+			b.log.Error("ban list: read the views", "guild", req.Guild, "err", err)
+			return reply{content: textBanListLate, ephemeral: true}
 		}
 		if len(list) == 0 {
 			return reply{content: "The ban list is empty.", ephemeral: true}
 		}
-		sort.Slice(list, func(i, j int) bool { return list[i].AtMS < list[j].AtMS })
 		var lines []string
 		for _, p := range list {
-			l := fmt.Sprintf("• %s — by %s %s", mention(p.User), mention(p.By), stamp(p.AtMS, 'R'))
+			l := fmt.Sprintf("• %s — by %s %s", mention(p.User), mention(p.By), stamp(p.At.UnixMilli(), 'R'))
 			if p.Reason != "" {
 				l += ": " + truncate(p.Reason, 100)
 			}

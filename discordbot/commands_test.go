@@ -227,6 +227,10 @@ func TestAdminRepostUnbanAndIcon(t *testing.T) {
 	if a := slash(t, e, e.admin, "button", subcmd("unban", userOpt(e.player))); !strings.Contains(a.Content, "not on the ban list") {
 		t.Errorf("second unban: %q", a.Content)
 	}
+	// The list comes from the views, once they have the unban.
+	if a := slash(t, e, e.admin, "button", subcmd("banlist")); !strings.Contains(a.Content, "ban list is empty") {
+		t.Errorf("banlist after the unban: %q", a.Content)
+	}
 	if a := e.press(e.player, game, msg); !strings.Contains(a.Content, "click!") {
 		t.Errorf("press after unban: %q", a.Content)
 	}

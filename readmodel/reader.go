@@ -38,6 +38,8 @@ type Reader interface {
 	WaitApplied(ctx context.Context, seq uint64) error
 	// Game returns one game.
 	Game(ctx context.Context, id events.GameID) (Game, error)
+	// Bans returns a guild's ban list, the oldest ban first.
+	Bans(ctx context.Context, guild string) ([]Ban, error)
 	// ActiveGames returns the active games of a guild ("" for all guilds),
 	// oldest first.
 	ActiveGames(ctx context.Context, guild string) ([]Game, error)
