@@ -151,7 +151,10 @@ func (b *Bot) answer(ic *discordgo.Interaction, start time.Time, respond respond
 	err := respond.send(cctx, deferral)
 	ccancel()
 	if err != nil && !errors.Is(err, errStoodIn) {
-		b.log.Warn("interaction deferral failed", "interaction", ic.ID, "err", err)
+		// Discord told the user the interaction failed: what has not
+		// started stops here (a press still queued is not recorded).
+		b.log.Warn("interaction deferral failed: its work is cancelled", "interaction", ic.ID, "err", err)
+		cancel()
 	}
 	r := <-done
 	ectx, ecancel := context.WithTimeout(context.WithoutCancel(b.ctx), 10*time.Second)

@@ -62,11 +62,13 @@ type Config struct {
 	PressBudget time.Duration
 	// DecideBudget is how long after its arrival a press may wait for its
 	// decision to start (queued behind other presses of its game, or
-	// behind a slow store): a press not taken by then is answered "busy,
-	// press again" and nothing is recorded (load shedding), so that no
-	// press is stored after the player was told the interaction failed.
-	// Default 1 s; at most PressBudget, so that every press whose decision
-	// started gets its answer or its deferral, and then its outcome.
+	// behind a slow store, such as a stream leader being elected): a press
+	// not taken by then is answered "busy, press again" and nothing is
+	// recorded (load shedding). Past PressBudget a waiting press is
+	// deferred first; if that deferral cannot be delivered, the player was
+	// told the interaction failed, so the press stops waiting and is not
+	// recorded either. Default 8 s: a leader election (4–7 s) is waited
+	// out, the answer edited in within 10 s.
 	DecideBudget time.Duration
 	// RESTRate and RESTBurst are the global limiter of every REST call
 	// except interaction answers (default 40/s, burst 5: at most 45 calls
@@ -116,9 +118,8 @@ func (c Config) withDefaults() Config {
 		c.PressBudget = 1500 * time.Millisecond
 	}
 	if c.DecideBudget <= 0 {
-		c.DecideBudget = time.Second
+		c.DecideBudget = 8 * time.Second
 	}
-	c.DecideBudget = min(c.DecideBudget, c.PressBudget)
 	if c.RESTRate <= 0 {
 		c.RESTRate = 40
 	}

@@ -59,10 +59,11 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 		}
 		return reply{content: pressRefused(rej, start, rej.Aborted), ephemeral: true}
 	}
-	if !time.Now().Before(decideBy) {
-		// Past its budget already (a starved process, a request that
-		// waited in transit): the handler sheds it at once; answered
-		// directly, without a deferral.
+	if time.Since(respond.origin(start)) >= interactionWindow-standInMargin {
+		// Too old to be deferred inside Discord's window (a request that
+		// waited in transit, a starved process): the handler sheds it at
+		// once (its DecideBy passed), answered directly, nothing recorded.
+		decideBy = respond.origin(start)
 		b.sendAnswer(ic, start, respond, produce(b.ctx), false)
 		return
 	}

@@ -25,11 +25,14 @@ import (
 // waits delay before it is written (reads are not slowed).
 type slowStore struct {
 	*natsstore.Store
-	delay atomic.Int64 // nanoseconds
+	delay   atomic.Int64 // nanoseconds
+	until   atomic.Int64 // unix nanoseconds: appends wait until then (a stall)
+	entered atomic.Int64 // appends that reached the store
 }
 
 func (s *slowStore) wait(ctx context.Context) error {
-	d := time.Duration(s.delay.Load())
+	s.entered.Add(1)
+	d := max(time.Duration(s.delay.Load()), time.Until(time.Unix(0, s.until.Load())))
 	if d <= 0 {
 		return nil
 	}
@@ -208,5 +211,103 @@ func TestInteractionsShedAPressThatWaitedInTransit(t *testing.T) {
 	}
 	if n := e.clickCount(game); n != 1 {
 		t.Errorf("%d clicks stored, want 1", n)
+	}
+}
+
+// stalledPress presses a game's button while the store stalls for stall
+// (a stream leader being elected: every append waits until then, a retry
+// after it goes through): the first press is pressed, its append reached
+// the store, then the second is pressed.
+func stalledPress(t *testing.T, e *env, slow *slowStore, stall time.Duration) (game events.GameID, msg string, first, second *discordtest.Interaction) {
+	t.Helper()
+	game, msg = e.startGame()
+	before := slow.entered.Load()
+	slow.until.Store(time.Now().Add(stall).UnixNano())
+	first = e.fake.Press(e.guild, e.button, e.player, discordbot.PressID(game), msg)
+	e.wait(5*time.Second, "the first press's append reached the store", func() bool { return slow.entered.Load() > before })
+	other := e.fake.AddMember(e.guild, "", "Second Presser", permPlayer)
+	second = e.fake.Press(e.guild, e.button, other, discordbot.PressID(game), msg)
+	return game, msg, first, second
+}
+
+// storedPresses returns the interaction ids of a game's stored clicks.
+func storedPresses(t *testing.T, e *env, game events.GameID) []string {
+	t.Helper()
+	recs, err := e.store.Load(e.ctx, events.GameSubject(game), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range recs {
+		if c, ok := r.Event.(events.ButtonClicked); ok {
+			ids = append(ids, c.Interaction)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// A press queued behind an append stalled for longer than the press
+// budget (2.5 s here: a leader election is 4–7 s) is deferred, waits, and
+// is decided once the store answers: the player gets the real outcome,
+// not "busy" (the default decision budget is 8 s).
+func TestPressWaitsOutAStalledAppend(t *testing.T) {
+	slow := &slowStore{}
+	e := newEnv(t, envOptions{store: func(s *natsstore.Store) commands.Store { slow.Store = s; return slow }})
+	game, _, first, second := stalledPress(t, e, slow, 2500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	var want []string
+	for name, p := range map[string]*discordtest.Interaction{"first": first, "second": second} {
+		a, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatalf("%s press: %v", name, err)
+		}
+		if !strings.Contains(a.Content, "click!") || !a.Deferred {
+			t.Errorf("%s press answered %q (deferred %v), want deferred, then its click", name, a.Content, a.Deferred)
+		}
+		want = append(want, p.ID)
+	}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, storedPresses(t, e, game)); diff != "" {
+		t.Errorf("stored clicks (-answered +stored):\n%s", diff)
+	}
+}
+
+// A press whose deferral Discord refused (the user was told the
+// interaction failed) stops waiting and is not recorded; the presses
+// around it are.
+func TestPressNotRecordedWhenItsDeferralFailed(t *testing.T) {
+	slow := &slowStore{}
+	e := newEnv(t, envOptions{store: func(s *natsstore.Store) commands.Store { slow.Store = s; return slow }})
+	game, msg, first, second := stalledPress(t, e, slow, 2500*time.Millisecond)
+	// Its deferral is due 1.5 s after it arrived: the failure is in place
+	// long before.
+	e.fake.Fail(discordtest.Failure{Route: "POST /interactions/{interaction}/{token}/callback",
+		Vars: map[string]string{"interaction": second.ID}, Status: http.StatusNotFound, Code: 10062, Message: "Unknown interaction"})
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	a, err := first.Wait(ctx)
+	if err != nil || !strings.Contains(a.Content, "click!") {
+		t.Fatalf("first press: %q, %v", a.Content, err)
+	}
+	e.wait(10*time.Second, "the second press's deferral refused", func() bool {
+		for _, c := range e.fake.CallsTo("POST /interactions/{interaction}/{token}/callback", "interaction", second.ID) {
+			if c.Status == http.StatusNotFound {
+				return true
+			}
+		}
+		return false
+	})
+	// A third press queues behind whatever is still queued: once it is
+	// answered, the second was decided or dropped.
+	third := e.fake.Press(e.guild, e.button, e.fake.AddMember(e.guild, "", "Third Presser", permPlayer), discordbot.PressID(game), msg)
+	if a, err := third.Wait(ctx); err != nil || !strings.Contains(a.Content, "click!") {
+		t.Fatalf("third press: %q, %v", a.Content, err)
+	}
+	want := []string{first.ID, third.ID}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, storedPresses(t, e, game)); diff != "" {
+		t.Errorf("stored clicks (-want +stored): the press whose deferral failed must not count\n%s", diff)
 	}
 }
