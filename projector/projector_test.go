@@ -319,10 +319,7 @@ func TestProjectorRedeliveredAndOutOfOrder(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
 
 	ctx := context.Background()
-	cons, err := e.store.Stream().Consumer(ctx, projector.ConsumerName("mem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := waitConsumer(t, e, "mem")
 	pubCtx, stopPub := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { every(pubCtx, 2*time.Millisecond, func() { e.publish(10) }) })
@@ -448,10 +445,7 @@ func TestProjectorRebuildsSinkThatLostData(t *testing.T) {
 			run(t, projector.New(natsstore.NewFeed(e.js, natsstore.DefaultStream), sink, fastOptions(t)))
 			first := e.publish(500)
 			eventually(t, 10*time.Second, func() bool { return sink.position() == first }, func() string { return "not caught up" })
-			cons, err := e.store.Stream().Consumer(context.Background(), projector.ConsumerName("mem"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			cons := waitConsumer(t, e, "mem")
 			waitDrained(t, cons) // nothing left to deliver: the rebuild must come from the stream
 			if tt.inside {
 				sink.loseOnApply.Store(true)
@@ -806,6 +800,7 @@ func TestReadStatus(t *testing.T) {
 	e.publishRaw("button.game.3", []byte("nope"))
 	last := e.publish(50)
 	eventually(t, 10*time.Second, func() bool { return sink.position() == last }, func() string { return "not caught up" })
+	waitConsumer(t, e, "mem")
 	lagging := newMemSink("lagging")
 
 	st, err := projector.ReadStatus(context.Background(), natsstore.NewFeed(e.js, natsstore.DefaultStream), []projector.Sink{sink, lagging}, projector.StatusOptions{})
@@ -846,3 +841,17 @@ var cmpIgnoreHolder = cmp.Transformer("noHolder", func(p projector.ProjectionSta
 	p.Holder = ""
 	return p
 })
+
+// waitConsumer returns a projection's durable consumer once it exists: the
+// loop creates it after catching up by range reads, so it may not exist
+// yet when the sink reached the end of the stream.
+func waitConsumer(t *testing.T, e *env, projection string) jetstream.Consumer {
+	t.Helper()
+	var cons jetstream.Consumer
+	var err error
+	eventually(t, 10*time.Second, func() bool {
+		cons, err = e.store.Stream().Consumer(context.Background(), projector.ConsumerName(projection))
+		return err == nil
+	}, func() string { return fmt.Sprintf("consumer of %s: %v", projection, err) })
+	return cons
+}
