@@ -57,7 +57,7 @@ func (b *Bot) press(ic *discordgo.Interaction, start time.Time, respond responde
 			b.log.Error("press failed", "game", game, "guild", ic.GuildID, "user", user, "interaction", ic.ID, "err", err)
 			return reply{content: textFailed, ephemeral: true}
 		}
-		return reply{content: pressRefused(rej, start, rej.Aborted), ephemeral: true}
+		return reply{content: pressRefused(rej, start), ephemeral: true}
 	}
 	if time.Since(respond.origin(start)) >= interactionWindow-standInMargin {
 		// Too old to be deferred inside Discord's window (a request that
@@ -83,14 +83,14 @@ func pressAccepted(c commands.Click) string {
 
 // pressRefused is what the presser sees of a refusal, with the numbers
 // they need.
-func pressRefused(r *commands.Rejection, at time.Time, aborted bool) string {
+func pressRefused(r *commands.Rejection, at time.Time) string {
 	switch r.Reason {
 	case commands.ReasonNoSuchGame:
 		return textNoSuch
 	case commands.ReasonWrongGuild:
 		return textWrongPlay
 	case commands.ReasonGameOver:
-		if aborted {
+		if r.Aborted {
 			return fmt.Sprintf("Game #%d was stopped by an admin %s, so presses no longer count.", r.Game, stamp(r.DeadlineMS, 'R'))
 		}
 		return fmt.Sprintf("Game over: the clock of game #%d ran out %s (at %s). Presses at or after zero do not count.",

@@ -198,7 +198,7 @@ func TestRefusalsCarryTheirNumbers(t *testing.T) {
 		{"no such game", commands.Rejection{Reason: commands.ReasonNoSuchGame}, []string{"does not exist"}},
 	}
 	for _, tt := range tests {
-		got := pressRefused(&tt.rej, at, false)
+		got := pressRefused(&tt.rej, at)
 		for _, w := range tt.want {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: %q lacks %q", tt.name, got, w)
