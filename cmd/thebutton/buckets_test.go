@@ -50,6 +50,12 @@ func inProcessCluster(t *testing.T, n int) string {
 	return strings.Join(urls, ",")
 }
 
+// loopbackAddr returns a free host:port on 127.0.0.1.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", loopbackPort(t))
+}
+
 // loopbackPort returns a free port on 127.0.0.1.
 func loopbackPort(t *testing.T) int {
 	t.Helper()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,12 +47,7 @@ func TestRunKilledMidBurstResumesDiscord(t *testing.T) {
 		players = append(players, fake.AddMember(guild, "", "Player "+strconv.Itoa(k), bench.PlayerPerms))
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsAddr := l.Addr().String()
-	l.Close()
+	natsAddr := loopbackAddr(t)
 	dataDir := t.TempDir()
 	environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATA_DIR=" + dataDir, "NATS_LISTEN=" + natsAddr, "REDIS_URL=" + redisURL, "REDIS_PREFIX=" + prefix,

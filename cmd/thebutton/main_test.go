@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -120,12 +119,7 @@ func TestRunStartsAndStops(t *testing.T) {
 	dir := t.TempDir()
 	redisURL, _, prefix := testRedis(t)
 	dsn := mysqltest.DSN(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsAddr := ln.Addr().String()
-	ln.Close()
+	natsAddr := loopbackAddr(t)
 	var (
 		game      events.GameID
 		clicks    int64

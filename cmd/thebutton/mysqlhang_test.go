@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,12 +35,7 @@ func TestRunStartsWhileMySQLHangs(t *testing.T) {
 	proxy := testproxy.New(t, cfg.Addr)
 	proxy.Hang()
 	cfg.Addr = proxy.Addr()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbackAddr(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

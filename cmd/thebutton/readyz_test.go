@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -83,12 +82,7 @@ func TestReadyzWaitsForProjectorsAfterBacklog(t *testing.T) {
 	nc.Close()
 	srv.Shutdown()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbackAddr(t)
 	rctx, cancel := context.WithCancel(ctx)
 	var out syncBuffer
 	done := make(chan int, 1)

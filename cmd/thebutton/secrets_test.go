@@ -76,12 +76,7 @@ func TestRunLogsNoSecret(t *testing.T) {
 	mcfg := mysql.NewConfig()
 	mcfg.User, mcfg.Passwd, mcfg.Net, mcfg.Addr, mcfg.DBName = "bot", mysqlPass, "tcp", proxy.Addr(), "thebutton"
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer
