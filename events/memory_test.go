@@ -57,3 +57,54 @@ func TestGameKeepsLittlePerClick(t *testing.T) {
 	}
 	runtime.KeepAlive(gs)
 }
+
+// The shape of `thebutton bench start`'s seed, where a game's every click
+// is by a player new to it: 2,000 games of 100 clicks by 200 players in
+// turn, each player's strings shared across games (as the background read
+// after a restart shares them). What a game keeps per player it has seen
+// is most of what it keeps.
+func TestGameKeepsLittlePerPlayer(t *testing.T) {
+	const games, clicks, players = 2000, 100, 200
+	const dur = int64(12 * 3_600_000)
+	users, names := make([]string, players), make([]string, players)
+	for i := range users {
+		users[i] = fmt.Sprint(1000 + i)
+		names[i] = fmt.Sprintf("seed player %d", 1000+i)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	gs := make([]events.Game, games)
+	for g := range gs {
+		st := events.GameStarted{Game: events.GameID(g + 1), Guild: "1", ButtonChannel: "20", ChatChannel: "20",
+			DurationMS: dur, CooldownMS: 100, Sequential: 2, StartedBy: "30", AtMS: t0}
+		if err := gs[g].Apply(1, st); err != nil {
+			t.Fatal(err)
+		}
+		prev := t0
+		for n := int64(1); n <= clicks; n++ {
+			at := prev + 1
+			v := events.Remaining(prev+dur, at)
+			k := (g*clicks + int(n)) % players
+			c := events.ButtonClicked{Game: st.Game, Guild: "1", Number: n, User: users[k], UserName: names[k],
+				Interaction: fmt.Sprint(1<<60 + g<<24 + int(n)), AtMS: at, ValueMS: v, Band: int(events.BandOf(v, dur)),
+				ClaimedMS: events.Claimed(v, dur), MMRMilli: events.MMRMilli(v, dur)}
+			if err := gs[g].Apply(uint64(n+1), c); err != nil {
+				t.Fatal(err)
+			}
+			prev = at
+		}
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	perClick := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (games * clicks)
+	t.Logf("%.0f bytes per click kept, every click by a player new to the game", perClick)
+	if perClick > 1000 {
+		t.Errorf("a game keeps %.0f bytes per click, want at most 1000", perClick)
+	}
+	if c, ok := gs[7].Counted(fmt.Sprint(1<<60 + 7<<24 + 42)); !ok || c.Number != 42 || c.UserName != names[(7*clicks+42)%players] {
+		t.Errorf("click 42 of game 8: %+v %v", c, ok)
+	}
+	runtime.KeepAlive(gs)
+}
