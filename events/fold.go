@@ -264,6 +264,41 @@ func (g *Game) Players() iter.Seq2[string, PlayerState] {
 	}
 }
 
+// Reserve makes room for the game to reach clicks clicks without growing
+// its per-click state, for a reader that knows how many it will apply.
+func (g *Game) Reserve(clicks int) {
+	l := &g.clicks
+	if clicks > cap(l.at) {
+		l.at, l.by, l.ids = withCap(l.at, clicks), withCap(l.by, clicks), withCap(l.ids, clicks)
+	}
+}
+
+// Compact lets the game's per-click and per-player lists take no more
+// memory than they hold (appending grows them by up to twice), for a game
+// kept long after it was read. The next click grows them again.
+func (g *Game) Compact() {
+	l := &g.clicks
+	l.at, l.by, l.ids = exact(l.at), exact(l.by), exact(l.ids)
+	l.idents, l.texts = exact(l.idents), exact(l.texts)
+}
+
+// exact returns s, copied to an array of its length unless it fills its
+// own.
+func exact[S ~[]E, E any](s S) S {
+	if cap(s) == len(s) {
+		return s
+	}
+	if len(s) == 0 {
+		return nil
+	}
+	return withCap(s, len(s))
+}
+
+// withCap returns a copy of s with capacity n ≥ len(s).
+func withCap[S ~[]E, E any](s S, n int) S {
+	return append(S(make([]E, 0, n)), s...)
+}
+
 // Summary returns a copy of g without its per-player and per-click state,
 // so that the copy shares nothing with g: it has no players, it counts no
 // interaction and DistinctOthersSince finds nobody.

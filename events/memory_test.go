@@ -60,9 +60,10 @@ func TestGameKeepsLittlePerClick(t *testing.T) {
 
 // The shape of `thebutton bench start`'s seed, where a game's every click
 // is by a player new to it: 2,000 games of 100 clicks by 200 players in
-// turn, each player's strings shared across games (as the background read
-// after a restart shares them). What a game keeps per player it has seen
-// is most of what it keeps.
+// turn, each player's strings shared across games, each game reserved
+// for its clicks and compacted once read (as the background read after a
+// restart does). What a game keeps per player it has seen is most of what
+// it keeps.
 func TestGameKeepsLittlePerPlayer(t *testing.T) {
 	const games, clicks, players = 2000, 100, 200
 	const dur = int64(12 * 3_600_000)
@@ -81,6 +82,7 @@ func TestGameKeepsLittlePerPlayer(t *testing.T) {
 		if err := gs[g].Apply(1, st); err != nil {
 			t.Fatal(err)
 		}
+		gs[g].Reserve(clicks)
 		prev := t0
 		for n := int64(1); n <= clicks; n++ {
 			at := prev + 1
@@ -94,6 +96,7 @@ func TestGameKeepsLittlePerPlayer(t *testing.T) {
 			}
 			prev = at
 		}
+		gs[g].Compact()
 	}
 	runtime.GC()
 	var after runtime.MemStats
