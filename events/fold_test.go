@@ -235,3 +235,37 @@ func player(g *events.Game, user string) *events.PlayerState {
 	}
 	return nil
 }
+
+// Reserve and Compact change what a game's lists take, not what they
+// hold: the game goes on the same, clicks after them included.
+func TestReserveAndCompactKeepTheGame(t *testing.T) {
+	var g, h events.Game
+	for _, x := range []*events.Game{&g, &h} {
+		if err := x.Apply(1, started()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Reserve(10)
+	apply := func(from, to int64) {
+		for n := from; n <= to; n++ {
+			c := decided(n, fmt.Sprint(100+n%3), "P", fmt.Sprint(1000+n), t0+(n-1)*1_000, t0+n*1_000)
+			for _, x := range []*events.Game{&g, &h} {
+				if err := x.Apply(uint64(n+1), c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	apply(1, 4)
+	h.Compact()
+	if g.ClickLog() != h.ClickLog() {
+		t.Fatalf("compacted: %s, want %s", h.ClickLog(), g.ClickLog())
+	}
+	apply(5, 6)
+	if got, want := h.ClickLog(), g.ClickLog(); got != want || g.DistinctOthersSince("101", 4, 5) != 2 {
+		t.Errorf("after more clicks: %s, want %s", got, want)
+	}
+	if c, ok := h.Counted("1003"); !ok || c.Number != 3 || c.User != "100" {
+		t.Errorf("interaction 1003: %+v %v", c, ok)
+	}
+}
