@@ -35,8 +35,7 @@ func DecidePress(g *events.Game, banned bool, p Press, nowMS int64) (events.Butt
 	if banned {
 		return events.ButtonClicked{}, &Rejection{Reason: ReasonBanned, Game: p.Game, DeadlineMS: deadline}
 	}
-	player := g.Players[p.User]
-	if player != nil {
+	if player, ok := g.Player(p.User); ok {
 		// 4. Cooldown: last click + cooldown ≤ now (exactly 0 left is allowed).
 		if ready := player.LastClickMS + g.Started.CooldownMS; ready > nowMS {
 			return events.ButtonClicked{}, &Rejection{Reason: ReasonCooldown, Game: p.Game,

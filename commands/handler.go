@@ -267,6 +267,7 @@ type gameHint struct {
 	seq        uint64
 	active     bool
 	deadlineMS int64
+	clicks     int64 // the game's clicks up to that event
 }
 
 // hintOf tells a game's status and deadline from its last event, if that
@@ -282,7 +283,7 @@ func hintOf(r events.Recorded) (gameHint, bool) {
 		if !ev.Imported.IsZero() || ev.ValueMS < 0 || ev.ClaimedMS < 0 {
 			return gameHint{}, false
 		}
-		return gameHint{seq: r.Seq, active: true, deadlineMS: ev.AtMS + ev.ValueMS + ev.ClaimedMS}, true
+		return gameHint{seq: r.Seq, active: true, deadlineMS: ev.AtMS + ev.ValueMS + ev.ClaimedMS, clicks: ev.Number}, true
 	case events.GameEnded:
 		return gameHint{seq: r.Seq}, true
 	}

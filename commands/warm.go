@@ -46,10 +46,11 @@ type warmRead struct {
 
 // warmGame is one game the background read folds.
 type warmGame struct {
-	e  *gameEntry
-	g  events.Game
-	to uint64 // the sequence of the last event Open saw of it
-	ok bool   // every event so far fitted
+	e      *gameEntry
+	g      events.Game
+	to     uint64 // the sequence of the last event Open saw of it
+	clicks int64  // its clicks up to that event
+	ok     bool   // every event so far fitted
 }
 
 // startWarm marks every game known only from its last event as read in the
@@ -70,7 +71,7 @@ func (h *Handler) startWarm(ctx context.Context) {
 			e.warming, e.warmTo = true, e.hint.seq
 			ch := make(chan struct{})
 			e.warmed.Store(&ch)
-			games[e.id] = &warmGame{e: e, to: e.hint.seq, ok: true}
+			games[e.id] = &warmGame{e: e, to: e.hint.seq, clicks: e.hint.clicks, ok: true}
 		}
 		e.mu.Unlock()
 	}
@@ -149,7 +150,8 @@ func (h *Handler) tryHandOver(busy []*warmGame) []*warmGame {
 }
 
 // fold applies one stored message to the game's state, as applyGame does,
-// sharing the strings that repeat (players, guild) across clicks.
+// sharing the strings that repeat (players, guild) across clicks, with
+// room made at the start for the clicks Open saw.
 func (wg *warmGame) fold(r events.Recorded, names map[string]string) {
 	if !wg.ok {
 		return
@@ -165,6 +167,10 @@ func (wg *warmGame) fold(r events.Recorded, names map[string]string) {
 	}
 	if err := wg.g.Apply(r.Seq, ev); err != nil {
 		wg.ok = false
+		return
+	}
+	if _, isStart := ev.(events.GameStarted); isStart {
+		wg.g.Reserve(int(wg.clicks))
 	}
 }
 
@@ -184,6 +190,7 @@ func (h *Handler) handOver(wg *warmGame) {
 	e := wg.e
 	h.drain(e)
 	if e.warming && wg.ok && e.g.LastSeq == 0 && wg.g.Exists() {
+		wg.g.Compact()
 		e.g = wg.g
 		e.fresh = true
 		// The last event Open saw may have come from a replica behind the

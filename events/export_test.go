@@ -6,5 +6,5 @@ import "fmt"
 // it before and after.
 func (g *Game) ClickLog() string {
 	l := &g.clicks
-	return fmt.Sprint(l.at, l.by, l.idents, len(l.ids), len(l.strIDs), len(l.odd))
+	return fmt.Sprint(l.at, l.by, l.idents, l.players, l.users, l.texts, l.ids, l.late, l.strIDs, len(l.odd))
 }

@@ -2,6 +2,8 @@ package events
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 )
 
@@ -27,10 +29,11 @@ type PlayerState struct {
 // concurrent use.
 //
 // A command handler keeps one Game per active game in memory, so what it
-// keeps per click is compact: the click's time and who made it (for the
-// sequential rule and to rebuild the click), and its interaction id mapped
-// to its number (so the same interaction is never counted twice, and a
-// repeat is answered with the original click, see Counted).
+// keeps is compact: per click its time, who made it (for the sequential
+// rule and to rebuild the click) and its interaction id (so the same
+// interaction is never counted twice, and a repeat is answered with the
+// original click, see Counted); per player its last click and its count
+// (Player).
 type Game struct {
 	Started GameStarted // the opening event; Started.Game == 0 until applied
 
@@ -43,8 +46,6 @@ type Game struct {
 	// Last is the latest click (zero before the first).
 	Last ButtonClicked
 
-	Players map[string]*PlayerState
-
 	MessageChannel string
 	MessageID      string
 
@@ -53,15 +54,33 @@ type Game struct {
 	clicks clickLog
 }
 
-// clickLog is what a Game keeps of every click, index = number − 1.
+// clickLog is what a Game keeps of its clicks and players. Per click
+// (index = number − 1) it keeps 20 bytes; per player 24 bytes and a map
+// entry keyed by a number.
+//
+// A player is known by a key: a user id written as a canonical decimal
+// below 2⁶³ (a Discord snowflake) by its value, any other by textKey | its
+// index in texts. An interaction id written as a canonical decimal is kept
+// as its value in ids, any other in strIDs.
 type clickLog struct {
 	at     []int64  // each click's time
 	by     []uint32 // who made each click: an index into idents
-	idents []ident  // each (user, name) a click was made under, in order of first use
-	// Counted interaction ids: a canonical decimal (a Discord snowflake)
-	// by its value, any other by its text, each to its click's number.
-	ids    map[uint64]int64
+	idents []ident  // each (player, name) a click was made under, in order of first use
+
+	players map[uint64]player // by key
+	users   map[string]uint64 // the key of each user id that is not a number
+	texts   []string          // those user ids, by key &^ textKey
+
+	// ids holds each click's interaction id if it is a number larger than
+	// every one before it, else the largest before it (0: none): it never
+	// decreases, so a counted id is found by binary search, its first
+	// occurrence's index being its click's number − 1. Numeric ids that
+	// came out of order are in late, other ids in strIDs, each mapped to
+	// its click's number.
+	ids    []uint64
+	late   map[uint64]int64
 	strIDs map[string]int64
+
 	// odd holds, by number, the clicks with an interaction id that
 	// rebuild (see Game.rebuild) does not give back exactly, whole: a
 	// click decided elsewhere, or by other arithmetic.
@@ -69,7 +88,22 @@ type clickLog struct {
 }
 
 // ident is a player under one name.
-type ident struct{ user, name string }
+type ident struct {
+	user uint64 // the player's key
+	name string
+}
+
+// player is one player's state: the number of its last click and how many
+// it made.
+type player struct{ last, clicks uint32 }
+
+// textKey marks the key of a user id that is not a canonical decimal below
+// 2⁶³; the other bits are its index in clickLog.texts.
+const textKey = uint64(1) << 63
+
+// maxClicks bounds a game's click numbers: a player's state keeps them in
+// 32 bits.
+const maxClicks = 1<<32 - 1
 
 // idKey returns s as a number if it is one written the canonical way
 // (decimal digits, no leading zero), so that formatting the number gives s
@@ -82,38 +116,79 @@ func idKey(s string) (uint64, bool) {
 	return n, err == nil
 }
 
+// key returns user's key, and whether user has one (a numeric id always
+// has; another only once the game has seen it).
+func (l *clickLog) key(user string) (uint64, bool) {
+	if k, ok := idKey(user); ok && k < textKey {
+		return k, true
+	}
+	k, ok := l.users[user]
+	return k, ok
+}
+
+// addKey returns user's key, giving a user id that is not a number one if
+// it had none.
+func (l *clickLog) addKey(user string) uint64 {
+	if k, ok := l.key(user); ok {
+		return k
+	}
+	k := textKey | uint64(len(l.texts))
+	l.texts = append(l.texts, user)
+	if l.users == nil {
+		l.users = make(map[string]uint64)
+	}
+	l.users[user] = k
+	return k
+}
+
+// user returns the user id of key k.
+func (l *clickLog) user(k uint64) string {
+	if k&textKey != 0 {
+		return l.texts[k&^textKey]
+	}
+	return strconv.FormatUint(k, 10)
+}
+
 // number returns the number of the click that counted interaction id.
 func (l *clickLog) number(id string) (int64, bool) {
-	if k, ok := idKey(id); ok {
-		n, seen := l.ids[k]
+	k, ok := idKey(id)
+	if !ok {
+		n, seen := l.strIDs[id]
 		return n, seen
 	}
-	n, seen := l.strIDs[id]
-	return n, seen
+	if n, seen := l.late[k]; seen {
+		return n, true
+	}
+	if i, found := slices.BinarySearch(l.ids, k); found {
+		return int64(i) + 1, true
+	}
+	return 0, false
 }
 
-// count records that interaction id counted as click n.
+// count records click n's interaction id (empty: none) as the next entry
+// of ids, and in late or strIDs if it cannot go there.
 func (l *clickLog) count(id string, n int64) {
-	if k, ok := idKey(id); ok {
-		if l.ids == nil {
-			l.ids = make(map[uint64]int64)
+	var top uint64
+	if len(l.ids) > 0 {
+		top = l.ids[len(l.ids)-1]
+	}
+	k, numeric := idKey(id)
+	switch {
+	case numeric && k > top:
+		l.ids = append(l.ids, k)
+		return
+	case numeric:
+		if l.late == nil {
+			l.late = make(map[uint64]int64)
 		}
-		l.ids[k] = n
-		return
+		l.late[k] = n
+	case id != "":
+		if l.strIDs == nil {
+			l.strIDs = make(map[string]int64)
+		}
+		l.strIDs[id] = n
 	}
-	if l.strIDs == nil {
-		l.strIDs = make(map[string]int64)
-	}
-	l.strIDs[id] = n
-}
-
-// uncount forgets interaction id.
-func (l *clickLog) uncount(id string) {
-	if k, ok := idKey(id); ok {
-		delete(l.ids, k)
-		return
-	}
-	delete(l.strIDs, id)
+	l.ids = append(l.ids, top)
 }
 
 // Counted reports whether interaction id was counted, and returns its
@@ -130,6 +205,7 @@ func (g *Game) Counted(id string) (ButtonClicked, bool) {
 		return c, true
 	}
 	c := g.rebuild(n)
+	c.User = g.clicks.user(g.clicks.idents[g.clicks.by[n-1]].user)
 	c.Interaction = id
 	return c, true
 }
@@ -137,7 +213,7 @@ func (g *Game) Counted(id string) (ButtonClicked, bool) {
 // rebuild returns click n (1 ≤ n ≤ Clicks) from the click log, with every
 // figure as DecidePress computes it: the value is what was left of the
 // clock set by the click before (or the start), the rest follows from the
-// value and the duration. Interaction is left empty.
+// value and the duration. User and Interaction are left empty.
 func (g *Game) rebuild(n int64) ButtonClicked {
 	l := &g.clicks
 	i := n - 1
@@ -149,16 +225,86 @@ func (g *Game) rebuild(n int64) ButtonClicked {
 	at := l.at[i]
 	v := Remaining(prev+d, at)
 	who := l.idents[l.by[i]]
-	return ButtonClicked{Game: g.Started.Game, Guild: g.Started.Guild, Number: n, User: who.user, UserName: who.name,
+	return ButtonClicked{Game: g.Started.Game, Guild: g.Started.Guild, Number: n, UserName: who.name,
 		AtMS: at, ValueMS: v, Band: int(BandOf(v, d)), ClaimedMS: Claimed(v, d), MMRMilli: MMRMilli(v, d)}
 }
 
+// Player returns what the game knows of user, and false if user never
+// clicked in it.
+func (g *Game) Player(user string) (PlayerState, bool) {
+	l := &g.clicks
+	k, ok := l.key(user)
+	if !ok {
+		return PlayerState{}, false
+	}
+	p, ok := l.players[k]
+	if !ok {
+		return PlayerState{}, false
+	}
+	return l.state(p), true
+}
+
+func (l *clickLog) state(p player) PlayerState {
+	return PlayerState{Clicks: int64(p.clicks), LastClickMS: l.at[p.last-1], LastNumber: int64(p.last)}
+}
+
+// PlayerCount returns how many distinct players clicked in the game.
+func (g *Game) PlayerCount() int { return len(g.clicks.players) }
+
+// Players yields every player who clicked in the game, with its state, in
+// no particular order.
+func (g *Game) Players() iter.Seq2[string, PlayerState] {
+	return func(yield func(string, PlayerState) bool) {
+		l := &g.clicks
+		for k, p := range l.players {
+			if !yield(l.user(k), l.state(p)) {
+				return
+			}
+		}
+	}
+}
+
+// Reserve makes room for the game to reach clicks clicks without growing
+// its per-click state, for a reader that knows how many it will apply.
+func (g *Game) Reserve(clicks int) {
+	l := &g.clicks
+	if clicks > cap(l.at) {
+		l.at, l.by, l.ids = withCap(l.at, clicks), withCap(l.by, clicks), withCap(l.ids, clicks)
+	}
+}
+
+// Compact lets the game's per-click and per-player lists take no more
+// memory than they hold (appending grows them by up to twice), for a game
+// kept long after it was read. The next click grows them again.
+func (g *Game) Compact() {
+	l := &g.clicks
+	l.at, l.by, l.ids = exact(l.at), exact(l.by), exact(l.ids)
+	l.idents, l.texts = exact(l.idents), exact(l.texts)
+}
+
+// exact returns s, copied to an array of its length unless it fills its
+// own.
+func exact[S ~[]E, E any](s S) S {
+	if cap(s) == len(s) {
+		return s
+	}
+	if len(s) == 0 {
+		return nil
+	}
+	return withCap(s, len(s))
+}
+
+// withCap returns a copy of s with capacity n ≥ len(s).
+func withCap[S ~[]E, E any](s S, n int) S {
+	return append(S(make([]E, 0, n)), s...)
+}
+
 // Summary returns a copy of g without its per-player and per-click state,
-// so that the copy shares nothing with g: its Players is nil, it counts no
+// so that the copy shares nothing with g: it has no players, it counts no
 // interaction and DistinctOthersSince finds nobody.
 func (g *Game) Summary() Game {
 	out := *g
-	out.Players, out.clicks = nil, clickLog{}
+	out.clicks = clickLog{}
 	return out
 }
 
@@ -186,11 +332,12 @@ func (g *Game) DistinctOthersSince(user string, n int64, limit int) int {
 	if limit <= 0 {
 		return 0
 	}
-	seen := make(map[string]struct{}, limit)
 	l := &g.clicks
+	self, known := l.key(user)
+	seen := make(map[uint64]struct{}, limit)
 	for i := int64(len(l.by)) - 1; i >= n; i-- {
 		u := l.idents[l.by[i]].user
-		if u == user {
+		if known && u == self {
 			continue
 		}
 		seen[u] = struct{}{}
@@ -229,7 +376,6 @@ func (g *Game) apply(e Event) error {
 		g.Status = StatusActive
 		g.LastClickMS = e.AtMS
 		g.LastEventMS = e.AtMS
-		g.Players = make(map[string]*PlayerState)
 		return nil
 	case ButtonClicked:
 		if err := g.check(e.Game, e.EventType()); err != nil {
@@ -238,35 +384,35 @@ func (g *Game) apply(e Event) error {
 		if e.Number != g.Clicks+1 {
 			return fmt.Errorf("fold: game %d click %d follows click %d", e.Game, e.Number, g.Clicks)
 		}
+		if e.Number > maxClicks {
+			return fmt.Errorf("fold: game %d click %d: more clicks than a game can keep", e.Game, e.Number)
+		}
 		l := &g.clicks
 		// Who: the player's latest name, or a new one.
-		p := g.Players[e.User]
+		k := l.addKey(e.User)
+		if l.players == nil {
+			l.players = make(map[uint64]player)
+		}
+		p, known := l.players[k]
 		who := uint32(len(l.idents))
-		if p != nil && l.idents[l.by[p.LastNumber-1]].name == e.UserName {
-			who = l.by[p.LastNumber-1]
+		if known && l.idents[l.by[p.last-1]].name == e.UserName {
+			who = l.by[p.last-1]
 		} else {
-			user := e.User
-			if p == nil {
-				p = &PlayerState{}
-				g.Players[user] = p
-			} else {
-				user = l.idents[l.by[p.LastNumber-1]].user // the same string, kept once
-			}
-			l.idents = append(l.idents, ident{user: user, name: e.UserName})
+			l.idents = append(l.idents, ident{user: k, name: e.UserName})
 		}
 		l.at = append(l.at, e.AtMS)
 		l.by = append(l.by, who)
+		l.count(e.Interaction, e.Number)
 		g.Clicks = e.Number
 		g.LastClickMS = e.AtMS
 		g.touch(e.AtMS)
 		g.Last = e
-		p.Clicks++
-		p.LastClickMS = e.AtMS
-		p.LastNumber = e.Number
+		p.clicks++
+		p.last = uint32(e.Number)
+		l.players[k] = p
 		if e.Interaction != "" {
-			l.count(e.Interaction, e.Number)
 			r := g.rebuild(e.Number)
-			r.Interaction = e.Interaction
+			r.User, r.Interaction = e.User, e.Interaction // e.User is the user of key k
 			if r != e {
 				if l.odd == nil {
 					l.odd = make(map[int64]ButtonClicked)
@@ -360,8 +506,9 @@ func (g *Guild) Apply(seq uint64, e Event) error {
 // write fails, Undo returns the game to where Tentative began.
 type ClickUndo struct {
 	saved   Game
-	players map[string]*PlayerState // state before, nil: had none
-	inters  []counted               // interaction ids counted, with what they counted before
+	players map[uint64]*player // state before by key, nil: had none
+	users   []string           // user ids given a key since
+	inters  []counted          // interaction ids counted in late or strIDs, with what they counted before
 }
 
 type counted struct {
@@ -372,45 +519,68 @@ type counted struct {
 
 // Tentative starts recording clicks applied through the returned undo.
 func (g *Game) Tentative() *ClickUndo {
-	return &ClickUndo{saved: *g, players: map[string]*PlayerState{}}
+	return &ClickUndo{saved: *g, players: map[uint64]*player{}}
 }
 
 // Apply applies c to g (without a sequence: LastSeq stays), remembering
 // how to take it back.
 func (u *ClickUndo) Apply(g *Game, c ButtonClicked) error {
-	if _, seen := u.players[c.User]; !seen {
-		if p := g.Players[c.User]; p != nil {
-			before := *p
-			u.players[c.User] = &before
+	l := &g.clicks
+	k, hasKey := l.key(c.User)
+	var before *player
+	if p, ok := l.players[k]; hasKey && ok {
+		before = &p
+	}
+	var in counted
+	if c.Interaction != "" {
+		in.id = c.Interaction
+		if k, numeric := idKey(c.Interaction); numeric {
+			in.prev, in.had = l.late[k]
 		} else {
-			u.players[c.User] = nil
+			in.prev, in.had = l.strIDs[c.Interaction]
 		}
 	}
-	prev, had := g.clicks.number(c.Interaction)
 	if err := g.Apply(0, c); err != nil {
 		return err
 	}
-	if c.Interaction != "" {
-		u.inters = append(u.inters, counted{id: c.Interaction, had: had, prev: prev})
+	if !hasKey {
+		k, _ = l.key(c.User)
+		u.users = append(u.users, c.User)
+	}
+	if _, seen := u.players[k]; !seen {
+		u.players[k] = before
+	}
+	if in.id != "" {
+		u.inters = append(u.inters, in)
 	}
 	return nil
 }
 
 // Undo returns g to its state when Tentative was called.
 func (u *ClickUndo) Undo(g *Game) {
-	players, l := g.Players, g.clicks
-	for user, before := range u.players {
+	l := g.clicks
+	for k, before := range u.players {
 		if before == nil {
-			delete(players, user)
-		} else if p := players[user]; p != nil {
-			*p = *before
+			delete(l.players, k)
+		} else {
+			l.players[k] = *before
 		}
 	}
+	for _, user := range u.users {
+		delete(l.users, user)
+	}
 	for i := len(u.inters) - 1; i >= 0; i-- {
-		if c := u.inters[i]; c.had {
-			l.count(c.id, c.prev)
-		} else {
-			l.uncount(c.id)
+		c := u.inters[i]
+		k, numeric := idKey(c.id)
+		switch {
+		case numeric && c.had:
+			l.late[k] = c.prev
+		case numeric:
+			delete(l.late, k)
+		case c.had:
+			l.strIDs[c.id] = c.prev
+		default:
+			delete(l.strIDs, c.id)
 		}
 	}
 	for n := u.saved.Clicks + 1; n <= g.Clicks; n++ {
@@ -419,6 +589,5 @@ func (u *ClickUndo) Undo(g *Game) {
 	// The slices take back their old lengths; the maps (some perhaps made
 	// since) are the same.
 	*g = u.saved
-	g.Players = players
-	g.clicks.ids, g.clicks.strIDs, g.clicks.odd = l.ids, l.strIDs, l.odd
+	g.clicks.players, g.clicks.users, g.clicks.late, g.clicks.strIDs, g.clicks.odd = l.players, l.users, l.late, l.strIDs, l.odd
 }

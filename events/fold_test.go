@@ -91,7 +91,7 @@ func TestDistinctOthersSince(t *testing.T) {
 		}
 	}
 	// a's last click is number 4; after it: c, b, d.
-	n := g.Players["a"].LastNumber
+	n := player(&g, "a").LastNumber
 	if got := g.DistinctOthersSince("a", n, 10); got != 3 {
 		t.Errorf("distinct others since a's click = %d, want 3", got)
 	}
@@ -99,7 +99,7 @@ func TestDistinctOthersSince(t *testing.T) {
 		t.Errorf("with limit 2 = %d, want 2", got)
 	}
 	// d clicked last: nobody since.
-	if got := g.DistinctOthersSince("d", g.Players["d"].LastNumber, 1); got != 0 {
+	if got := g.DistinctOthersSince("d", player(&g, "d").LastNumber, 1); got != 0 {
 		t.Errorf("distinct others since the last click = %d, want 0", got)
 	}
 }
@@ -134,7 +134,7 @@ func TestClickUndo(t *testing.T) {
 	if err := g.Apply(2, c(1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	before := fmt.Sprintf("%+v %+v %v", g.Last, *g.Players["a"], g.ClickLog())
+	before := fmt.Sprintf("%+v %+v %v", g.Last, *player(&g, "a"), g.ClickLog())
 	u := g.Tentative()
 	for _, x := range []events.ButtonClicked{c(2, "b"), c(3, "a"), c(4, "c")} {
 		if err := u.Apply(&g, x); err != nil {
@@ -145,8 +145,8 @@ func TestClickUndo(t *testing.T) {
 		t.Fatalf("after tentative clicks: clicks %d last seq %d", g.Clicks, g.LastSeq)
 	}
 	u.Undo(&g)
-	after := fmt.Sprintf("%+v %+v %v", g.Last, *g.Players["a"], g.ClickLog())
-	if after != before || g.Clicks != 1 || g.Players["b"] != nil || g.Players["c"] != nil {
+	after := fmt.Sprintf("%+v %+v %v", g.Last, *player(&g, "a"), g.ClickLog())
+	if after != before || g.Clicks != 1 || player(&g, "b") != nil || player(&g, "c") != nil {
 		t.Errorf("after undo: %s, want %s (clicks %d)", after, before, g.Clicks)
 	}
 	if err := g.Apply(3, c(2, "d")); err != nil {
@@ -202,7 +202,7 @@ func TestCountedGivesTheOriginalClick(t *testing.T) {
 			t.Errorf("interaction %q counted as %+v", id, got)
 		}
 	}
-	if n := g.Players["a"].LastNumber; n != 7 || g.DistinctOthersSince("a", 3, 5) != 3 {
+	if n := player(&g, "a").LastNumber; n != 7 || g.DistinctOthersSince("a", 3, 5) != 3 {
 		t.Errorf("a's last number %d, others since a's third click %d", n, g.DistinctOthersSince("a", 3, 5))
 	}
 
@@ -225,5 +225,47 @@ func TestCountedGivesTheOriginalClick(t *testing.T) {
 	}
 	if got, ok := g.Counted("42"); ok {
 		t.Errorf("undone interaction counted as %+v", got)
+	}
+}
+
+// player returns user's state in g, nil if user never clicked in it.
+func player(g *events.Game, user string) *events.PlayerState {
+	if p, ok := g.Player(user); ok {
+		return &p
+	}
+	return nil
+}
+
+// Reserve and Compact change what a game's lists take, not what they
+// hold: the game goes on the same, clicks after them included.
+func TestReserveAndCompactKeepTheGame(t *testing.T) {
+	var g, h events.Game
+	for _, x := range []*events.Game{&g, &h} {
+		if err := x.Apply(1, started()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Reserve(10)
+	apply := func(from, to int64) {
+		for n := from; n <= to; n++ {
+			c := decided(n, fmt.Sprint(100+n%3), "P", fmt.Sprint(1000+n), t0+(n-1)*1_000, t0+n*1_000)
+			for _, x := range []*events.Game{&g, &h} {
+				if err := x.Apply(uint64(n+1), c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	apply(1, 4)
+	h.Compact()
+	if g.ClickLog() != h.ClickLog() {
+		t.Fatalf("compacted: %s, want %s", h.ClickLog(), g.ClickLog())
+	}
+	apply(5, 6)
+	if got, want := h.ClickLog(), g.ClickLog(); got != want || g.DistinctOthersSince("101", 4, 5) != 2 {
+		t.Errorf("after more clicks: %s, want %s", got, want)
+	}
+	if c, ok := h.Counted("1003"); !ok || c.Number != 3 || c.User != "100" {
+		t.Errorf("interaction 1003: %+v %v", c, ok)
 	}
 }

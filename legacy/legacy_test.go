@@ -137,7 +137,7 @@ func TestImportMatchesTheOriginalsQueries(t *testing.T) {
 				}
 			}
 		}
-		got := legacytest.Stats{Clicks: game.Clicks, Players: int64(len(game.Players)), Lowest: lowest / 1000, Claimed: claimed / 1000}
+		got := legacytest.Stats{Clicks: game.Clicks, Players: int64(game.PlayerCount()), Lowest: lowest / 1000, Claimed: claimed / 1000}
 		if got != want {
 			t.Errorf("game %d: stream gives %+v, the original's queries %+v", g.ID, got, want)
 		}

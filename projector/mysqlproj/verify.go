@@ -131,7 +131,7 @@ func expect(all []events.Recorded) *history {
 			r.EndedAtMS, r.EndReason, r.EndedBy, r.EndedWhy = g.Ended.AtMS, string(g.Ended.Reason), g.Ended.By, g.Ended.Why
 		}
 		r.MessageChannel, r.MessageID = g.MessageChannel, g.MessageID
-		r.Clicks, r.Players = g.Clicks, int64(len(g.Players))
+		r.Clicks, r.Players = g.Clicks, int64(g.PlayerCount())
 		if g.Clicks > 0 {
 			r.LastClickAtMS = g.LastClickMS
 		}

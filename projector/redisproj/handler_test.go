@@ -139,17 +139,17 @@ func testHandlerStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Clicks != want.Clicks || got.Status != want.Status || got.Players != int64(len(folds[id].Players)) ||
+		if got.Clicks != want.Clicks || got.Status != want.Status || got.Players != int64(folds[id].PlayerCount()) ||
 			got.Deadline.UnixMilli() != want.DeadlineMS() || got.EndedAt.UnixMilli() != want.Ended.AtMS {
 			t.Errorf("game %d: clicks %d status %s players %d deadline %v end %v; handler: %d %s %d %d %d", id,
 				got.Clicks, got.Status, got.Players, got.Deadline, got.EndedAt,
-				want.Clicks, want.Status, len(folds[id].Players), want.DeadlineMS(), want.Ended.AtMS)
+				want.Clicks, want.Status, folds[id].PlayerCount(), want.DeadlineMS(), want.Ended.AtMS)
 		}
 		if got.Clicks > 0 && (got.Last == nil || got.Last.Number != want.Last.Number || got.Last.Band != events.Band(want.Last.Band) ||
 			got.Last.Value.Milliseconds() != want.Last.ValueMS) {
 			t.Errorf("game %d: last click %+v; handler %+v", id, got.Last, want.Last)
 		}
-		for user, ps := range folds[id].Players {
+		for user, ps := range folds[id].Players() {
 			p, err := r.Player(ctx, id, user)
 			if err != nil {
 				t.Fatal(err)
