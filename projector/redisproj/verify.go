@@ -259,13 +259,51 @@ return out
 // half-applied batch (every game's and the global checkpoint at most the
 // position); then it compares the snapshot with the fold of the stream's
 // messages up to that sequence, which each hands over in order, chunk by
-// chunk, as they are read. It takes no lease and pauses no projector. It
-// returns the snapshot's position and one line per difference.
-func (s *Sink) VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
+// chunk, as they are read (folded up to last while the snapshot is read).
+// It takes no lease and pauses no projector. It returns the snapshot's
+// position and one line per difference.
+func (s *Sink) VerifyLive(ctx context.Context, last uint64, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
 	c, ok := s.rdb.(*redis.Client)
 	if !ok {
 		return 0, nil, ErrNotLive
 	}
+	// The stream is folded up to last while the snapshot is read, and on
+	// up to the snapshot's position after; again from the start only if
+	// the position is below last (a projection behind the stream).
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m, folded := newModel(int(last)), uint64(0)
+	fold := func(chunk []events.Recorded) error {
+		for _, r := range inOrder(chunk) {
+			if r.Seq > folded {
+				m.add(r)
+				folded = r.Seq
+			}
+		}
+		return nil
+	}
+	early := make(chan error, 1)
+	go func() { early <- each(fctx, last, fold) }()
+	pos, got, err := s.settledSnapshot(ctx, c)
+	if err != nil {
+		cancel()
+		<-early
+		return 0, nil, err
+	}
+	if err := <-early; err != nil {
+		return 0, nil, err
+	}
+	if pos < folded {
+		m, folded = newModel(int(pos)), 0
+	}
+	if err := each(ctx, pos, fold); err != nil {
+		return 0, nil, err
+	}
+	return pos, diff(m.values(s.k, folded), got), nil
+}
+
+// settledSnapshot reads snapshots until one holds no half-applied batch.
+func (s *Sink) settledSnapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
 	for attempt := 0; attempt < liveAttempts; attempt++ {
 		t := time.Now()
 		pos, got, err := s.snapshot(ctx, c)
@@ -274,24 +312,10 @@ func (s *Sink) VerifyLive(ctx context.Context, each func(ctx context.Context, se
 		}
 		s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempt", attempt+1,
 			"took", time.Since(t).Round(time.Millisecond))
-		if !settled(s.k, got, pos) {
-			continue // a batch was half applied: read again
+		if settled(s.k, got, pos) {
+			return pos, got, nil
 		}
-		m := newModel(int(pos))
-		var last uint64
-		err = each(ctx, pos, func(chunk []events.Recorded) error {
-			for _, r := range inOrder(chunk) {
-				if r.Seq > last {
-					m.add(r)
-					last = r.Seq
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, nil, err
-		}
-		return pos, diff(m.values(s.k, last), got), nil
+		// A batch was half applied: read again.
 	}
 	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
 }
