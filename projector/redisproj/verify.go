@@ -216,8 +216,14 @@ func (notLive) NotLive() bool { return true }
 
 // liveAttempts bounds how many snapshots VerifyLive reads before it gives
 // up: a snapshot is read again when it caught the projector between
-// writing a batch's keys and moving its position.
-const liveAttempts = 50
+// writing a batch's keys and moving its position. Such a snapshot is
+// cheap (the script answers without the values), and the next is read
+// after liveRetryMin, doubling up to liveRetryMax.
+const (
+	liveAttempts = 50
+	liveRetryMin = time.Millisecond
+	liveRetryMax = 64 * time.Millisecond
+)
 
 // snapshotScript reads the position (KEYS[1]) and every key matching the
 // patterns ARGV, with its type and content, in one script: atomically,
@@ -226,11 +232,28 @@ const liveAttempts = 50
 // RPUSH, and the players' click strings, grown by APPEND): of those it
 // reads only the length (types "list+" and "string+"), and the content up
 // to that length is read after the script, so Redis is held for the small
-// keys only.
+// keys only. A snapshot that catches a batch half applied (the hash
+// KEYS[2] or a game's hash with a checkpoint "ck" beyond the position) is
+// answered at once with the position and "unsettled" only.
 var snapshotScript = redis.NewScript(`
 local out = {redis.call('GET', KEYS[1])}
+local pos = tonumber(out[1]) or 0
+local all = {}
 for i = 1, #ARGV do
   for _, k in ipairs(redis.call('KEYS', ARGV[i])) do
+    all[#all + 1] = k
+  end
+end
+for _, k in ipairs(all) do
+  if (k == KEYS[2] or string.sub(k, -6) == '}:game') and redis.call('TYPE', k).ok == 'hash' then
+    local ck = tonumber(redis.call('HGET', k, 'ck'))
+    if ck and ck > pos then
+      return {out[1], 'unsettled'}
+    end
+  end
+end
+do
+  for _, k in ipairs(all) do
     local t = redis.call('TYPE', k).ok
     local v = false
     if t == 'list' and string.sub(k, -3) == '}:c' then
@@ -304,32 +327,41 @@ func (s *Sink) VerifyLive(ctx context.Context, last uint64, each func(ctx contex
 
 // settledSnapshot reads snapshots until one holds no half-applied batch.
 func (s *Sink) settledSnapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
+	t := time.Now()
+	wait := liveRetryMin
 	for attempt := 0; attempt < liveAttempts; attempt++ {
-		t := time.Now()
 		pos, got, err := s.snapshot(ctx, c)
 		if err != nil {
 			return 0, nil, err
 		}
-		s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempt", attempt+1,
-			"took", time.Since(t).Round(time.Millisecond))
-		if settled(s.k, got, pos) {
+		if got != nil && settled(s.k, got, pos) {
+			s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempts", attempt+1,
+				"took", time.Since(t).Round(time.Millisecond))
 			return pos, got, nil
 		}
-		// A batch was half applied: read again.
+		// A batch was half applied: read again, a little later.
+		if err := sleepCtx(ctx, wait); err != nil {
+			return 0, nil, err
+		}
+		wait = min(2*wait, liveRetryMax)
 	}
 	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
 }
 
-// snapshot runs snapshotScript and decodes its answer.
+// snapshot runs snapshotScript and decodes its answer: nil values (and no
+// error) if it caught a batch half applied.
 func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
 	patterns := s.k.patterns()
 	args := make([]any, len(patterns))
 	for i, p := range patterns {
 		args[i] = p
 	}
-	res, err := snapshotScript.Run(ctx, c, []string{s.k.pos()}, args...).Slice()
+	res, err := snapshotScript.Run(ctx, c, []string{s.k.pos(), s.k.meta()}, args...).Slice()
 	if err != nil {
 		return 0, nil, translate("read a snapshot", err)
+	}
+	if len(res) == 2 && res[1] == "unsettled" {
+		return 0, nil, nil
 	}
 	if len(res) == 0 || (len(res)-1)%3 != 0 {
 		return 0, nil, fmt.Errorf("redis projection: snapshot of %d values", len(res))
@@ -454,4 +486,16 @@ func settled(k keys, got map[string]*value, pos uint64) bool {
 		}
 	}
 	return true
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
