@@ -95,18 +95,20 @@ func Verify(ctx context.Context, feed events.Feed, sinks []Sink, o VerifyOptions
 			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
 		}
 	}
-	var kv events.Bucket
-	if !o.Lease.Disabled {
-		if kv, err = openBucket(ctx, feed, o.Lease); err != nil {
-			return nil, fmt.Errorf("verify: %w", err)
+	// The lease bucket is opened for the first sink that is verified
+	// paused; live sinks never need it.
+	bucket := sync.OnceValues(func() (events.Bucket, error) {
+		if o.Lease.Disabled {
+			return nil, nil
 		}
-	}
+		return openBucket(ctx, feed, o.Lease)
+	})
 	found := make([][]Difference, len(sinks))
 	errs := make([]error, len(sinks))
 	var wg sync.WaitGroup
 	for i, sink := range sinks {
 		wg.Go(func() {
-			found[i], errs[i] = verifyOne(ctx, cache, kv, sink, last, o)
+			found[i], errs[i] = verifyOne(ctx, cache, bucket, sink, last, o)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("verify %s: %w", sink.Name(), errs[i])
 			}
@@ -236,7 +238,7 @@ func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) err
 	return nil
 }
 
-func verifyOne(ctx context.Context, cache *streamCache, kv events.Bucket, sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
+func verifyOne(ctx context.Context, cache *streamCache, bucket func() (events.Bucket, error), sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
 	name := sink.Name()
 	if lv, ok := sink.(LiveVerifier); ok {
 		t := time.Now()
@@ -251,9 +253,12 @@ func verifyOne(ctx context.Context, cache *streamCache, kv events.Bucket, sink S
 		}
 		o.Log.Info("no live snapshot: verifying with the projector paused", "projection", name, "why", err)
 	}
+	kv, err := bucket()
+	if err != nil {
+		return nil, err
+	}
 	l := disabledLease()
 	if kv != nil {
-		var err error
 		if l, err = acquireLease(ctx, kv, name, RoleVerify, o.Lease, true, o.Log.With("projection", name)); err != nil {
 			return nil, err
 		}
