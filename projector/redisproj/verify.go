@@ -340,8 +340,10 @@ func (s *Sink) settledSnapshot(ctx context.Context, c *redis.Client) (uint64, ma
 			return pos, got, nil
 		}
 		// A batch was half applied: read again, a little later.
-		if err := sleepCtx(ctx, wait); err != nil {
-			return 0, nil, err
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(wait):
 		}
 		wait = min(2*wait, liveRetryMax)
 	}
@@ -486,16 +488,4 @@ func settled(k keys, got map[string]*value, pos uint64) bool {
 		}
 	}
 	return true
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
