@@ -34,13 +34,18 @@ func (d Difference) String() string { return d.Projection + ": " + d.Text }
 // consistent snapshot, folds the stream's messages up to that checkpoint
 // as each hands them over (in order, chunk by chunk, as the stream is
 // read; the chunks are never written again) and returns the checkpoint and
-// one line per difference.
+// one line per difference. last is the stream's last sequence when the
+// verification began (the checkpoint it waited for): a LiveVerifier may
+// fold the messages up to last while it reads its snapshot, and then fold
+// again from the start if the checkpoint turns out to be below last. each
+// may be called more than once, one call at a time; every call starts at
+// the stream's first message.
 //
 // A LiveVerifier's error that has a method NotLive() returning true says
 // it cannot read a consistent snapshot of itself (such as a projection
 // spread over a Redis Cluster): Verify then pauses its projector instead.
 type LiveVerifier interface {
-	VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error)
+	VerifyLive(ctx context.Context, last uint64, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error)
 }
 
 // Verify compares every sink with the stream. For each, it waits up to
@@ -67,21 +72,9 @@ func Verify(ctx context.Context, feed events.Feed, sinks []Sink, o VerifyOptions
 			return nil, fmt.Errorf("verify: projection %s cannot verify itself", sink.Name())
 		}
 	}
-	deadline := time.Now().Add(o.Wait)
-	for _, sink := range sinks {
-		if err := waitFor(ctx, sink, last, deadline); err != nil {
-			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
-		}
-	}
-	var kv events.Bucket
-	if !o.Lease.Disabled {
-		if kv, err = openBucket(ctx, feed, o.Lease); err != nil {
-			return nil, fmt.Errorf("verify: %w", err)
-		}
-	}
-	// The stream is read once, by one consumer, while the projections read
-	// their snapshots; each folds the messages as they arrive, up to its
-	// own checkpoint.
+	// The stream is read once, by one consumer, from now on: while the
+	// projections catch up and read their snapshots; each folds the
+	// messages as they arrive, up to its own checkpoint.
 	cache := newStreamCache(feed)
 	rctx, cancel := context.WithCancel(ctx)
 	readDone := make(chan struct{})
@@ -96,12 +89,26 @@ func Verify(ctx context.Context, feed events.Feed, sinks []Sink, o VerifyOptions
 			o.Log.Info("stream read", "messages", n, "took", time.Since(t).Round(time.Millisecond))
 		}
 	}()
+	deadline := time.Now().Add(o.Wait)
+	for _, sink := range sinks {
+		if err := waitFor(ctx, sink, last, deadline); err != nil {
+			return nil, fmt.Errorf("verify %s: %w", sink.Name(), err)
+		}
+	}
+	// The lease bucket is opened for the first sink that is verified
+	// paused; live sinks never need it.
+	bucket := sync.OnceValues(func() (events.Bucket, error) {
+		if o.Lease.Disabled {
+			return nil, nil
+		}
+		return openBucket(ctx, feed, o.Lease)
+	})
 	found := make([][]Difference, len(sinks))
 	errs := make([]error, len(sinks))
 	var wg sync.WaitGroup
 	for i, sink := range sinks {
 		wg.Go(func() {
-			found[i], errs[i] = verifyOne(ctx, cache, kv, sink, last, o)
+			found[i], errs[i] = verifyOne(ctx, cache, bucket, sink, last, o)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("verify %s: %w", sink.Name(), errs[i])
 			}
@@ -213,9 +220,11 @@ func (c *streamCache) upTo(ctx context.Context, pos uint64) ([]events.Recorded, 
 }
 
 // waitFor polls the sink's checkpoint until it reaches seq or the deadline
-// passes. Read errors end the wait, not the verification.
+// passes. Read errors end the wait, not the verification. It polls at
+// once, then every 5 ms, doubling up to every 100 ms: a running projector
+// is usually a few milliseconds behind.
 func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) error {
-	for time.Now().Before(deadline) {
+	for wait := 5 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 100*time.Millisecond) {
 		pos, err := sink.Position(ctx)
 		if err == nil && pos >= seq {
 			return nil
@@ -223,17 +232,17 @@ func waitFor(ctx context.Context, sink Sink, seq uint64, deadline time.Time) err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	return nil
 }
 
-func verifyOne(ctx context.Context, cache *streamCache, kv events.Bucket, sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
+func verifyOne(ctx context.Context, cache *streamCache, bucket func() (events.Bucket, error), sink Sink, last uint64, o VerifyOptions) ([]Difference, error) {
 	name := sink.Name()
 	if lv, ok := sink.(LiveVerifier); ok {
 		t := time.Now()
-		pos, lines, err := lv.VerifyLive(ctx, cache.each)
+		pos, lines, err := lv.VerifyLive(ctx, last, cache.each)
 		if err == nil {
 			o.Log.Info("verified a live snapshot", "projection", name, "checkpoint", pos, "took", time.Since(t).Round(time.Millisecond))
 			return differences(name, pos, last, lines), nil
@@ -244,9 +253,12 @@ func verifyOne(ctx context.Context, cache *streamCache, kv events.Bucket, sink S
 		}
 		o.Log.Info("no live snapshot: verifying with the projector paused", "projection", name, "why", err)
 	}
+	kv, err := bucket()
+	if err != nil {
+		return nil, err
+	}
 	l := disabledLease()
 	if kv != nil {
-		var err error
 		if l, err = acquireLease(ctx, kv, name, RoleVerify, o.Lease, true, o.Log.With("projection", name)); err != nil {
 			return nil, err
 		}

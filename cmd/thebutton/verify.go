@@ -6,15 +6,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/cli"
 	"github.com/thebutton-game/thebutton/projector"
 )
 
 // runVerify is `thebutton verify`.
 func runVerify(ctx context.Context, a *app, args []string) error {
 	var (
-		c    config
-		ps   projSettings
-		wait time.Duration
+		c       config
+		ps      projSettings
+		wait    time.Duration
+		profile string
 	)
 	fs := newFlagSet(a, "verify", "verify [flags]\n\n"+
 		"Reads the whole stream, waits (--wait) for each projection to catch up, reads each projection\n"+
@@ -26,6 +28,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	c.registerSinks(fs)
 	ps.register(fs, "target")
 	fs.DurationVar(&wait, "wait", 30*time.Second, "how long to wait for each projection to reach the stream's end")
+	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the verification to this file")
 	if err := parseFlags(a, fs, args, c.check, ps.check); err != nil {
 		return err
 	}
@@ -45,8 +48,15 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		defer closeSink()
 		sinks = append(sinks, sink)
 	}
+	stopProfile, err := cli.StartCPUProfile(profile)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
 	start := time.Now()
 	diffs, err := projector.Verify(ctx, n.store.Feed(), sinks, projector.VerifyOptions{Log: log, Wait: wait, Lease: ps.lease(c.replicas)})
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = fmt.Errorf("cpu profile: %w", perr)
+	}
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -80,18 +79,41 @@ func compare(want, got *history) []string {
 
 // expect folds the stream into the history it must produce.
 func expect(all []events.Recorded) *history {
-	h := newHistory(len(all))
-	games := make(map[events.GameID]*events.Game)
-	guilds := make(map[string]*events.Guild)
-	for _, m := range pending(all, 0) {
+	f := newFolder(len(all))
+	f.add(all)
+	return f.history()
+}
+
+// folder folds the stream into the history it must produce, a part at a
+// time: the folds events.Game and events.Guild of each subject,
+// independent of Apply's code.
+type folder struct {
+	h      *history
+	games  map[events.GameID]*events.Game
+	guilds map[string]*events.Guild
+}
+
+// newFolder returns a folder with room for about clicks clicks.
+func newFolder(clicks int) *folder {
+	return &folder{h: newHistory(clicks), games: make(map[events.GameID]*events.Game), guilds: make(map[string]*events.Guild)}
+}
+
+// add folds the messages of part after the last one folded, in order.
+// Parts must come in stream order.
+func (f *folder) add(part []events.Recorded) {
+	h := f.h
+	if !slices.ContainsFunc(part, func(m events.Recorded) bool { return m.Seq > h.seq }) {
+		return // folded before (each hands the stream from its start again)
+	}
+	for _, m := range pending(part, h.seq) {
 		h.seq = max(h.seq, m.Seq)
 		id, guild := route(m)
 		switch {
 		case id != 0:
-			g := games[id]
+			g := f.games[id]
 			if g == nil {
 				g = &events.Game{}
-				games[id] = g
+				f.games[id] = g
 			}
 			if err := g.Apply(m.Seq, m.Event); err != nil {
 				continue // refused by the fold: not history
@@ -108,10 +130,10 @@ func expect(all []events.Recorded) *history {
 				h.players[c.User] = p
 			}
 		case guild != "":
-			g := guilds[guild]
+			g := f.guilds[guild]
 			if g == nil {
 				g = &events.Guild{}
-				guilds[guild] = g
+				f.guilds[guild] = g
 			}
 			if err := g.Apply(m.Seq, m.Event); err != nil {
 				continue
@@ -121,7 +143,14 @@ func expect(all []events.Recorded) *history {
 			}
 		}
 	}
-	for _, g := range games {
+}
+
+// history returns the history of what was folded: the clicks, players
+// and guilds as they were folded, the games and bans from the folds'
+// final states. The folder is done with after it.
+func (f *folder) history() *history {
+	h := f.h
+	for _, g := range f.games {
 		if !g.Exists() {
 			continue
 		}
@@ -138,7 +167,7 @@ func expect(all []events.Recorded) *history {
 		r.DeadlineAtMS = g.DeadlineMS()
 		h.games[r.Game] = r
 	}
-	for guild, g := range guilds {
+	for guild, g := range f.guilds {
 		for user, e := range g.Banned {
 			h.bans[banKey{guild, user}] = banRow{Guild: guild, User: user, BannedBy: e.By, Reason: e.Reason, BannedAtMS: e.AtMS}
 		}
@@ -204,12 +233,28 @@ func readTable[R any](ctx context.Context, tx *sql.Tx, table, columns string, sc
 	return nil
 }
 
-// diffRows returns a line per missing row, extra row and differing column.
+// diffRows returns a line per missing row, extra row and differing column,
+// in the order of the rows' keys.
 func diffRows[K comparable, R comparable](table string, want, got map[K]R, order func(a, b K) int, name func(K) string) []string {
-	keys := slices.Collect(maps.Keys(want))
-	for k := range got {
-		if _, ok := want[k]; !ok {
+	// One look-up per expected row finds the rows that differ or are
+	// missing; the rows read are searched for extra ones only when some
+	// expected row is missing or the counts differ.
+	var keys []K
+	found := 0
+	for k, w := range want {
+		g, ok := got[k]
+		if ok {
+			found++
+		}
+		if !ok || w != g {
 			keys = append(keys, k)
+		}
+	}
+	if found != len(got) {
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				keys = append(keys, k)
+			}
 		}
 	}
 	slices.SortFunc(keys, order)
@@ -270,20 +315,36 @@ func show(v any, opt string) string {
 // keeps running: it reads every table and the checkpoint in one
 // REPEATABLE READ transaction (a consistent snapshot; the projector's
 // writes go on beside it) and compares them with the fold of the
-// stream's messages up to the checkpoint, which each hands over in order.
-// It takes no lease and pauses nothing. It returns the snapshot's
+// stream's messages up to the checkpoint, which each hands over in order
+// (folded up to last while the tables are read). It takes no lease and pauses nothing. It returns the snapshot's
 // checkpoint and one line per difference.
-func (s *Sink) VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
+func (s *Sink) VerifyLive(ctx context.Context, last uint64, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
+	// The stream is folded up to last, as each hands it over, while the
+	// tables are read, and on up to their checkpoint after; again from the
+	// start only if the checkpoint is below last (MySQL behind the stream).
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	want := newFolder(int(last))
+	fold := func(chunk []events.Recorded) error {
+		want.add(chunk)
+		return nil
+	}
+	early := make(chan error, 1)
+	go func() { early <- each(fctx, last, fold) }()
 	got, err := s.read(ctx)
 	if err != nil {
+		cancel()
+		<-early
 		return 0, nil, err
 	}
-	all := make([]events.Recorded, 0, got.seq)
-	if err := each(ctx, got.seq, func(chunk []events.Recorded) error {
-		all = append(all, chunk...)
-		return nil
-	}); err != nil {
+	if err := <-early; err != nil {
 		return 0, nil, err
 	}
-	return got.seq, compare(expect(all), got), nil
+	if got.seq < want.h.seq {
+		want = newFolder(len(got.clicks))
+	}
+	if err := each(ctx, got.seq, fold); err != nil {
+		return 0, nil, err
+	}
+	return got.seq, compare(want.history(), got), nil
 }

@@ -216,8 +216,14 @@ func (notLive) NotLive() bool { return true }
 
 // liveAttempts bounds how many snapshots VerifyLive reads before it gives
 // up: a snapshot is read again when it caught the projector between
-// writing a batch's keys and moving its position.
-const liveAttempts = 50
+// writing a batch's keys and moving its position. Such a snapshot is
+// cheap (the script answers without the values), and the next is read
+// after liveRetryMin, doubling up to liveRetryMax.
+const (
+	liveAttempts = 50
+	liveRetryMin = time.Millisecond
+	liveRetryMax = 64 * time.Millisecond
+)
 
 // snapshotScript reads the position (KEYS[1]) and every key matching the
 // patterns ARGV, with its type and content, in one script: atomically,
@@ -226,11 +232,28 @@ const liveAttempts = 50
 // RPUSH, and the players' click strings, grown by APPEND): of those it
 // reads only the length (types "list+" and "string+"), and the content up
 // to that length is read after the script, so Redis is held for the small
-// keys only.
+// keys only. A snapshot that catches a batch half applied (the hash
+// KEYS[2] or a game's hash with a checkpoint "ck" beyond the position) is
+// answered at once with the position and "unsettled" only.
 var snapshotScript = redis.NewScript(`
 local out = {redis.call('GET', KEYS[1])}
+local pos = tonumber(out[1]) or 0
+local all = {}
 for i = 1, #ARGV do
   for _, k in ipairs(redis.call('KEYS', ARGV[i])) do
+    all[#all + 1] = k
+  end
+end
+for _, k in ipairs(all) do
+  if (k == KEYS[2] or string.sub(k, -6) == '}:game') and redis.call('TYPE', k).ok == 'hash' then
+    local ck = tonumber(redis.call('HGET', k, 'ck'))
+    if ck and ck > pos then
+      return {out[1], 'unsettled'}
+    end
+  end
+end
+do
+  for _, k in ipairs(all) do
     local t = redis.call('TYPE', k).ok
     local v = false
     if t == 'list' and string.sub(k, -3) == '}:c' then
@@ -259,53 +282,88 @@ return out
 // half-applied batch (every game's and the global checkpoint at most the
 // position); then it compares the snapshot with the fold of the stream's
 // messages up to that sequence, which each hands over in order, chunk by
-// chunk, as they are read. It takes no lease and pauses no projector. It
-// returns the snapshot's position and one line per difference.
-func (s *Sink) VerifyLive(ctx context.Context, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
+// chunk, as they are read (folded up to last while the snapshot is read).
+// It takes no lease and pauses no projector. It returns the snapshot's
+// position and one line per difference.
+func (s *Sink) VerifyLive(ctx context.Context, last uint64, each func(ctx context.Context, seq uint64, fn func([]events.Recorded) error) error) (uint64, []string, error) {
 	c, ok := s.rdb.(*redis.Client)
 	if !ok {
 		return 0, nil, ErrNotLive
 	}
+	// The stream is folded up to last while the snapshot is read, and on
+	// up to the snapshot's position after; again from the start only if
+	// the position is below last (a projection behind the stream).
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m, folded := newModel(int(last)), uint64(0)
+	fold := func(chunk []events.Recorded) error {
+		for _, r := range inOrder(chunk) {
+			if r.Seq > folded {
+				m.add(r)
+				folded = r.Seq
+			}
+		}
+		return nil
+	}
+	early := make(chan error, 1)
+	go func() { early <- each(fctx, last, fold) }()
+	pos, got, err := s.settledSnapshot(ctx, c)
+	if err != nil {
+		cancel()
+		<-early
+		return 0, nil, err
+	}
+	if err := <-early; err != nil {
+		return 0, nil, err
+	}
+	if pos < folded {
+		m, folded = newModel(int(pos)), 0
+	}
+	if err := each(ctx, pos, fold); err != nil {
+		return 0, nil, err
+	}
+	return pos, diff(m.values(s.k, folded), got), nil
+}
+
+// settledSnapshot reads snapshots until one holds no half-applied batch.
+func (s *Sink) settledSnapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
+	t := time.Now()
+	wait := liveRetryMin
 	for attempt := 0; attempt < liveAttempts; attempt++ {
-		t := time.Now()
 		pos, got, err := s.snapshot(ctx, c)
 		if err != nil {
 			return 0, nil, err
 		}
-		s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempt", attempt+1,
-			"took", time.Since(t).Round(time.Millisecond))
-		if !settled(s.k, got, pos) {
-			continue // a batch was half applied: read again
+		if got != nil && settled(s.k, got, pos) {
+			s.log.Info("redis snapshot read", "position", pos, "keys", len(got), "attempts", attempt+1,
+				"took", time.Since(t).Round(time.Millisecond))
+			return pos, got, nil
 		}
-		m := newModel(int(pos))
-		var last uint64
-		err = each(ctx, pos, func(chunk []events.Recorded) error {
-			for _, r := range inOrder(chunk) {
-				if r.Seq > last {
-					m.add(r)
-					last = r.Seq
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, nil, err
+		// A batch was half applied: read again, a little later.
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(wait):
 		}
-		return pos, diff(m.values(s.k, last), got), nil
+		wait = min(2*wait, liveRetryMax)
 	}
 	return 0, nil, fmt.Errorf("redis projection: no settled snapshot in %d attempts", liveAttempts)
 }
 
-// snapshot runs snapshotScript and decodes its answer.
+// snapshot runs snapshotScript and decodes its answer: nil values (and no
+// error) if it caught a batch half applied.
 func (s *Sink) snapshot(ctx context.Context, c *redis.Client) (uint64, map[string]*value, error) {
 	patterns := s.k.patterns()
 	args := make([]any, len(patterns))
 	for i, p := range patterns {
 		args[i] = p
 	}
-	res, err := snapshotScript.Run(ctx, c, []string{s.k.pos()}, args...).Slice()
+	res, err := snapshotScript.Run(ctx, c, []string{s.k.pos(), s.k.meta()}, args...).Slice()
 	if err != nil {
 		return 0, nil, translate("read a snapshot", err)
+	}
+	if len(res) == 2 && res[1] == "unsettled" {
+		return 0, nil, nil
 	}
 	if len(res) == 0 || (len(res)-1)%3 != 0 {
 		return 0, nil, fmt.Errorf("redis projection: snapshot of %d values", len(res))

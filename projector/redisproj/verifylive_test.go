@@ -38,7 +38,7 @@ func TestVerifyLive(t *testing.T) {
 		return fn(all[len(all)/2:])
 	}
 	last := s.recs[len(s.recs)-1].Seq
-	pos, diffs, err := sink.VerifyLive(ctx, each)
+	pos, diffs, err := sink.VerifyLive(ctx, last, each)
 	if err != nil || pos != last || len(diffs) != 0 {
 		t.Fatalf("VerifyLive = %d, %d differences, %v; want %d, none:\n%s", pos, len(diffs), err, last, joinLines(diffs))
 	}
@@ -52,7 +52,7 @@ func TestVerifyLive(t *testing.T) {
 	if err := c.HSet(ctx, game, "tampered", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, diffs, err = sink.VerifyLive(ctx, each); err != nil || !strings.Contains(joinLines(diffs), "tampered") {
+	if _, diffs, err = sink.VerifyLive(ctx, last, each); err != nil || !strings.Contains(joinLines(diffs), "tampered") {
 		t.Fatalf("VerifyLive after tampering: %v, differences:\n%s", err, joinLines(diffs))
 	}
 	c.HDel(ctx, game, "tampered")
@@ -62,7 +62,37 @@ func TestVerifyLive(t *testing.T) {
 	if err := c.HSet(ctx, game, "ck", last+1).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := sink.VerifyLive(ctx, each); err == nil || !strings.Contains(err.Error(), "no settled snapshot") {
+	if _, _, err := sink.VerifyLive(ctx, last, each); err == nil || !strings.Contains(err.Error(), "no settled snapshot") {
 		t.Fatalf("VerifyLive with a half-applied batch: %v, want no settled snapshot", err)
+	}
+}
+
+// A projection behind the stream (its position below the last sequence
+// VerifyLive was told of) is compared with the stream up to its position
+// only, although the stream was folded further while its snapshot was read.
+func TestVerifyLiveBehindTheStream(t *testing.T) {
+	ctx := context.Background()
+	s := randomStream(t, 12, 3, 20, 800)
+	sink, _, _ := mustSink(t)
+	applied := s.recs[:len(s.recs)*2/3]
+	applyInBatches(t, sink, applied, 2, 100)
+	calls := 0
+	each := func(_ context.Context, seq uint64, fn func([]events.Recorded) error) error {
+		calls++
+		var upTo []events.Recorded
+		for _, r := range s.recs {
+			if r.Seq <= seq {
+				upTo = append(upTo, r)
+			}
+		}
+		return fn(upTo)
+	}
+	want := applied[len(applied)-1].Seq
+	pos, diffs, err := sink.VerifyLive(ctx, s.recs[len(s.recs)-1].Seq, each)
+	if err != nil || pos != want || len(diffs) != 0 {
+		t.Fatalf("VerifyLive = %d, %d differences, %v; want %d, none:\n%s", pos, len(diffs), err, want, joinLines(diffs))
+	}
+	if calls != 2 {
+		t.Errorf("each called %d times, want 2 (up to the stream's end while the snapshot is read, then up to the position)", calls)
 	}
 }

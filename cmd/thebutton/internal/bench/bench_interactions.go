@@ -13,13 +13,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/cli"
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
@@ -191,7 +191,7 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	b.client = &http.Client{Transport: t, Timeout: 10 * time.Second}
 	b.closers = append(b.closers, t.CloseIdleConnections)
 
-	stopProfile, err := startCPUProfile(b.cpuProfile)
+	stopProfile, err := cli.StartCPUProfile(b.cpuProfile)
 	if err != nil {
 		return b.res, err
 	}
@@ -428,26 +428,6 @@ func (t *serverTimer) taken() []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.lat
-}
-
-// startCPUProfile starts a CPU profile into path ("" profiles nothing);
-// stop ends it and closes the file.
-func startCPUProfile(path string) (stop func() error, err error) {
-	if path == "" {
-		return func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		return f.Close()
-	}, nil
 }
 
 // loadAverage returns the first three fields of /proc/loadavg ("" where
