@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +70,14 @@ type InteractionsResult struct {
 	Ghost       int    `json:"ghost"`
 	LoadBefore  string `json:"loadavg_before"`
 	LoadAfter   string `json:"loadavg_after"`
+
+	// CPU time (user + system) spent while the presses went on, per
+	// process: "bench" is this process (the instances, the projector and
+	// the client together), the others the cluster's nodes. CPUMSPer1000
+	// is their sum per 1,000 presses: a cost that, unlike latency, does
+	// not depend on what else the machine runs.
+	CPUS         map[string]float64 `json:"cpu_s"`
+	CPUMSPer1000 float64            `json:"cpu_ms_per_1000_presses"`
 }
 
 func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
@@ -96,8 +107,10 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	}
 	c := s.Config()
 	log := c.Log
+	var nodes *Cluster
 	if *cluster > 0 {
-		nodes, err := startBenchCluster(ctx, *cluster)
+		var err error
+		nodes, err = startBenchCluster(ctx, *cluster)
 		if err != nil {
 			return err
 		}
@@ -116,7 +129,11 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	}
 	defer rdb.Close()
 	b := &interactionsBench{w: a.w, nats: c.NATS, rdb: rdb, log: log, instances: *instances, games: *games,
-		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile}
+		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile,
+		procs: map[string]int{"bench": os.Getpid()}}
+	if *cluster > 0 {
+		maps.Copy(b.procs, nodes.PIDs())
+	}
 	res, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -135,6 +152,7 @@ type interactionsBench struct {
 	instances, games, players, rate int
 	duration                        time.Duration
 	cpuProfile                      string
+	procs                           map[string]int // name → pid, whose CPU time is counted
 
 	key      ed25519.PrivateKey
 	fake     *discordtest.Server
@@ -196,10 +214,21 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 		return b.res, err
 	}
 	b.res.LoadBefore = loadAverage()
+	cpuBefore := cpuTimes(b.procs)
 	began := time.Now()
 	b.pressAll(ctx, began)
 	b.res.DurationS = time.Since(began).Seconds()
 	b.res.LoadAfter = loadAverage()
+	b.res.CPUS = map[string]float64{}
+	var total float64
+	for name, after := range cpuTimes(b.procs) {
+		d := (after - cpuBefore[name]).Seconds()
+		b.res.CPUS[name] = math.Round(d*100) / 100
+		total += d
+	}
+	if b.res.Presses > 0 {
+		b.res.CPUMSPer1000 = math.Round(total * 1e6 / float64(b.res.Presses))
+	}
 	if err := stopProfile(); err != nil {
 		return b.res, err
 	}
@@ -449,6 +478,35 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		return f.Close()
 	}, nil
 }
+
+// cpuTimes reads the user + system CPU time of each process from
+// /proc/<pid>/stat (a process it cannot read is left out).
+func cpuTimes(procs map[string]int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, pid := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) is in parentheses and may hold
+		// spaces: fields are counted after its closing parenthesis.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, err1 := strconv.ParseInt(f[11], 10, 64)
+		stime, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out[name] = time.Duration(utime+stime) * time.Second / clockTicks
+	}
+	return out
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's
+// times: 100 on every Linux architecture Go supports.
+const clockTicks = 100
 
 // loadAverage returns the first three fields of /proc/loadavg ("" where
 // there is none).
