@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/commands"
@@ -78,6 +79,13 @@ type InteractionsResult struct {
 	// not depend on what else the machine runs.
 	CPUS         map[string]float64 `json:"cpu_s"`
 	CPUMSPer1000 float64            `json:"cpu_ms_per_1000_presses"`
+	// NATS messages the instances' connections (the projector's included:
+	// it shares instance 0's) received and sent per press meanwhile.
+	NATSInPerPress  float64 `json:"nats_in_per_press"`
+	NATSOutPerPress float64 `json:"nats_out_per_press"`
+	// Appends the instances lost to another's on the same game (and
+	// retried after catching up) meanwhile.
+	Conflicts uint64 `json:"conflicts"`
 }
 
 func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
@@ -157,7 +165,8 @@ type interactionsBench struct {
 	key      ed25519.PrivateKey
 	fake     *discordtest.Server
 	prefix   string
-	first    *Conn // instance 0's connection
+	first    *Conn        // instance 0's connection
+	conns    []*nats.Conn // the instances' connections, in order
 	handlers []*commands.Handler
 	bots     []*discordbot.Bot
 	urls     []string
@@ -215,6 +224,8 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	}
 	b.res.LoadBefore = loadAverage()
 	cpuBefore := cpuTimes(b.procs)
+	inBefore, outBefore := b.natsMsgs()
+	conflictsBefore := b.conflicts()
 	began := time.Now()
 	b.pressAll(ctx, began)
 	b.res.DurationS = time.Since(began).Seconds()
@@ -226,8 +237,13 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 		b.res.CPUS[name] = math.Round(d*100) / 100
 		total += d
 	}
+	in, out := b.natsMsgs()
+	b.res.Conflicts = b.conflicts() - conflictsBefore
 	if b.res.Presses > 0 {
-		b.res.CPUMSPer1000 = math.Round(total * 1e6 / float64(b.res.Presses))
+		n := float64(b.res.Presses)
+		b.res.CPUMSPer1000 = math.Round(total * 1e6 / n)
+		b.res.NATSInPerPress = math.Round(float64(in-inBefore)/n*100) / 100
+		b.res.NATSOutPerPress = math.Round(float64(out-outBefore)/n*100) / 100
 	}
 	if err := stopProfile(); err != nil {
 		return b.res, err
@@ -262,6 +278,24 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	return b.res, nil
 }
 
+// natsMsgs sums the messages the instances' NATS connections received
+// and sent so far.
+func (b *interactionsBench) natsMsgs() (in, out uint64) {
+	for _, nc := range b.conns {
+		st := nc.Stats()
+		in, out = in+st.InMsgs, out+st.OutMsgs
+	}
+	return in, out
+}
+
+// conflicts sums the instances' handlers' lost appends so far.
+func (b *interactionsBench) conflicts() (n uint64) {
+	for _, h := range b.handlers {
+		n += h.Stats().Conflicts
+	}
+	return n
+}
+
 // close ends the run's context, closes what was opened (servers, bots,
 // handlers, connections, the fake Discord) and waits for the goroutines.
 func (b *interactionsBench) close(cancel context.CancelFunc) {
@@ -286,6 +320,7 @@ func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed2551
 		return err
 	}
 	b.closers = append(b.closers, n.Close)
+	b.conns = append(b.conns, n.JS.Conn())
 	if i == 0 {
 		b.first = n
 	}
