@@ -201,7 +201,6 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	b.fake = discordtest.NewServer(discordtest.Options{Token: benchInteractionsToken}) // Discord's limits
 	b.closers = append(b.closers, b.fake.Close)
 	b.prefix = fmt.Sprintf("bench:interactions:%d:", time.Now().UnixNano())
-	b.closers = append(b.closers, func() { deletePrefix(b.w, b.rdb, b.prefix) })
 	for i := range b.instances {
 		if err := b.startInstance(ctx, i, pub); err != nil {
 			return b.res, fmt.Errorf("instance %d: %w", i, err)
@@ -297,13 +296,17 @@ func (b *interactionsBench) conflicts() (n uint64) {
 }
 
 // close ends the run's context, closes what was opened (servers, bots,
-// handlers, connections, the fake Discord) and waits for the goroutines.
+// handlers, connections, the fake Discord), waits for the goroutines and
+// then deletes the run's Redis keys (the projector writes until it ends).
 func (b *interactionsBench) close(cancel context.CancelFunc) {
 	cancel()
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		b.closers[i]()
 	}
 	b.wg.Wait()
+	if b.prefix != "" {
+		deletePrefix(b.w, b.rdb, b.prefix)
+	}
 }
 
 // startInstance starts instance i as `run` would with DISCORD_GATEWAY=off:
