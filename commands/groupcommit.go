@@ -65,13 +65,16 @@ func (h *Handler) groupSize(queued int) int {
 // late reports whether p's decision may no longer start (Press.DecideBy).
 func (p Press) late() bool { return !p.DecideBy.IsZero() && !time.Now().Before(p.DecideBy) }
 
-// decideCtx is ctx, ended at p.DecideBy too: for what a press waits for
-// before its decision (reads, never an append).
-func decideCtx(ctx context.Context, p Press) (context.Context, context.CancelFunc) {
-	if p.DecideBy.IsZero() {
+// decideCtx is ctx, ended at by too (a press's DecideBy; zero: ctx alone):
+// for what a press waits for before its decision (reads, never an
+// append). Only the slow paths make one — a catch-up from the store, a
+// wait for the background read — so that a press decided from memory
+// costs no timer.
+func decideCtx(ctx context.Context, by time.Time) (context.Context, context.CancelFunc) {
+	if by.IsZero() {
 		return context.WithCancel(ctx)
 	}
-	return context.WithDeadline(ctx, p.DecideBy)
+	return context.WithDeadline(ctx, by)
 }
 
 // pressQueued queues a press on its game and waits for its answer. The
@@ -82,9 +85,7 @@ func decideCtx(ctx context.Context, p Press) (context.Context, context.CancelFun
 // recorded.
 func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click, error) {
 	e := h.entry(p.Game)
-	wctx, cancel := decideCtx(ctx, p)
-	h.awaitWarm(wctx, e)
-	cancel()
+	h.awaitWarm(ctx, e, p.DecideBy)
 	if p.late() {
 		return Click{}, ErrShed
 	}

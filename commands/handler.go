@@ -453,7 +453,7 @@ var errNoGame = errors.New("no such game")
 // errNoGame.
 func (h *Handler) withGame(ctx context.Context, id events.GameID, fn func(*gameEntry) error) error {
 	e := h.entry(id)
-	h.awaitWarm(ctx, e)
+	h.awaitWarm(ctx, e, time.Time{})
 	if err := e.mu.lockCtx(ctx); err != nil {
 		return err
 	}
@@ -639,8 +639,9 @@ func (h *Handler) applyGuild(e *guildEntry, r events.Recorded) {
 	}
 }
 
-// withGuild runs fn with the guild's settings locked and caught up.
-func (h *Handler) withGuild(ctx context.Context, guild string, fn func(*guildEntry) error) error {
+// withGuild runs fn with the guild's settings locked and caught up; a
+// catch-up from the store ends at by too (if not zero).
+func (h *Handler) withGuild(ctx context.Context, guild string, by time.Time, fn func(*guildEntry) error) error {
 	h.mu.RLock()
 	e := h.guilds[guild]
 	h.mu.RUnlock()
@@ -655,7 +656,10 @@ func (h *Handler) withGuild(ctx context.Context, guild string, fn func(*guildEnt
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.fresh {
-		if err := h.catchUpGuild(ctx, e, guild); err != nil {
+		cctx, cancel := decideCtx(ctx, by)
+		err := h.catchUpGuild(cctx, e, guild)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
@@ -675,10 +679,11 @@ func (h *Handler) catchUpGuild(ctx context.Context, e *guildEntry, guild string)
 	return nil
 }
 
-// isBanned reads the guild's ban list, loading it on first use.
-func (h *Handler) isBanned(ctx context.Context, guild, user string) (bool, error) {
+// isBanned reads the guild's ban list, loading it on first use (by then,
+// if by is not zero).
+func (h *Handler) isBanned(ctx context.Context, guild, user string, by time.Time) (bool, error) {
 	var banned bool
-	err := h.withGuild(ctx, guild, func(e *guildEntry) error {
+	err := h.withGuild(ctx, guild, by, func(e *guildEntry) error {
 		banned = e.g.IsBanned(user)
 		return nil
 	})
@@ -828,9 +833,7 @@ func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
 	if p.late() {
 		return Click{}, fmt.Errorf("press on game %d: %w", p.Game, ErrShed)
 	}
-	bctx, cancel := decideCtx(ctx, p)
-	banned, err := h.isBanned(bctx, p.Guild, p.User)
-	cancel()
+	banned, err := h.isBanned(ctx, p.Guild, p.User, p.DecideBy)
 	if err != nil {
 		if ctx.Err() == nil && p.late() {
 			err = ErrShed // the ban list took the time of the decision

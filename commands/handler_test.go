@@ -24,13 +24,13 @@ type env struct {
 	store *natsstore.Store
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv := natstest.Server(t, "")
 	return &env{srv: srv, store: openStore(t, srv)}
 }
 
-func openStore(t *testing.T, srv *embedded.Server) *natsstore.Store {
+func openStore(t testing.TB, srv *embedded.Server) *natsstore.Store {
 	t.Helper()
 	_, js := natstest.Connect(t, srv)
 	store, err := natsstore.Open(context.Background(), js, natsstore.Config{})
@@ -42,7 +42,7 @@ func openStore(t *testing.T, srv *embedded.Server) *natsstore.Store {
 
 // handler opens a handler on its own connection (an independent instance)
 // and closes it when the test ends.
-func (e *env) handler(t *testing.T, clock commands.Clock) *commands.Handler {
+func (e *env) handler(t testing.TB, clock commands.Clock) *commands.Handler {
 	t.Helper()
 	h := commands.NewHandler(openStore(t, e.srv), clock, nil)
 	if err := h.Open(context.Background()); err != nil {

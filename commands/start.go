@@ -221,7 +221,7 @@ func (h *Handler) Unban(ctx context.Context, c Unban) error {
 // they have applied it.
 func (h *Handler) GuildLastSeq(ctx context.Context, guild string) (uint64, error) {
 	var seq uint64
-	err := h.withGuild(ctx, guild, func(e *guildEntry) error {
+	err := h.withGuild(ctx, guild, time.Time{}, func(e *guildEntry) error {
 		seq = e.g.LastSeq
 		return nil
 	})
@@ -237,7 +237,7 @@ func (h *Handler) appendGuild(ctx context.Context, guild, by string, t time.Time
 	}
 	at := ms(t)
 	subject := events.GuildSubject(guild)
-	return h.withGuild(ctx, guild, func(e *guildEntry) error {
+	return h.withGuild(ctx, guild, time.Time{}, func(e *guildEntry) error {
 		// As for games: an append whose outcome is unknown is repeated, same
 		// id, until known (past the caller's context, within outcomeWait).
 		detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)

@@ -224,9 +224,9 @@ func (h *Handler) endWarm(e *gameEntry) {
 // awaitWarm waits, before a game's first use, for the background read to
 // hand it over, if that read looks like reaching it within warmWait (it
 // has moved on at a rate that covers the distance left), and while it
-// keeps moving. It returns at once for a game already handed over or not
-// in the read.
-func (h *Handler) awaitWarm(ctx context.Context, e *gameEntry) {
+// keeps moving, and not past by (if not zero). It returns at once for a
+// game already handed over or not in the read.
+func (h *Handler) awaitWarm(ctx context.Context, e *gameEntry, by time.Time) {
 	ch := e.warmed.Load()
 	w := h.warm.Load()
 	if ch == nil || w == nil {
@@ -240,6 +240,8 @@ func (h *Handler) awaitWarm(ctx context.Context, e *gameEntry) {
 	if !w.reaches(e.warmTo, warmWait) {
 		return
 	}
+	ctx, cancel := decideCtx(ctx, by)
+	defer cancel()
 	t := time.NewTimer(warmWait)
 	defer t.Stop()
 	tick := time.NewTicker(warmStall)

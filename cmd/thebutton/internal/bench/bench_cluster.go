@@ -133,6 +133,15 @@ func (bc *Cluster) killLeader(ctx context.Context, store *natsstore.Store) (stri
 	return name, bc.nodes[name].Process.Kill()
 }
 
+// PIDs returns each node's process id by node name.
+func (bc *Cluster) PIDs() map[string]int {
+	out := map[string]int{}
+	for name, cmd := range bc.nodes {
+		out[name] = cmd.Process.Pid
+	}
+	return out
+}
+
 // Stop kills every node and removes their stores.
 func (bc *Cluster) Stop() {
 	for _, cmd := range bc.nodes {

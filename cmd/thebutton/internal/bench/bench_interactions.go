@@ -9,14 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/cli"
@@ -67,6 +71,21 @@ type InteractionsResult struct {
 	Ghost       int    `json:"ghost"`
 	LoadBefore  string `json:"loadavg_before"`
 	LoadAfter   string `json:"loadavg_after"`
+
+	// CPU time (user + system) spent while the presses went on, per
+	// process: "bench" is this process (the instances, the projector and
+	// the client together), the others the cluster's nodes. CPUMSPer1000
+	// is their sum per 1,000 presses: a cost that, unlike latency, does
+	// not depend on what else the machine runs.
+	CPUS         map[string]float64 `json:"cpu_s"`
+	CPUMSPer1000 float64            `json:"cpu_ms_per_1000_presses"`
+	// NATS messages the instances' connections (the projector's included:
+	// it shares instance 0's) received and sent per press meanwhile.
+	NATSInPerPress  float64 `json:"nats_in_per_press"`
+	NATSOutPerPress float64 `json:"nats_out_per_press"`
+	// Appends the instances lost to another's on the same game (and
+	// retried after catching up) meanwhile.
+	Conflicts uint64 `json:"conflicts"`
 }
 
 func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
@@ -96,8 +115,10 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	}
 	c := s.Config()
 	log := c.Log
+	var nodes *Cluster
 	if *cluster > 0 {
-		nodes, err := startBenchCluster(ctx, *cluster)
+		var err error
+		nodes, err = startBenchCluster(ctx, *cluster)
 		if err != nil {
 			return err
 		}
@@ -116,7 +137,11 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	}
 	defer rdb.Close()
 	b := &interactionsBench{w: a.w, nats: c.NATS, rdb: rdb, log: log, instances: *instances, games: *games,
-		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile}
+		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile,
+		procs: map[string]int{"bench": os.Getpid()}}
+	if *cluster > 0 {
+		maps.Copy(b.procs, nodes.PIDs())
+	}
 	res, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -135,11 +160,13 @@ type interactionsBench struct {
 	instances, games, players, rate int
 	duration                        time.Duration
 	cpuProfile                      string
+	procs                           map[string]int // name → pid, whose CPU time is counted
 
 	key      ed25519.PrivateKey
 	fake     *discordtest.Server
 	prefix   string
-	first    *Conn // instance 0's connection
+	first    *Conn        // instance 0's connection
+	conns    []*nats.Conn // the instances' connections, in order
 	handlers []*commands.Handler
 	bots     []*discordbot.Bot
 	urls     []string
@@ -174,7 +201,6 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	b.fake = discordtest.NewServer(discordtest.Options{Token: benchInteractionsToken}) // Discord's limits
 	b.closers = append(b.closers, b.fake.Close)
 	b.prefix = fmt.Sprintf("bench:interactions:%d:", time.Now().UnixNano())
-	b.closers = append(b.closers, func() { deletePrefix(b.w, b.rdb, b.prefix) })
 	for i := range b.instances {
 		if err := b.startInstance(ctx, i, pub); err != nil {
 			return b.res, fmt.Errorf("instance %d: %w", i, err)
@@ -196,10 +222,28 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 		return b.res, err
 	}
 	b.res.LoadBefore = loadAverage()
+	cpuBefore := cpuTimes(b.procs)
+	inBefore, outBefore := b.natsMsgs()
+	conflictsBefore := b.conflicts()
 	began := time.Now()
 	b.pressAll(ctx, began)
 	b.res.DurationS = time.Since(began).Seconds()
 	b.res.LoadAfter = loadAverage()
+	b.res.CPUS = map[string]float64{}
+	var total float64
+	for name, after := range cpuTimes(b.procs) {
+		d := (after - cpuBefore[name]).Seconds()
+		b.res.CPUS[name] = math.Round(d*100) / 100
+		total += d
+	}
+	in, out := b.natsMsgs()
+	b.res.Conflicts = b.conflicts() - conflictsBefore
+	if b.res.Presses > 0 {
+		n := float64(b.res.Presses)
+		b.res.CPUMSPer1000 = math.Round(total * 1e6 / n)
+		b.res.NATSInPerPress = math.Round(float64(in-inBefore)/n*100) / 100
+		b.res.NATSOutPerPress = math.Round(float64(out-outBefore)/n*100) / 100
+	}
 	if err := stopProfile(); err != nil {
 		return b.res, err
 	}
@@ -233,14 +277,36 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	return b.res, nil
 }
 
+// natsMsgs sums the messages the instances' NATS connections received
+// and sent so far.
+func (b *interactionsBench) natsMsgs() (in, out uint64) {
+	for _, nc := range b.conns {
+		st := nc.Stats()
+		in, out = in+st.InMsgs, out+st.OutMsgs
+	}
+	return in, out
+}
+
+// conflicts sums the instances' handlers' lost appends so far.
+func (b *interactionsBench) conflicts() (n uint64) {
+	for _, h := range b.handlers {
+		n += h.Stats().Conflicts
+	}
+	return n
+}
+
 // close ends the run's context, closes what was opened (servers, bots,
-// handlers, connections, the fake Discord) and waits for the goroutines.
+// handlers, connections, the fake Discord), waits for the goroutines and
+// then deletes the run's Redis keys (the projector writes until it ends).
 func (b *interactionsBench) close(cancel context.CancelFunc) {
 	cancel()
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		b.closers[i]()
 	}
 	b.wg.Wait()
+	if b.prefix != "" {
+		deletePrefix(b.w, b.rdb, b.prefix)
+	}
 }
 
 // startInstance starts instance i as `run` would with DISCORD_GATEWAY=off:
@@ -257,6 +323,7 @@ func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed2551
 		return err
 	}
 	b.closers = append(b.closers, n.Close)
+	b.conns = append(b.conns, n.JS.Conn())
 	if i == 0 {
 		b.first = n
 	}
@@ -429,6 +496,35 @@ func (t *serverTimer) taken() []time.Duration {
 	defer t.mu.Unlock()
 	return t.lat
 }
+
+// cpuTimes reads the user + system CPU time of each process from
+// /proc/<pid>/stat (a process it cannot read is left out).
+func cpuTimes(procs map[string]int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, pid := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) is in parentheses and may hold
+		// spaces: fields are counted after its closing parenthesis.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, err1 := strconv.ParseInt(f[11], 10, 64)
+		stime, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out[name] = time.Duration(utime+stime) * time.Second / clockTicks
+	}
+	return out
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's
+// times: 100 on every Linux architecture Go supports.
+const clockTicks = 100
 
 // loadAverage returns the first three fields of /proc/loadavg ("" where
 // there is none).
