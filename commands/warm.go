@@ -72,7 +72,7 @@ func (h *Handler) startWarm(ctx context.Context) {
 			e.warmed.Store(&ch)
 			games[e.id] = &warmGame{e: e, to: e.hint.seq, ok: true}
 		}
-		e.mu.Unlock()
+		e.unlock()
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &warmRead{began: time.Now(), done: make(chan struct{}), stop: cancel}
