@@ -264,12 +264,12 @@ func TestChaosClusterLeaderKilled(t *testing.T) {
 	answers := pressLoad(t, hs, ids, 200, 10*time.Second, 2*time.Second, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		info, err := store.Stream().Info(ctx)
-		if err != nil || info.Cluster == nil || servers[info.Cluster.Leader] == nil {
-			t.Errorf("find the stream leader: %v", err)
+		leader, err := store.Leader(ctx)
+		if err != nil || servers[leader] == nil {
+			t.Errorf("find the stream leader %q: %v", leader, err)
 			return
 		}
-		killed = info.Cluster.Leader
+		killed = leader
 		servers[killed].Shutdown()
 	})
 	errs, hard, slowest := checkStored(t, chaosStore(t, all, 3), ids, answers)

@@ -87,6 +87,9 @@ type gameLock chan struct{}
 func (l gameLock) Lock()   { l <- struct{}{} }
 func (l gameLock) Unlock() { <-l }
 
+// held reports whether l is locked now.
+func (l gameLock) held() bool { return len(l) > 0 }
+
 // TryLock locks l if it is free, without waiting.
 func (l gameLock) TryLock() bool {
 	select {
@@ -144,6 +147,22 @@ type gameEntry struct {
 	held    []events.Recorded
 	warmed  atomic.Pointer[chan struct{}]
 	check   bool
+
+	// seen is g.LastSeq as of the last unlock of mu if the entry was then
+	// caught up (fresh, confirmed, the game exists), else 0: LastSeq reads
+	// it while mu is free instead of taking mu.
+	seen atomic.Uint64
+}
+
+// unlock publishes the entry's last sequence (seen) and unlocks mu. Every
+// holder of a game entry's mu unlocks it here.
+func (e *gameEntry) unlock() {
+	if e.fresh && !e.check && e.g.Exists() {
+		e.seen.Store(e.g.LastSeq)
+	} else {
+		e.seen.Store(0)
+	}
+	e.mu.Unlock()
 }
 
 type guildEntry struct {
@@ -224,7 +243,7 @@ func (h *Handler) loadActive(ctx context.Context) error {
 			e := h.entry(id)
 			e.mu.Lock()
 			h.applyHint(e, hint)
-			e.mu.Unlock()
+			e.unlock()
 		}
 	})
 	if err != nil {
@@ -249,7 +268,7 @@ func (h *Handler) loadWhole(ctx context.Context, ids []events.GameID) error {
 				e := h.entry(ids[i])
 				e.mu.Lock()
 				errs[i] = h.catchUp(ctx, e, events.GameSubject(ids[i]))
-				e.mu.Unlock()
+				e.unlock()
 			}
 		})
 	}
@@ -408,8 +427,13 @@ func (h *Handler) Game(ctx context.Context, id events.GameID) (events.Game, bool
 // LastSeq returns the stream sequence of a game's latest event, caught up
 // like Game, and whether the game exists. A reader of the views that must
 // show the game as it is now (a repost) waits for the views to apply it
-// (readmodel.Reader.WaitApplied) instead of reading the game here.
+// (readmodel.Reader.WaitApplied) instead of reading the game here. A game
+// caught up and not held, with nothing from the watch to apply, is
+// answered without taking its lock.
 func (h *Handler) LastSeq(ctx context.Context, id events.GameID) (uint64, bool, error) {
+	if seq := h.seenSeq(id); seq > 0 {
+		return seq, true, nil
+	}
 	var seq uint64
 	err := h.withGame(ctx, id, func(e *gameEntry) error {
 		seq = e.g.LastSeq
@@ -419,6 +443,28 @@ func (h *Handler) LastSeq(ctx context.Context, id events.GameID) (uint64, bool, 
 		return 0, false, nil
 	}
 	return seq, err == nil, err
+}
+
+// seenSeq returns what LastSeq would return for a game known to exist if
+// it took the game's lock now, or 0 where that needs the lock: the game is
+// not in memory, not caught up, held (its holder may append), or the
+// watch delivered something for it not applied yet.
+func (h *Handler) seenSeq(id events.GameID) uint64 {
+	h.mu.RLock()
+	e := h.games[id]
+	h.mu.RUnlock()
+	if e == nil || e.mu.held() {
+		return 0
+	}
+	e.imu.Lock()
+	pending := len(e.inbox) > 0
+	e.imu.Unlock()
+	if pending {
+		return 0
+	}
+	// Published before the last unlock, which came before the lock was
+	// seen free: the state as a holder taking the lock then would find it.
+	return e.seen.Load()
 }
 
 func (h *Handler) raiseMaxGame(id events.GameID) {
@@ -600,7 +646,7 @@ func (h *Handler) drain(e *gameEntry) {
 func (h *Handler) release(e *gameEntry) {
 	for {
 		h.drain(e)
-		e.mu.Unlock()
+		e.unlock()
 		e.imu.Lock()
 		more := len(e.inbox) > 0
 		e.imu.Unlock()

@@ -222,6 +222,60 @@ func TestBanSeenByAnotherInstance(t *testing.T) {
 	})
 }
 
+// LastSeq is the game's latest sequence after each press of the instance
+// that made it, and never goes back while presses run, on that instance
+// and on another that learns them through its watch.
+func TestLastSeqFollowsPresses(t *testing.T) {
+	e := newEnv(t)
+	h1, h2 := e.handler(t, nil), e.handler(t, nil)
+	start(t, h1, commands.StartGame{Duration: time.Hour, Cooldown: 0})
+	ctx := context.Background()
+	subject := events.GameSubject(1)
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, h := range []*commands.Handler{h1, h2} {
+		wg.Go(func() {
+			var prev uint64
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				seq, ok, err := h.LastSeq(ctx, 1)
+				if err != nil || !ok || seq < prev {
+					t.Errorf("last sequence %d, exists %v, %v; read %d before", seq, ok, err, prev)
+					return
+				}
+				prev = seq
+			}
+		})
+	}
+	for i := range 30 {
+		if _, err := h1.Press(ctx, commands.Press{Game: 1, Guild: "10", User: fmt.Sprint(40 + i), Interaction: fmt.Sprint("p", i)}); err != nil {
+			t.Fatal(err)
+		}
+		last, err := e.store.Last(ctx, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, ok, err := h1.LastSeq(ctx, 1); err != nil || !ok || seq != last.Seq {
+			t.Fatalf("after press %d: last sequence %d, exists %v, %v; want %d", i, seq, ok, err, last.Seq)
+		}
+	}
+	close(done)
+	wg.Wait()
+	last, err := e.store.Last(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other instance to reach the last press", func() bool {
+		seq, ok, err := h2.LastSeq(ctx, 1)
+		return err == nil && ok && seq == last.Seq
+	})
+}
+
 // lossyStore stores an append and then loses its ack, once: the first
 // stored append after skip others were stored.
 type lossyStore struct {

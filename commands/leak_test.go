@@ -38,12 +38,12 @@ func TestNoConsumerLeakUnderLoad(t *testing.T) {
 	}
 	ctx := context.Background()
 	consumers := func() int {
-		info, err := e.store.Stream().Info(ctx)
+		st, err := e.store.State(ctx)
 		if err != nil {
 			t.Errorf("stream info: %v", err)
 			return 0
 		}
-		return info.State.Consumers
+		return st.ConsumerCount
 	}
 	baseline := consumers()
 
@@ -189,11 +189,11 @@ func TestOpenManyActiveGames(t *testing.T) {
 		want[g] = at + clicks + 3_600_000
 	}
 	consumers := func() int {
-		info, err := e.store.Stream().Info(ctx)
+		st, err := e.store.State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return info.State.Consumers
+		return st.ConsumerCount
 	}
 	h := commands.NewHandler(openStore(t, e.srv), nil, nil)
 	done := make(chan error, 1)

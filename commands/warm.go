@@ -73,7 +73,7 @@ func (h *Handler) startWarm(ctx context.Context) {
 			e.warmed.Store(&ch)
 			games[e.id] = &warmGame{e: e, to: e.hint.seq, clicks: e.hint.clicks, ok: true}
 		}
-		e.mu.Unlock()
+		e.unlock()
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &warmRead{began: time.Now(), done: make(chan struct{}), stop: cancel}

@@ -413,8 +413,8 @@ func (e *env) settled(d time.Duration) {
 	e.t.Helper()
 	e.wait(d, "the reactor settled", func() bool {
 		pos, err := e.marks.Position(e.ctx)
-		info, ierr := e.store.Stream().Info(e.ctx)
-		return err == nil && ierr == nil && pos >= info.State.LastSeq
+		last, lerr := e.store.LastSeq(e.ctx)
+		return err == nil && lerr == nil && pos >= last
 	})
 }
 

@@ -156,11 +156,11 @@ func TestInteractionsRefuseWhatIsNotSignedAsSent(t *testing.T) {
 	game, msg := e.startGame()
 	e.settled(20 * time.Second)
 	lastSeq := func() uint64 {
-		info, err := e.store.Stream().Info(e.ctx)
+		last, err := e.store.LastSeq(e.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return info.State.LastSeq
+		return last
 	}
 	before := lastSeq()
 

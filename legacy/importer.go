@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/thebutton-game/thebutton/events"
 	"github.com/thebutton-game/thebutton/events/natsstore"
 )
@@ -118,17 +116,9 @@ func runOnce(ctx context.Context, store *natsstore.Store, p *plan, r Run) error 
 	rep := &p.report
 	// The stream's last message first: the first append is conditional on
 	// it, so nothing read below can have changed once that append succeeds.
-	info, err := store.Stream().Info(ctx)
+	lastSeq, lastID, err := store.LastMsgID(ctx)
 	if err != nil {
-		return fmt.Errorf("read stream %s: %w", store.Name(), err)
-	}
-	lastSeq, lastID := info.State.LastSeq, ""
-	if lastSeq > 0 {
-		m, err := store.Stream().GetMsg(ctx, lastSeq)
-		if err != nil {
-			return fmt.Errorf("read the stream's last message: %w", err)
-		}
-		lastID = m.Header.Get(jetstream.MsgIDHeader)
+		return fmt.Errorf("read the last message of stream %s: %w", store.Name(), err)
 	}
 
 	guildTodo, guildThere, err := guildPositions(ctx, store, p)
@@ -247,12 +237,11 @@ func gamePosition(ctx context.Context, store *natsstore.Store, g *gamePlan, rep 
 	if err != nil {
 		return position{}, err
 	}
-	firstMsg, err := store.Stream().GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+	first, err := store.First(ctx, subject)
 	if err != nil {
-		return position{}, fmt.Errorf("read the first message of %s: %w", subject, err)
+		return position{}, err
 	}
-	first, _ := events.Decode(firstMsg.Data)
-	st, ok := first.(events.GameStarted)
+	st, ok := first.Event.(events.GameStarted)
 	if !ok || st.Imported != g.startRow {
 		what := "a game of this service"
 		if ok && !st.Imported.IsZero() {

@@ -64,11 +64,11 @@ func (f *fixture) run() legacy.Run {
 
 func (f *fixture) lastSeq(t *testing.T) uint64 {
 	t.Helper()
-	info, err := f.store.Stream().Info(context.Background())
+	last, err := f.store.LastSeq(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.LastSeq
+	return last
 }
 
 // ourGame maps a fixture game to its number here.

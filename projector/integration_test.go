@@ -304,7 +304,7 @@ func TestRealSinksRedeliveredAndOutOfOrder(t *testing.T) {
 		var cons jetstream.Consumer
 		eventually(t, 10*time.Second, func() bool {
 			var err error
-			cons, err = w.store.Stream().Consumer(context.Background(), projector.ConsumerName(name))
+			cons, err = w.js.Consumer(context.Background(), w.store.Name(), projector.ConsumerName(name))
 			return err == nil
 		}, func() string { return "consumer " + projector.ConsumerName(name) + " not created" })
 		consumers[name] = cons

@@ -69,11 +69,10 @@ func (w *world) project() {
 	w.t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	info, err := w.store.Stream().Info(w.ctx)
+	last, err := w.store.LastSeq(w.ctx)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	last := info.State.LastSeq
 	if last == w.applied {
 		return
 	}
@@ -115,7 +114,7 @@ func (w *world) runProjector() {
 // stream.
 func (w *world) waitApplied(within time.Duration) {
 	w.t.Helper()
-	info, err := w.store.Stream().Info(w.ctx)
+	last, err := w.store.LastSeq(w.ctx)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -126,8 +125,8 @@ func (w *world) waitApplied(within time.Duration) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		return pos >= info.State.LastSeq
-	}, func() string { return fmt.Sprintf("projection at %d, stream at %d", pos, info.State.LastSeq) })
+		return pos >= last
+	}, func() string { return fmt.Sprintf("projection at %d, stream at %d", pos, last) })
 }
 
 func (w *world) start(guild, channel string, d, cooldown time.Duration) events.GameID {

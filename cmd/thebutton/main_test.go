@@ -185,14 +185,14 @@ func TestRunStartsAndStops(t *testing.T) {
 				t.Errorf("game %d after the restart: %d clicks, active %v; want %d clicks, active", game, g.Clicks, g.Active(), clicks)
 			}
 		}
-		info, err := store.Stream().Info(ctx)
+		st, err := store.State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if round == 0 {
-			streamLen = info.State.LastSeq
-		} else if info.State.LastSeq != streamLen || info.State.Msgs != streamLen {
-			t.Errorf("stream after the restart: last sequence %d, %d messages; want %d of each", info.State.LastSeq, info.State.Msgs, streamLen)
+			streamLen = st.LastSeq
+		} else if st.LastSeq != streamLen || st.Messages != streamLen {
+			t.Errorf("stream after the restart: last sequence %d, %d messages; want %d of each", st.LastSeq, st.Messages, streamLen)
 		}
 		h.Close()
 		nc.Close()

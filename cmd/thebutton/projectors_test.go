@@ -144,11 +144,11 @@ func (s *stage) press(ctx context.Context, n int64, workers, rate int) (accepted
 
 func (s *stage) lastSeq(t *testing.T) uint64 {
 	t.Helper()
-	info, err := s.store.Stream().Info(context.Background())
+	last, err := s.store.LastSeq(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.LastSeq
+	return last
 }
 
 // waitPositions waits until every sink reached seq.

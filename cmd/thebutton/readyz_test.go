@@ -73,11 +73,10 @@ func TestReadyzWaitsForProjectorsAfterBacklog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	info, err := store.Stream().Info(ctx)
+	backlog, err := store.LastSeq(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	backlog := info.State.LastSeq
 	h.Close()
 	nc.Close()
 	srv.Shutdown()

@@ -545,11 +545,11 @@ func (r *topoRig) leaseHolders(ctx context.Context) map[string]string {
 // history reads the whole stream and returns each game's records.
 func (r *topoRig) history(ctx context.Context) map[events.GameID][]events.Recorded {
 	r.t.Helper()
-	info, err := r.store.Stream().Info(ctx)
+	last, err := r.store.LastSeq(ctx)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	all, err := projector.ReadAll(ctx, r.store.Feed(), info.State.LastSeq)
+	all, err := projector.ReadAll(ctx, r.store.Feed(), last)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -212,8 +212,55 @@ const jsErrCodeAtomicDuplicate jetstream.ErrorCode = 10201
 // fails; the same append repeated finds out which.
 const jsErrCodeDuplicateInProcess jetstream.ErrorCode = 10158
 
-// Stream is the underlying JetStream stream, for consumers and status.
-func (s *Store) Stream() jetstream.Stream { return s.stream }
+// State returns the stream's message and byte counts, its first and last
+// sequences and its subject and consumer counts. Consumers, the list, is
+// left empty: Feed.Status fills it.
+func (s *Store) State(ctx context.Context) (events.FeedStatus, error) {
+	return streamStatus(ctx, s.stream)
+}
+
+// LastSeq returns the stream's last sequence (0 while it is empty).
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	st, err := s.State(ctx)
+	return st.LastSeq, err
+}
+
+// Leader returns the name of the server that leads the stream, or "" if
+// the stream does not say (no leader elected yet).
+func (s *Store) Leader(ctx context.Context) (string, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("stream info: %w", translate(err))
+	}
+	if info.Cluster == nil {
+		return "", nil
+	}
+	return info.Cluster.Leader, nil
+}
+
+// LastMsgID returns the stream's last sequence and the message id its
+// message was appended with ("" if none, or if the stream is empty).
+func (s *Store) LastMsgID(ctx context.Context) (seq uint64, msgID string, err error) {
+	seq, err = s.LastSeq(ctx)
+	if err != nil || seq == 0 {
+		return seq, "", err
+	}
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return 0, "", fmt.Errorf("read message %d: %w", seq, translate(err))
+	}
+	return seq, m.Header.Get(jetstream.MsgIDHeader), nil
+}
+
+// First returns the first message of subject, or an error wrapping
+// events.ErrNotFound if the subject is empty.
+func (s *Store) First(ctx context.Context, subject string) (events.Recorded, error) {
+	m, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+	if err != nil {
+		return events.Recorded{}, fmt.Errorf("first message of %s: %w", subject, translate(err))
+	}
+	return decodeMsg(m.Subject, m.Sequence, m.Time, m.Data), nil
+}
 
 // JetStream is the JetStream context the store uses.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }

@@ -106,12 +106,12 @@ func TestLoadLeavesNoConsumer(t *testing.T) {
 			t.Fatalf("load after %d: %d messages, %v", after, len(recs), err)
 		}
 	}
-	info, err := s.Stream().Info(ctx)
+	st, err := s.State(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Consumers != 0 {
-		t.Errorf("%d consumers left after the reads", info.State.Consumers)
+	if st.ConsumerCount != 0 {
+		t.Errorf("%d consumers left after the reads", st.ConsumerCount)
 	}
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
@@ -133,7 +133,11 @@ func TestOpenUpdatesAnOlderStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Stream().Info(ctx)
+	stream, err := js.Stream(ctx, s.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,4 +231,48 @@ func mustParse(t *testing.T, subject string) events.GameID {
 		t.Fatalf("not a game subject: %s", subject)
 	}
 	return id
+}
+
+// The stream's state, its last message id and a subject's first message
+// read back what was appended; an empty stream or subject says so.
+func TestStateLastMsgIDFirst(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	seq, id, err := s.LastMsgID(ctx)
+	if err != nil || seq != 0 || id != "" {
+		t.Errorf("empty stream: last %d, id %q, %v; want 0, \"\", nil", seq, id, err)
+	}
+	one, two := events.GameSubject(1), events.GameSubject(2)
+	first, _, err := s.Append(ctx, one, started(), 0, "start-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Append(ctx, one, click(1), first, "press-1"); err != nil {
+		t.Fatal(err)
+	}
+	last, _, err := s.Append(ctx, two, events.GameStarted{Game: 2, Guild: "10", ButtonChannel: "21", ChatChannel: "21",
+		StartedBy: "30", AtMS: 2_000, DurationMS: 3_600_000}, 0, "start-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, id, err := s.LastMsgID(ctx); err != nil || seq != last || id != "start-2" {
+		t.Errorf("last message: %d, id %q, %v; want %d, \"start-2\"", seq, id, err, last)
+	}
+	st, err := s.State(ctx)
+	if err != nil || st.LastSeq != last || st.Messages != 3 || st.Subjects != 2 || st.ConsumerCount != 0 {
+		t.Errorf("state %+v, %v; want last %d, 3 messages, 2 subjects, no consumer", st, err, last)
+	}
+	if n, err := s.LastSeq(ctx); err != nil || n != last {
+		t.Errorf("last sequence %d, %v; want %d", n, err, last)
+	}
+	r, err := s.First(ctx, one)
+	if err != nil || r.Seq != first || r.Subject != one || r.Event != events.Event(started()) {
+		t.Errorf("first of %s: %+v, %v; want the start at %d", one, r, err, first)
+	}
+	if _, err := s.First(ctx, events.GameSubject(3)); !errors.Is(err, events.ErrNotFound) {
+		t.Errorf("first of an empty subject: %v, want events.ErrNotFound", err)
+	}
+	if _, err := s.Leader(ctx); err != nil {
+		t.Errorf("leader: %v", err)
+	}
 }

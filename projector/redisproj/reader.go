@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +28,9 @@ import (
 type Reader struct {
 	rdb redis.UniversalClient
 	k   keys
+
+	wmu sync.Mutex
+	sub *appliedSub // the subscription WaitApplied shares; nil while none waits
 }
 
 var _ readmodel.Reader = (*Reader)(nil)
@@ -57,56 +61,6 @@ func (r *Reader) Position(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read position %q: %w", v, err)
 	}
 	return n, nil
-}
-
-// WaitApplied returns once the projection's position is at least seq. It
-// reads the position and, while it is below seq, listens on the channel
-// the position is published on each time it moves (position.lua): it
-// subscribes first and reads the position again once subscribed (also
-// after go-redis subscribed anew over a new connection), so no move is
-// missed between the read and the subscription. It does not poll. It
-// works alike on one Redis and on Redis Cluster (a PUBLISH reaches every
-// node). It returns an error wrapping ctx.Err() when ctx ends first, and
-// one wrapping readmodel.ErrUnavailable when Redis cannot be reached.
-func (r *Reader) WaitApplied(ctx context.Context, seq uint64) error {
-	if seq == 0 {
-		return nil
-	}
-	pos, err := r.Position(ctx)
-	if err != nil || pos >= seq {
-		return err
-	}
-	ps := r.rdb.Subscribe(ctx, r.k.applied())
-	defer ps.Close()
-	// A pub/sub connection reads without the context: closing it is what
-	// ends a Receive when ctx does.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-				<-ctx.Done() // the read timed out at ctx's deadline, a moment before ctx says so
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("wait for the views to apply %d (at %d): %w", seq, pos, ctx.Err())
-			}
-			return translate(fmt.Sprintf("wait for the views to apply %d", seq), err)
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			if pos, err = r.Position(ctx); err != nil || pos >= seq {
-				return err
-			}
-		case *redis.Message:
-			if n, err := strconv.ParseUint(m.Payload, 10, 64); err == nil && n >= seq {
-				return nil
-			}
-		}
-	}
 }
 
 // Game returns one game.

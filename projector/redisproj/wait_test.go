@@ -3,9 +3,14 @@ package redisproj
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/redisproj/redistest"
 )
 
@@ -76,4 +81,83 @@ func testWaitApplied(t *testing.T) {
 			t.Errorf("wait for %d returned at position %d", res.seq, res.pos)
 		}
 	}
+}
+
+func TestWaitsShareOneSubscription(t *testing.T) {
+	redistest.Backends(t, testWaitsShareOneSubscription)
+}
+
+// testWaitsShareOneSubscription: many waits at once listen on one
+// subscription of their reader, which the last of them closes.
+func testWaitsShareOneSubscription(t *testing.T) {
+	ctx := context.Background()
+	s := scenario(t)
+	sink, r, c := mustSink(t)
+	last := s.recs[len(s.recs)-1].Seq
+	channel := r.k.applied()
+
+	const waits = 20
+	errs := make(chan error, waits)
+	for range waits {
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			errs <- r.WaitApplied(wctx, last)
+		}()
+	}
+	joined := func() int {
+		r.wmu.Lock()
+		defer r.wmu.Unlock()
+		if r.sub == nil {
+			return 0
+		}
+		return r.sub.joined
+	}
+	testwait.For(t, 10*time.Second, func() bool { return joined() == waits && numSub(t, c, channel) > 0 },
+		func() string {
+			return fmt.Sprintf("%d of %d waits joined, %d subscribers", joined(), waits, numSub(t, c, channel))
+		})
+	if n := numSub(t, c, channel); n != 1 {
+		t.Errorf("%d waits hold %d subscriptions to %s, want 1", waits, n, channel)
+	}
+
+	if err := sink.Apply(ctx, s.recs); err != nil {
+		t.Fatal(err)
+	}
+	for range waits {
+		if err := <-errs; err != nil {
+			t.Errorf("wait for %d: %v", last, err)
+		}
+	}
+	if n := joined(); n != 0 {
+		t.Errorf("%d waits still on the subscription after every wait returned", n)
+	}
+	testwait.For(t, 10*time.Second, func() bool { return numSub(t, c, channel) == 0 },
+		func() string {
+			return fmt.Sprintf("%d subscribers left after every wait returned", numSub(t, c, channel))
+		})
+}
+
+// numSub returns how many clients are subscribed to channel: on Redis
+// Cluster, the sum over its nodes (each counts its own clients).
+func numSub(t *testing.T, c redis.UniversalClient, channel string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		var n atomic.Int64
+		err := cc.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
+			m, err := node.PubSubNumSub(ctx, channel).Result()
+			n.Add(m[channel])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Load()
+	}
+	m, err := c.PubSubNumSub(ctx, channel).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m[channel]
 }

@@ -122,14 +122,13 @@ func StartNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*C
 func (bc *Cluster) killLeader(ctx context.Context, store *natsstore.Store) (string, error) {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := store.Stream().Info(ictx)
+	name, err := store.Leader(ictx)
 	if err != nil {
 		return "", err
 	}
-	if info.Cluster == nil || bc.nodes[info.Cluster.Leader] == nil {
+	if bc.nodes[name] == nil {
 		return "", errors.New("the stream has no known leader")
 	}
-	name := info.Cluster.Leader
 	return name, bc.nodes[name].Process.Kill()
 }
 

@@ -79,8 +79,8 @@ func benchOpen(ctx context.Context, a *Env, log *slog.Logger, js jetstream.JetSt
 			}
 			waiting = false
 		case <-tick.C:
-			if info, err := store.Stream().Info(ctx); err == nil {
-				res.MaxConsumers = max(res.MaxConsumers, info.State.Consumers)
+			if st, err := store.State(ctx); err == nil {
+				res.MaxConsumers = max(res.MaxConsumers, st.ConsumerCount)
 			}
 		}
 	}
@@ -139,8 +139,8 @@ func firstPresses(ctx context.Context, h *commands.Handler, store *natsstore.Sto
 		case <-watch:
 			waiting = false
 		case <-time.After(50 * time.Millisecond):
-			if info, err := store.Stream().Info(ctx); err == nil {
-				res.FirstPressConsumers = max(res.FirstPressConsumers, info.State.Consumers)
+			if st, err := store.State(ctx); err == nil {
+				res.FirstPressConsumers = max(res.FirstPressConsumers, st.ConsumerCount)
 			}
 		}
 	}

@@ -229,11 +229,11 @@ func runBenchProjector(ctx context.Context, a *Env, args []string) error {
 		mo := projector.Options{Log: log, Lease: lease}
 		wg.Go(func() { _ = projector.New(n.Store.Feed(), ms, mo).Run(pctx) })
 	}
-	last, err := n.Store.Stream().Info(ctx)
+	last, err := n.Store.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
-	if err := WaitPosition(ctx, sink, last.State.LastSeq, 30*time.Second); err != nil {
+	if err := WaitPosition(ctx, sink, last, 30*time.Second); err != nil {
 		return err
 	}
 
