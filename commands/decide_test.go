@@ -194,16 +194,20 @@ func TestDecideExpire(t *testing.T) {
 	}
 }
 
+// endedGame is a game (see game) ended at atMS for reason.
+func endedGame(t *testing.T, reason events.EndReason, atMS int64) *events.Game {
+	t.Helper()
+	g := game(t, 0)
+	if err := g.Apply(99, events.GameEnded{Game: 1, Reason: reason, AtMS: atMS, By: "30"}); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // A game-over refusal says whether an admin stopped the game (the press
 // answer tells the player so, without reading the game again).
 func TestGameOverSaysWhetherAborted(t *testing.T) {
-	ended := func(reason events.EndReason) *events.Game {
-		g := game(t, 0)
-		if err := g.Apply(99, events.GameEnded{Game: 1, Reason: reason, AtMS: t0 + 5, By: "30"}); err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	ended := func(reason events.EndReason) *events.Game { return endedGame(t, reason, t0+5) }
 	tests := []struct {
 		name    string
 		g       *events.Game
@@ -235,13 +239,7 @@ func TestGameOverSaysWhetherAborted(t *testing.T) {
 // stopped the game, is not.
 func TestGameOverSaysThePressCameBeforeTheEnd(t *testing.T) {
 	end := t0 + 12*hour
-	ended := func(reason events.EndReason) *events.Game {
-		g := game(t, 0)
-		if err := g.Apply(99, events.GameEnded{Game: 1, Reason: reason, AtMS: end, By: "30"}); err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	ended := func(reason events.EndReason) *events.Game { return endedGame(t, reason, end) }
 	tests := []struct {
 		name   string
 		g      *events.Game

@@ -24,14 +24,16 @@ import (
 // expected-sequence check only says which append came first, and an end
 // appended first would refuse such a press. Appending the end a short
 // bounded margin late lets these presses land first in the normal case
-// (their stamp-to-append time is milliseconds, hundreds under a burst); a
-// press slower than that (a stalled store) that loses to the end is told
-// so truthfully (Rejection.BeforeEnd). Presses already queued on this
-// instance's game are decided before the end whatever the margin
-// (Handler.Expire). A margin as long as the bot's decide budget (8 s)
-// would cover a stalled press too, at 8 s on every end announcement;
-// one second is the trade taken.
-const EndMargin = time.Second
+// (their stamp-to-append time is a few milliseconds, a few hundred under
+// a burst on a loaded machine); a press slower than that (a stalled
+// store) that loses to the end is told so truthfully
+// (Rejection.BeforeEnd). Presses already queued on this instance's game
+// are decided before the end whatever the margin (Handler.Expire). A
+// margin as long as the bot's decide budget (8 s) would cover a stalled
+// press too, at 8 s on every end announcement; half a second is the
+// trade taken: it adds exactly that to the end summary and announcement,
+// which stay inside their 2-s target (docs/benchmarks.md, bench discord).
+const EndMargin = 500 * time.Millisecond
 
 // Timekeeper ends every active game at its deadline: it arms a timer per
 // game at the deadline the handler knows plus EndMargin and, when it
