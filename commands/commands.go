@@ -97,6 +97,13 @@ type Rejection struct {
 	// Aborted: game over because an admin stopped the game (at
 	// DeadlineMS), not because its clock ran out.
 	Aborted bool
+	// BeforeEnd: game over although the press was received before the
+	// clock ran out (at DeadlineMS), because the game's end was recorded
+	// before the press could be (a press slower to reach the store than
+	// EndMargin, e.g. behind a stalled append on another instance).
+	// PressedMS is when the press was received.
+	BeforeEnd bool
+	PressedMS int64
 	// ReadyAtMS and WaitMS: when the player may press again and how long
 	// that is from the press (cooldown).
 	ReadyAtMS int64

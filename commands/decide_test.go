@@ -3,6 +3,7 @@ package commands_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/events"
@@ -193,16 +194,20 @@ func TestDecideExpire(t *testing.T) {
 	}
 }
 
+// endedGame is a game (see game) ended at atMS for reason.
+func endedGame(t *testing.T, reason events.EndReason, atMS int64) *events.Game {
+	t.Helper()
+	g := game(t, 0)
+	if err := g.Apply(99, events.GameEnded{Game: 1, Reason: reason, AtMS: atMS, By: "30"}); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // A game-over refusal says whether an admin stopped the game (the press
 // answer tells the player so, without reading the game again).
 func TestGameOverSaysWhetherAborted(t *testing.T) {
-	ended := func(reason events.EndReason) *events.Game {
-		g := game(t, 0)
-		if err := g.Apply(99, events.GameEnded{Game: 1, Reason: reason, AtMS: t0 + 5, By: "30"}); err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	ended := func(reason events.EndReason) *events.Game { return endedGame(t, reason, t0+5) }
 	tests := []struct {
 		name    string
 		g       *events.Game
@@ -223,6 +228,40 @@ func TestGameOverSaysWhetherAborted(t *testing.T) {
 			_, rej = commands.DecideAbort(tt.g, commands.Abort{Game: 1, Guild: "10", By: "30"}, tt.g.Now(tt.at))
 			if rej == nil || rej.Reason != commands.ReasonGameOver || rej.Aborted != tt.aborted {
 				t.Errorf("abort: %+v, want game over, aborted %v", rej, tt.aborted)
+			}
+		})
+	}
+}
+
+// A press received before the recorded end of an expired game (its append
+// lost to the end) is refused as game over, saying so and when it came
+// in; one received at or after the end, or refused because an admin
+// stopped the game, is not.
+func TestGameOverSaysThePressCameBeforeTheEnd(t *testing.T) {
+	end := t0 + 12*hour
+	ended := func(reason events.EndReason) *events.Game { return endedGame(t, reason, end) }
+	tests := []struct {
+		name   string
+		g      *events.Game
+		at     int64
+		before bool
+	}{
+		{"expired, pressed 100 ms before the end", ended(events.EndExpired), end - 100, true},
+		{"expired, pressed at the end", ended(events.EndExpired), end, false},
+		{"expired, pressed after the end", ended(events.EndExpired), end + 100, false},
+		{"aborted, pressed before the abort", ended(events.EndAborted), end - 100, false},
+		{"past the deadline, end not recorded", game(t, 0), end + 100, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := press("1")
+			p.At = time.UnixMilli(tt.at)
+			_, rej := commands.DecidePress(tt.g, false, p, tt.g.Now(tt.at))
+			if rej == nil || rej.Reason != commands.ReasonGameOver || rej.DeadlineMS != end || rej.BeforeEnd != tt.before {
+				t.Fatalf("press: %+v, want game over at %d, before the end %v", rej, end, tt.before)
+			}
+			if tt.before && rej.PressedMS != tt.at {
+				t.Errorf("pressed at %d, want %d", rej.PressedMS, tt.at)
 			}
 		})
 	}

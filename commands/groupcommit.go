@@ -130,6 +130,37 @@ func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click,
 	}
 }
 
+// decideQueued decides and stores the presses queued on a game that were
+// stamped before now, in their order, in groups as pressQueued's holder
+// does; presses stamped later stay queued. The caller holds e.mu.
+func (h *Handler) decideQueued(ctx context.Context, e *gameEntry, now time.Time) {
+	for {
+		e.qmu.Lock()
+		due := 0
+		for _, q := range e.queue {
+			if q.p.At.Before(now) {
+				due++
+			}
+		}
+		limit := h.groupSize(due)
+		var batch []*queued
+		keep := e.queue[:0]
+		for _, q := range e.queue {
+			if len(batch) < limit && q.p.At.Before(now) {
+				batch = append(batch, q)
+			} else {
+				keep = append(keep, q)
+			}
+		}
+		e.queue = keep
+		e.qmu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		h.pressGroup(ctx, e, batch)
+	}
+}
+
 // abandon takes q off its game's queue; if the holder took it already, its
 // answer is awaited (the holder answers within outcomeWait).
 func (h *Handler) abandon(e *gameEntry, q *queued, err error) (Click, error) {

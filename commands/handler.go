@@ -899,10 +899,18 @@ func (h *Handler) Press(ctx context.Context, p Press) (Click, error) {
 // Expire ends a game at its deadline if the deadline has passed. It
 // reports whether the game is over (ended now or before) and, if not, its
 // current deadline.
+//
+// Presses queued on the game and stamped before now are decided first, in
+// order, as their holder would have (GAME-RULES §2: a press's stamp alone
+// decides expiry, so one received before the deadline is not refused
+// because the end got the game first); the expiry is then decided against
+// the state they leave.
 func (h *Handler) Expire(ctx context.Context, id events.GameID) (over bool, deadlineMS int64, err error) {
 	err = h.withGame(ctx, id, func(e *gameEntry) error {
+		now := h.clock.Now()
+		h.decideQueued(ctx, e, now)
 		_, _, err := h.appendGame(ctx, e, fmt.Sprintf("end-%d", id), func() (events.Event, error) {
-			end, ok := DecideExpire(&e.g, e.g.Now(ms(h.clock.Now())))
+			end, ok := DecideExpire(&e.g, e.g.Now(ms(now)))
 			if !ok {
 				return nil, nil
 			}

@@ -484,7 +484,7 @@ func TestDeadlineExact(t *testing.T) {
 	if rej, ok := commands.AsRejection(err); !ok || rej.Reason != commands.ReasonGameOver || rej.DeadlineMS != deadline {
 		t.Fatalf("press at the deadline: %v", err)
 	}
-	clock.Set(time.UnixMilli(deadline))
+	clock.Set(time.UnixMilli(deadline).Add(commands.EndMargin))
 	var end events.GameEnded
 	waitFor(t, "the end event", func() bool {
 		var ok bool

@@ -9,14 +9,40 @@ import (
 	"github.com/thebutton-game/thebutton/events"
 )
 
-// Timekeeper ends every active game at exactly its deadline: it arms a
-// timer per game at the deadline the handler knows and, when it fires,
-// asks the handler to expire the game. A click seen meanwhile moves the
-// timer; a timer that fires on a stale deadline finds the game caught up
-// and re-arms. After a restart, games whose deadline has passed are ended
-// at once, at their deadline. Several timekeepers (in several processes)
-// may run on the same games: the handler's guarded append ends each game
-// once.
+// EndMargin is how long after a game's deadline the timekeeper records
+// its end. The recorded end time is the deadline itself, and a press
+// stamped at or after the deadline is refused as game over by every
+// instance at once (DecidePress), so no player gets any grace: the margin
+// only delays the end event (and so the end summary and announcement) by
+// this much.
+//
+// Why: a press stamped before the deadline must be decided by the rules
+// alone (GAME-RULES §2), but it may still be on its way to the store when
+// the deadline passes — stamped on another instance and not appended yet,
+// or on this one and not queued on its game yet (the ban list being read,
+// the bot's answer path). Several instances share no lock; the store's
+// expected-sequence check only says which append came first, and an end
+// appended first would refuse such a press. Appending the end a short
+// bounded margin late lets these presses land first in the normal case
+// (their stamp-to-append time is a few milliseconds, a few hundred under
+// a burst on a loaded machine); a press slower than that (a stalled
+// store) that loses to the end is told so truthfully
+// (Rejection.BeforeEnd). Presses already queued on this instance's game
+// are decided before the end whatever the margin (Handler.Expire). A
+// margin as long as the bot's decide budget (8 s) would cover a stalled
+// press too, at 8 s on every end announcement; half a second is the
+// trade taken: it adds exactly that to the end summary and announcement,
+// which stay inside their 2-s target (docs/benchmarks.md, bench discord).
+const EndMargin = 500 * time.Millisecond
+
+// Timekeeper ends every active game at its deadline: it arms a timer per
+// game at the deadline the handler knows plus EndMargin and, when it
+// fires, asks the handler to expire the game, which records the end at the
+// deadline. A click seen meanwhile moves the timer; a timer that fires on
+// a stale deadline finds the game caught up and re-arms. After a restart,
+// games whose deadline has passed (by more than EndMargin) are ended at
+// once, at their deadline. Several timekeepers (in several processes) may
+// run on the same games: the handler's guarded append ends each game once.
 type Timekeeper struct {
 	h     *Handler
 	clock Clock
@@ -93,8 +119,10 @@ func (t *Timekeeper) changed(c GameChange) {
 	t.armLocked(c.Game, c.DeadlineMS, t.untilDeadline(c.DeadlineMS), 0)
 }
 
+// untilDeadline is how long until the timer of a game with this deadline
+// fires: EndMargin after it.
 func (t *Timekeeper) untilDeadline(deadline int64) time.Duration {
-	return time.Duration(deadline-t.clock.Now().UnixMilli()) * time.Millisecond
+	return time.Duration(deadline-t.clock.Now().UnixMilli())*time.Millisecond + EndMargin
 }
 
 // armLocked sets a timer for the game's deadline to fire after d; retry is

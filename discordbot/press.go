@@ -93,6 +93,10 @@ func pressRefused(r *commands.Rejection, at time.Time) string {
 		if r.Aborted {
 			return fmt.Sprintf("Game #%d was stopped by an admin %s, so presses no longer count.", r.Game, stamp(r.DeadlineMS, 'R'))
 		}
+		if r.BeforeEnd {
+			return fmt.Sprintf("Your press came in with **%s** left, but game #%d's end was recorded before your press could be, so it did not count. The clock ran out %s (at %s).",
+				timefmt.Value(r.DeadlineMS-r.PressedMS), r.Game, stamp(r.DeadlineMS, 'R'), stamp(r.DeadlineMS, 'T'))
+		}
 		return fmt.Sprintf("Game over: the clock of game #%d ran out %s (at %s). Presses at or after zero do not count.",
 			r.Game, stamp(r.DeadlineMS, 'R'), stamp(r.DeadlineMS, 'T'))
 	case commands.ReasonBanned:

@@ -360,7 +360,7 @@ func TestTimekeeperEndsTheLiveGameAtItsOriginalDeadline(t *testing.T) {
 		t.Fatalf("press: number %d, value %d ms; want 401, 1", click.Number, click.ValueMS)
 	}
 	newDeadline := deadline.Add(-time.Millisecond).Add(12 * time.Hour)
-	clock.Set(newDeadline)
+	clock.Set(newDeadline.Add(commands.EndMargin))
 	select {
 	case c := <-ended:
 		if c.DeadlineMS != newDeadline.UnixMilli() {

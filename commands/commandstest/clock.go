@@ -62,6 +62,21 @@ func (t *timer) Stop() bool {
 	return true
 }
 
+// Pending returns the times of the timers that have not run and are not
+// stopped, earliest first.
+func (c *Clock) Pending() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var at []time.Time
+	for _, tm := range c.timers {
+		if !tm.done {
+			at = append(at, tm.at)
+		}
+	}
+	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+	return at
+}
+
 // Advance moves the clock forward by d and runs the timers that are due.
 func (c *Clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
