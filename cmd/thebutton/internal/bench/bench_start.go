@@ -42,7 +42,17 @@ type startRun struct {
 	ReadyS    float64 `json:"ready_s"`
 	PeakRSSMB float64 `json:"peak_rss_mb"` // VmHWM at ready
 	RSSMB     float64 `json:"rss_mb"`      // VmRSS at ready
+	// ReadAllS is when the handler had read every active game whole in
+	// the background (its log line), from the process's start; 0 when the
+	// run did not get there within the ready wait. PeakAfterReadMB is
+	// VmHWM 5 s after that: the peak of the whole start.
+	ReadAllS        float64 `json:"read_all_s,omitempty"`
+	PeakAfterReadMB float64 `json:"peak_rss_after_read_mb,omitempty"`
 }
+
+// readAllLine is what the handler logs once its background read of every
+// active game is done (commands/warm.go).
+const readAllLine = "active games read in the background"
 
 // runBenchStart seeds a data directory with a stream of active games,
 // lets a first `thebutton run` bring the Redis and MySQL projections up to
@@ -111,7 +121,8 @@ func runBenchStart(ctx context.Context, a *Env, args []string) error {
 				return err
 			}
 			r.Binary = bin
-			log.Info("started", "binary", bin, "run", i+1, "ready_s", r.ReadyS, "peak_rss_mb", r.PeakRSSMB)
+			log.Info("started", "binary", bin, "run", i+1, "ready_s", r.ReadyS, "peak_rss_mb", r.PeakRSSMB,
+				"read_all_s", r.ReadAllS, "peak_rss_after_read_mb", r.PeakAfterReadMB)
 			res.Runs = append(res.Runs, r)
 		}
 	}
@@ -279,9 +290,35 @@ func timeStart(ctx context.Context, binary string, env []string, dir, logName st
 		if resp.StatusCode == http.StatusOK {
 			r := startRun{ReadyS: time.Since(began).Seconds()}
 			r.PeakRSSMB, r.RSSMB = pidStatusMB(cmd.Process.Pid, "VmHWM"), pidStatusMB(cmd.Process.Pid, "VmRSS")
-			return r, nil
+			return r, awaitReadAll(ctx, &r, cmd.Process.Pid, logFile.Name(), began, deadline, exited)
 		}
 	}
+}
+
+// awaitReadAll waits for the run's log to say every active game was read
+// in the background, then 5 s more, and records the peak memory then.
+func awaitReadAll(ctx context.Context, r *startRun, pid int, logName string, began, deadline time.Time, exited chan error) error {
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("run exited before reading every game (%v): see %s", err, logName)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if b, err := os.ReadFile(logName); err == nil && strings.Contains(string(b), readAllLine) {
+			r.ReadAllS = time.Since(began).Seconds()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Second):
+			}
+			r.PeakAfterReadMB = pidStatusMB(pid, "VmHWM")
+			return nil
+		}
+	}
+	return nil // not read within the wait: reported as 0
 }
 
 // pidStatusMB reads a kB field of /proc/PID/status in MB (0 if absent).
