@@ -170,9 +170,16 @@ func (wg *warmGame) fold(r events.Recorded, names map[string]string) {
 		return
 	}
 	if _, isStart := ev.(events.GameStarted); isStart {
-		wg.g.Reserve(int(wg.clicks))
+		// The count comes from the game's last event: a stream that
+		// claims a huge one (a damaged or hand-written event) makes no
+		// huge allocation up front; past the cap the lists grow as usual.
+		wg.g.Reserve(int(min(wg.clicks, maxReserve)))
 	}
 }
+
+// maxReserve is the most clicks the background read makes room for at a
+// game's start (about 20 MB of per-click state).
+const maxReserve = 1 << 20
 
 func intern(names map[string]string, s string) string {
 	if v, ok := names[s]; ok {
