@@ -206,22 +206,8 @@ func benchStartEnv(ctx context.Context, w Wiring, c Config, dir string) (env []s
 			_ = db.Close()
 		}
 		if rdb, err := w.OpenRedis(c.RedisURL); err == nil {
-			// A million events leave hundreds of thousands of keys:
-			// unlinked a thousand per round trip.
-			iter := rdb.Scan(cctx, 0, prefix+"*", 1000).Iterator()
-			var keys []string
-			flush := func() {
-				if len(keys) > 0 {
-					rdb.Unlink(cctx, keys...)
-					keys = keys[:0]
-				}
-			}
-			for iter.Next(cctx) {
-				if keys = append(keys, iter.Val()); len(keys) == 1000 {
-					flush()
-				}
-			}
-			flush()
+			// A million events leave hundreds of thousands of keys.
+			_ = deleteRedisPrefix(cctx, w, rdb, prefix)
 			_ = rdb.Close()
 		}
 	}
