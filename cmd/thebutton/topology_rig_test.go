@@ -176,7 +176,7 @@ func (r *topoRig) startBackends() {
 	// A node of a machine under heavy load can miss the embedded server's
 	// 10 s readiness and exit: the cluster is started once more then.
 	for attempt := 1; ; attempt++ {
-		r.nodes, err = bench.StartNodeCluster(context.Background(), r.bin, 3, nodesLog)
+		r.nodes, err = bench.StartNodeCluster(context.Background(), r.bin, 3, 0, nodesLog)
 		if err == nil {
 			break
 		}

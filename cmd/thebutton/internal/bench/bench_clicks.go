@@ -91,7 +91,7 @@ func runBenchClicks(ctx context.Context, a *Env, args []string) error {
 	var nodes *Cluster
 	if *cluster > 0 {
 		var err error
-		if nodes, err = startBenchCluster(ctx, *cluster); err != nil {
+		if nodes, err = startBenchCluster(ctx, *cluster, 0); err != nil {
 			return err
 		}
 		defer nodes.Stop()

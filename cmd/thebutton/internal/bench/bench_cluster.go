@@ -30,17 +30,19 @@ type Cluster struct {
 	nodes map[string]*exec.Cmd
 }
 
-func startBenchCluster(ctx context.Context, n int) (*Cluster, error) {
+func startBenchCluster(ctx context.Context, n, procs int) (*Cluster, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return StartNodeCluster(ctx, exe, n, os.Stderr)
+	return StartNodeCluster(ctx, exe, n, procs, os.Stderr)
 }
 
 // StartNodeCluster starts n nodes as child processes of exe (this program,
-// or a build of it that a test runs), each writing its log to out.
-func StartNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*Cluster, error) {
+// or a build of it that a test runs), each writing its log to out. With
+// procs > 0 each node runs with GOMAXPROCS=procs (otherwise as this
+// process's environment says).
+func StartNodeCluster(ctx context.Context, exe string, n, procs int, out io.Writer) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "thebutton-bench-cluster-")
 	if err != nil {
 		return nil, err
@@ -69,6 +71,9 @@ func StartNodeCluster(ctx context.Context, exe string, n int, out io.Writer) (*C
 		spec, _ := json.Marshal(o)
 		cmd := exec.CommandContext(ctx, exe, "bench", "clicks", "--serve-node", string(spec))
 		cmd.Stdout, cmd.Stderr = out, out
+		if procs > 0 {
+			cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs))
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			bc.Stop()

@@ -59,6 +59,10 @@ type InteractionsResult struct {
 	ClientP50MS float64 `json:"client_p50_ms"`
 	ClientP99MS float64 `json:"client_p99_ms"`
 	ClientMaxMS float64 `json:"client_max_ms"`
+	// Presses over 5 ms (server latency) in each second of the run: spread
+	// evenly, the tail is the machine's queueing; in a few seconds, a
+	// pause (a collection, a stall of the store).
+	SlowBySecond []int `json:"slow_by_second"`
 	// Per instance: server p99 and presses taken.
 	InstanceP99MS   []float64 `json:"instance_p99_ms"`
 	InstancePresses []int     `json:"instance_presses"`
@@ -97,6 +101,7 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	duration := fs.Duration("duration", 20*time.Second, "how long presses go on")
 	games := fs.Int("games", 50, "games pressed, in one guild (cooldown 0, no sequential rule)")
 	players := fs.Int("players", 2000, "members pressing")
+	nodeProcs := fs.Int("node-procs", 0, "GOMAXPROCS of each cluster node (0: Go's default, all cores)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
 	s := a.w.Flags(fs, Flags{NATS: true})
 	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0",
@@ -118,7 +123,7 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	var nodes *Cluster
 	if *cluster > 0 {
 		var err error
-		nodes, err = startBenchCluster(ctx, *cluster)
+		nodes, err = startBenchCluster(ctx, *cluster, *nodeProcs)
 		if err != nil {
 			return err
 		}
@@ -217,6 +222,7 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	b.client = &http.Client{Transport: t, Timeout: 10 * time.Second}
 	b.closers = append(b.closers, t.CloseIdleConnections)
 
+	presses, began := b.prepare()
 	stopProfile, err := cli.StartCPUProfile(b.cpuProfile)
 	if err != nil {
 		return b.res, err
@@ -225,8 +231,7 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	cpuBefore := cpuTimes(b.procs)
 	inBefore, outBefore := b.natsMsgs()
 	conflictsBefore := b.conflicts()
-	began := time.Now()
-	b.pressAll(ctx, began)
+	b.pressAll(ctx, presses)
 	b.res.DurationS = time.Since(began).Seconds()
 	b.res.LoadAfter = loadAverage()
 	b.res.CPUS = map[string]float64{}
@@ -264,6 +269,10 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 		server = append(server, lat...)
 		b.res.InstanceP99MS = append(b.res.InstanceP99MS, percentileMS(lat, 0.99))
 		b.res.InstancePresses = append(b.res.InstancePresses, len(lat))
+	}
+	b.res.SlowBySecond = make([]int, int(math.Ceil(b.duration.Seconds())))
+	for _, tm := range b.timers {
+		tm.slowBySecond(began, b.res.SlowBySecond)
 	}
 	b.res.ServerP50MS, b.res.ServerP99MS, b.res.ServerMaxMS =
 		percentileMS(server, 0.5), percentileMS(server, 0.99), percentileMS(server, 1)
@@ -387,40 +396,78 @@ func (b *interactionsBench) startGames(ctx context.Context) error {
 	return nil
 }
 
-// pressAll posts the presses at the rate for the duration, open loop,
-// round-robin over the instances, and waits for every answer.
-func (b *interactionsBench) pressAll(ctx context.Context, began time.Time) {
+// signedPress is one press as the client posts it: built and signed
+// before the clock starts, so that the load generator's own work (Discord's,
+// in production) does not compete with the instances during the run.
+type signedPress struct {
+	id     string
+	url    string
+	body   []byte
+	header http.Header
+	due    time.Time
+}
+
+// prepare builds and signs the run's presses, each with the timestamp
+// Discord would give it (its due time, in whole seconds), and returns them
+// with the run's start: time enough from now for the signing, which it
+// times on a sample first.
+func (b *interactionsBench) prepare() ([]signedPress, time.Time) {
 	interval := time.Second / time.Duration(b.rate)
-	end := began.Add(b.duration)
+	n := int(b.duration / interval)
+	if b.duration%interval != 0 {
+		n++
+	}
 	base := rand.Int64N(1 << 40)
+	presses := make([]signedPress, n)
+	for k := range presses {
+		id := fmt.Sprint(base + int64(k))
+		game := k % len(b.ids)
+		user := fmt.Sprint(800000000000000000 + rand.IntN(b.players))
+		presses[k] = signedPress{id: id, url: b.urls[k%len(b.urls)], body: fmt.Appendf(nil, `{"id":%q,"application_id":%q,"type":3,"token":"tok-%s","version":1,"guild_id":%q,`+
+			`"channel_id":%q,"member":{"user":{"id":%q,"username":"p%s","discriminator":"0"},"roles":[],"permissions":"0"},`+
+			`"data":{"custom_id":%q,"component_type":2},"message":{"id":"1","channel_id":%q,"content":""}}`,
+			id, b.fake.AppID, id, b.guild, b.channels[game], user, user, discordbot.PressID(b.ids[game]), b.channels[game])}
+	}
+	sample := min(n, 200)
+	t0 := time.Now()
+	for k := range sample {
+		discordtest.SignInteraction(b.key, t0, presses[k].body)
+	}
+	began := time.Now().Add(2*time.Since(t0)*time.Duration(n)/time.Duration(sample) + 100*time.Millisecond)
+	for k := range presses {
+		presses[k].due = began.Add(time.Duration(k) * interval)
+		presses[k].header = discordtest.SignInteraction(b.key, presses[k].due, presses[k].body)
+	}
+	if late := time.Since(began); late > 0 {
+		b.log.Warn("signing the presses took longer than planned: their timestamps are early", "by", late)
+	}
+	return presses, began
+}
+
+// pressAll posts the presses at their due times, open loop, round-robin
+// over the instances, and waits for every answer.
+func (b *interactionsBench) pressAll(ctx context.Context, presses []signedPress) {
 	var wg sync.WaitGroup
-	for k := 0; ; k++ {
-		due := began.Add(time.Duration(k) * interval)
-		if !due.Before(end) || ctx.Err() != nil {
+	for _, p := range presses {
+		if ctx.Err() != nil {
 			break
 		}
-		if w := time.Until(due); w > 0 {
+		if w := time.Until(p.due); w > 0 {
 			time.Sleep(w)
 		}
-		wg.Go(func() { b.pressOne(ctx, k, fmt.Sprint(base+int64(k)), due) })
+		wg.Go(func() { b.pressOne(ctx, p) })
 	}
 	wg.Wait()
 }
 
 // pressOne posts one signed press and records its answer.
-func (b *interactionsBench) pressOne(ctx context.Context, k int, id string, due time.Time) {
-	game := k % len(b.ids)
-	user := fmt.Sprint(800000000000000000 + rand.IntN(b.players))
-	body := fmt.Appendf(nil, `{"id":%q,"application_id":%q,"type":3,"token":"tok-%s","version":1,"guild_id":%q,`+
-		`"channel_id":%q,"member":{"user":{"id":%q,"username":"p%s","discriminator":"0"},"roles":[],"permissions":"0"},`+
-		`"data":{"custom_id":%q,"component_type":2},"message":{"id":"1","channel_id":%q,"content":""}}`,
-		id, b.fake.AppID, id, b.guild, b.channels[game], user, user, discordbot.PressID(b.ids[game]), b.channels[game])
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.urls[k%len(b.urls)], bytes.NewReader(body))
+func (b *interactionsBench) pressOne(ctx context.Context, p signedPress) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(p.body))
 	if err != nil {
 		b.failed(err)
 		return
 	}
-	req.Header = discordtest.SignInteraction(b.key, time.Now(), body)
+	req.Header = p.header
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.failed(err)
@@ -428,7 +475,8 @@ func (b *interactionsBench) pressOne(ctx context.Context, k int, id string, due 
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	d := time.Since(due)
+	d := time.Since(p.due)
+	id := p.id
 	var answer struct {
 		Type int `json:"type"`
 		Data struct {
@@ -477,10 +525,15 @@ func (b *interactionsBench) failed(err error) {
 // serverTimer times an instance's handler: from the request handed to
 // it to the response written.
 type serverTimer struct {
-	h   http.Handler
-	mu  sync.Mutex
-	lat []time.Duration
+	h    http.Handler
+	mu   sync.Mutex
+	lat  []time.Duration
+	slow []time.Time // when each press over slowPress began
 }
+
+// slowPress is the server latency from which a press is counted in
+// InteractionsResult.SlowBySecond.
+const slowPress = 5 * time.Millisecond
 
 func (t *serverTimer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -488,7 +541,22 @@ func (t *serverTimer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(start)
 	t.mu.Lock()
 	t.lat = append(t.lat, d)
+	if d > slowPress {
+		t.slow = append(t.slow, start)
+	}
 	t.mu.Unlock()
+}
+
+// slowBySecond counts the presses over slowPress in each second of the
+// run that began at began, one count per element of counts.
+func (t *serverTimer) slowBySecond(began time.Time, counts []int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, at := range t.slow {
+		if i := int(at.Sub(began) / time.Second); i >= 0 && i < len(counts) {
+			counts[i]++
+		}
+	}
 }
 
 func (t *serverTimer) taken() []time.Duration {
