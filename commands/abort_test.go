@@ -87,7 +87,7 @@ func TestPressQueuedBeforeAnAbortCounts(t *testing.T) {
 		t.Fatalf("click %+v, want %d ms left at %d", r.click.ButtonClicked, minute-(stamp-t0), stamp)
 	}
 	r = <-at
-	if rej, ok := commands.AsRejection(r.err); !ok || rej.Reason != commands.ReasonGameOver || !rej.Aborted || rej.DeadlineMS != abortAt {
+	if rej, ok := commands.AsRejection(r.err); !ok || rej.Reason != commands.ReasonGameOver || !rej.Aborted || rej.DeadlineMS != abortAt || rej.BeforeEnd {
 		t.Fatalf("press at the abort's time: %+v, %v; want refused, stopped by an admin at %d", r.click, r.err, abortAt)
 	}
 	if end.Reason != events.EndAborted || end.AtMS != abortAt || end.By != "30" || end.Why != "enough" || end.LeftMS != stamp+minute-abortAt {
@@ -115,8 +115,8 @@ func TestPressQueuedBeforeAnAbortCounts(t *testing.T) {
 // A press received before an abort on another instance, whose append is
 // still on its way when the abort is recorded, loses to the abort (an
 // abort waits for no margin: it is an admin's act, not a deadline): it is
-// refused as stopped by an admin, at the abort's time, and nothing of it
-// is recorded.
+// refused as stopped by an admin, at the abort's time, saying it came in
+// before the abort and when, and nothing of it is recorded.
 func TestPressLosingToAnAbortIsToldSo(t *testing.T) {
 	e, clock, a, b, gate, game := twoInstances(t)
 	abortAt := t0 + minute/2
@@ -130,8 +130,9 @@ func TestPressLosingToAnAbortIsToldSo(t *testing.T) {
 	gate.open()
 	r := <-pressed
 	rej, ok := commands.AsRejection(r.err)
-	if !ok || rej.Reason != commands.ReasonGameOver || !rej.Aborted || rej.DeadlineMS != abortAt {
-		t.Fatalf("press that lost to the abort: %+v, %v; want refused, stopped by an admin at %d", r.click, r.err, abortAt)
+	if !ok || rej.Reason != commands.ReasonGameOver || !rej.Aborted || rej.DeadlineMS != abortAt || !rej.BeforeEnd || rej.PressedMS != abortAt-100 {
+		t.Fatalf("press that lost to the abort: %+v, %v; want refused, stopped by an admin at %d, pressed before it at %d",
+			r.click, r.err, abortAt, abortAt-100)
 	}
 	recs := history(t, e.store, events.GameSubject(game))
 	for _, rec := range recs {
