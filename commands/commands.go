@@ -98,10 +98,11 @@ type Rejection struct {
 	// DeadlineMS), not because its clock ran out.
 	Aborted bool
 	// BeforeEnd: game over although the press was received before the
-	// clock ran out (at DeadlineMS), because the game's end was recorded
-	// before the press could be (a press slower to reach the store than
-	// EndMargin, e.g. behind a stalled append on another instance).
-	// PressedMS is when the press was received.
+	// game ended (at DeadlineMS: the clock ran out, or an admin stopped
+	// it), because the end was recorded before the press could be (a
+	// press slower to reach the store than EndMargin, or one on another
+	// instance still on its way when an abort was recorded). PressedMS is
+	// when the press was received.
 	BeforeEnd bool
 	PressedMS int64
 	// ReadyAtMS and WaitMS: when the player may press again and how long

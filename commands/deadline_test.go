@@ -14,7 +14,11 @@ import (
 
 // parked reports whether some goroutine is parked (in a select or a
 // channel send) with every one of fns on its stack and none of not.
-func parked(fns []string, not ...string) bool {
+func parked(fns []string, not ...string) bool { return parkedCount(fns, not...) > 0 }
+
+// parkedCount is how many goroutines are parked (in a select or a channel
+// send) with every one of fns on their stack and none of not.
+func parkedCount(fns []string, not ...string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -24,6 +28,7 @@ func parked(fns []string, not ...string) bool {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	count := 0
 next:
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		head, _, _ := strings.Cut(g, "\n")
@@ -40,9 +45,9 @@ next:
 				continue next
 			}
 		}
-		return true
+		count++
 	}
-	return false
+	return count
 }
 
 // waitParked waits until a goroutine is parked in fns (see parked).

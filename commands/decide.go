@@ -30,8 +30,9 @@ func DecidePress(g *events.Game, banned bool, p Press, nowMS int64) (events.Butt
 		}
 		rej := &Rejection{Reason: ReasonGameOver, Game: p.Game, DeadlineMS: end, Aborted: g.Status == events.StatusAborted}
 		// The press's own stamp (nowMS is raised to the end's time): one
-		// received before the clock ran out lost only to the end's append.
-		if g.Status == events.StatusEnded && !p.At.IsZero() && ms(p.At) < end {
+		// received before the clock ran out, or before an admin stopped the
+		// game, lost only to the end's append.
+		if !g.Active() && !p.At.IsZero() && ms(p.At) < end {
 			rej.BeforeEnd, rej.PressedMS = true, ms(p.At)
 		}
 		return events.ButtonClicked{}, rej

@@ -233,10 +233,9 @@ func TestGameOverSaysWhetherAborted(t *testing.T) {
 	}
 }
 
-// A press received before the recorded end of an expired game (its append
-// lost to the end) is refused as game over, saying so and when it came
-// in; one received at or after the end, or refused because an admin
-// stopped the game, is not.
+// A press received before the recorded end of a game, expired or aborted
+// (its append lost to the end), is refused as game over, saying so and
+// when it came in; one received at or after the end is not.
 func TestGameOverSaysThePressCameBeforeTheEnd(t *testing.T) {
 	end := t0 + 12*hour
 	ended := func(reason events.EndReason) *events.Game { return endedGame(t, reason, end) }
@@ -249,7 +248,9 @@ func TestGameOverSaysThePressCameBeforeTheEnd(t *testing.T) {
 		{"expired, pressed 100 ms before the end", ended(events.EndExpired), end - 100, true},
 		{"expired, pressed at the end", ended(events.EndExpired), end, false},
 		{"expired, pressed after the end", ended(events.EndExpired), end + 100, false},
-		{"aborted, pressed before the abort", ended(events.EndAborted), end - 100, false},
+		{"aborted, pressed 100 ms before the abort", ended(events.EndAborted), end - 100, true},
+		{"aborted, pressed at the abort", ended(events.EndAborted), end, false},
+		{"aborted, pressed after the abort", ended(events.EndAborted), end + 100, false},
 		{"past the deadline, end not recorded", game(t, 0), end + 100, false},
 	}
 	for _, tt := range tests {

@@ -132,7 +132,8 @@ func (h *Handler) pressQueued(ctx context.Context, p Press, banned bool) (Click,
 
 // decideQueued decides and stores the presses queued on a game that were
 // stamped before now, in their order, in groups as pressQueued's holder
-// does; presses stamped later stay queued. The caller holds e.mu.
+// does; presses stamped later stay queued. An end (Expire, Abort) calls it
+// before deciding itself, with its own time. The caller holds e.mu.
 func (h *Handler) decideQueued(ctx context.Context, e *gameEntry, now time.Time) {
 	for {
 		e.qmu.Lock()

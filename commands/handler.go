@@ -937,6 +937,13 @@ type Aborted struct {
 }
 
 // Abort stops an active game before its deadline and returns the end.
+//
+// Presses queued on the game and stamped before the abort's time are
+// decided first, in order, as in Expire (GAME-RULES §2: a press's stamp
+// alone decides its order, so one received before the abort is not refused
+// because the abort got the game first); presses stamped at or after it
+// are refused as stopped by an admin. The end is recorded at the abort's
+// time, with what the clock showed after those presses.
 func (h *Handler) Abort(ctx context.Context, a Abort) (Aborted, error) {
 	if a.At.IsZero() {
 		a.At = h.clock.Now()
@@ -946,6 +953,7 @@ func (h *Handler) Abort(ctx context.Context, a Abort) (Aborted, error) {
 	}
 	var out Aborted
 	err := h.withGame(ctx, a.Game, func(e *gameEntry) error {
+		h.decideQueued(ctx, e, a.At)
 		_, _, err := h.appendGame(ctx, e, "", func() (events.Event, error) {
 			end, rej := DecideAbort(&e.g, a, e.g.Now(ms(a.At)))
 			if rej != nil {

@@ -90,6 +90,10 @@ func pressRefused(r *commands.Rejection, at time.Time) string {
 	case commands.ReasonWrongGuild:
 		return textWrongPlay
 	case commands.ReasonGameOver:
+		if r.Aborted && r.BeforeEnd {
+			return fmt.Sprintf("Your press came in **%s** before an admin stopped game #%d, but the stop was recorded before your press could be, so it did not count. The game was stopped %s (at %s).",
+				timefmt.Value(r.DeadlineMS-r.PressedMS), r.Game, stamp(r.DeadlineMS, 'R'), stamp(r.DeadlineMS, 'T'))
+		}
 		if r.Aborted {
 			return fmt.Sprintf("Game #%d was stopped by an admin %s, so presses no longer count.", r.Game, stamp(r.DeadlineMS, 'R'))
 		}

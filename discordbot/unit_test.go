@@ -210,6 +210,37 @@ func TestRefusalsCarryTheirNumbers(t *testing.T) {
 	}
 }
 
+// A press refused because an admin stopped the game is told so — also one
+// that came in before the stop and lost to it — never that the clock ran
+// out.
+func TestRefusalAfterAnAbortSaysSo(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_000)
+	tests := []struct {
+		name string
+		rej  commands.Rejection
+		want []string
+	}{
+		{"pressed after the abort", commands.Rejection{Reason: commands.ReasonGameOver, Game: 4, DeadlineMS: 1_699_999_000_000, Aborted: true},
+			[]string{"game #4 was stopped by an admin", "<t:1699999000:R>"}},
+		{"pressed before the abort, lost to it", commands.Rejection{Reason: commands.ReasonGameOver, Game: 4,
+			DeadlineMS: 1_699_999_000_000, Aborted: true, BeforeEnd: true, PressedMS: 1_699_998_999_900},
+			[]string{"**00:00:00.100** before an admin stopped game #4", "stop was recorded before your press", "<t:1699999000:R>", "<t:1699999000:T>"}},
+	}
+	for _, tt := range tests {
+		got := pressRefused(&tt.rej, at)
+		for _, w := range tt.want {
+			if !strings.Contains(strings.ToLower(got), strings.ToLower(w)) {
+				t.Errorf("%s: %q lacks %q", tt.name, got, w)
+			}
+		}
+		for _, not := range []string{"ran out", "Game over", "left, but"} {
+			if strings.Contains(got, not) {
+				t.Errorf("%s: %q says %q: the clock did not run out", tt.name, got, not)
+			}
+		}
+	}
+}
+
 func TestExplanationListsTheSixRanges(t *testing.T) {
 	text := explanation(events.GameStarted{Game: 3, DurationMS: 12 * 3600_000, CooldownMS: 3 * 3600_000, Sequential: 2})
 	for _, w := range []string{"game #3", "12:00:00", "🔴 **Red** 00:00:00 – 02:00:00", "🟣 **Purple** 10:00:00 – 12:00:00",
