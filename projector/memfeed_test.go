@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,4 +249,65 @@ func TestMemFeedReplayAndVerify(t *testing.T) {
 	if len(diffs) != 1 {
 		t.Errorf("verify with message %d not applied: %v, want one difference", more, diffs)
 	}
+}
+
+// A caught-up projector waits Linger after a message for more, and applies
+// what came meanwhile as one batch; a lone message waits the whole Linger.
+// (Resync is long here: it catches up without the consumer.)
+func TestMemFeedProjectorLingersWhenCaughtUp(t *testing.T) {
+	t.Run("batches what comes within it", func(t *testing.T) {
+		feed := memfeed.New()
+		sink := newMemSink("mem")
+		o := fastOptions(t)
+		o.BatchSize, o.Linger, o.Resync = 5, time.Second, time.Minute
+		var (
+			mu    sync.Mutex
+			sizes []int
+		)
+		o.OnApplied = func(n int, _ time.Duration, _ uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			sizes = append(sizes, n)
+		}
+		batches := func() []int {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(sizes)
+		}
+		run(t, projector.New(feed, sink, o))
+		waitApplied(t, sink, memPublish(t, feed, 5)) // caught up: now on the consumer
+		eventually(t, 10*time.Second, func() bool { return sum(batches()) == 5 },
+			func() string { return fmt.Sprintf("batches %v, want 5 messages", batches()) })
+		applied := len(batches())
+		last := memPublish(t, feed, 5)
+		waitApplied(t, sink, last)
+		if got := batches()[applied:]; len(got) != 1 {
+			t.Errorf("batches of %v messages, want one of the 5 published together (full: no wait)", got)
+		}
+	})
+	t.Run("a lone message waits it out", func(t *testing.T) {
+		feed := memfeed.New()
+		sink := newMemSink("mem")
+		o := fastOptions(t)
+		o.Linger, o.Resync = 300*time.Millisecond, time.Minute
+		run(t, projector.New(feed, sink, o))
+		// Caught up, and through the batch that the consumer's start may
+		// hold (messages the catch-up applied, delivered again).
+		for range 2 {
+			waitApplied(t, sink, memPublish(t, feed, 1))
+		}
+		began := time.Now()
+		last := memPublish(t, feed, 1)
+		waitApplied(t, sink, last)
+		if d := time.Since(began); d < o.Linger {
+			t.Errorf("applied after %v, before the linger of %v", d, o.Linger)
+		}
+	})
+}
+
+func sum(ns []int) (s int) {
+	for _, n := range ns {
+		s += n
+	}
+	return s
 }

@@ -17,14 +17,23 @@ import (
 // deletes its consumer.
 func ConsumerName(projection string) string { return "projector-" + projection }
 
+// DefaultLinger is Options.Linger's default.
+const DefaultLinger = 2 * time.Millisecond
+
 // Options tunes a Projector. The zero value is usable.
 type Options struct {
 	// Log receives the projector's logs (default: discarded).
 	Log *slog.Logger
-	// BatchSize is the most messages one Apply gets when the projector is
-	// behind (default 1000). When it is caught up, each batch holds what
-	// has arrived, often one message, so that it shows at once.
+	// BatchSize is the most messages one Apply gets (default 1000): a
+	// projector that is behind applies full batches.
 	BatchSize int
+	// Linger is how long a batch that is not full waits, after its first
+	// message arrived, for more (default 2ms; negative: not at all, a
+	// caught-up projector applies what has arrived). Under a steady flow
+	// of presses it turns many one-message batches, each a few round
+	// trips to the sink and its own commit, into fewer larger ones, for
+	// at most Linger more lag.
+	Linger time.Duration
 	// AckWait is the consumer's redelivery timeout (default 30s).
 	AckWait time.Duration
 	// MaxAckPending bounds the consumer's unacknowledged messages (default
@@ -68,6 +77,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
+	}
+	if o.Linger == 0 {
+		o.Linger = DefaultLinger
 	}
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
@@ -253,6 +265,8 @@ func (p *Projector) consume(ctx context.Context, l *lease, start uint64) error {
 
 	tick := time.NewTicker(p.o.Resync)
 	defer tick.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	idle := true
 	batch := make([]events.Delivery, 0, p.o.BatchSize)
 	for {
@@ -262,16 +276,22 @@ func (p *Projector) consume(ctx context.Context, l *lease, start uint64) error {
 		case <-cc.Closed():
 			return errors.New("consumer subscription closed")
 		case m := <-msgs:
+			// A batch is applied when full, or Linger after its first
+			// message (at once without a linger).
 			batch = append(batch[:0], m)
+			linger.Reset(max(p.o.Linger, 0))
 		drain:
 			for len(batch) < p.o.BatchSize {
 				select {
 				case m := <-msgs:
 					batch = append(batch, m)
-				default:
+				case <-linger.C:
 					break drain
+				case <-ctx.Done():
+					return ctx.Err()
 				}
 			}
+			linger.Stop()
 			if err := p.fellBack(ctx, l, p.handle(ctx, l, batch)); err != nil {
 				return err
 			}

@@ -78,7 +78,9 @@ type InteractionsResult struct {
 
 	// CPU time (user + system) spent while the presses went on, per
 	// process: "bench" is this process (the instances, the projector and
-	// the client together), the others the cluster's nodes. CPUMSPer1000
+	// the client together), "node1".. the cluster's nodes, "redis" the
+	// Redis server when it runs on this machine (shared: other clients'
+	// work counts too). CPUMSPer1000
 	// is their sum per 1,000 presses: a cost that, unlike latency, does
 	// not depend on what else the machine runs.
 	CPUS         map[string]float64 `json:"cpu_s"`
@@ -101,6 +103,7 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	duration := fs.Duration("duration", 20*time.Second, "how long presses go on")
 	games := fs.Int("games", 50, "games pressed, in one guild (cooldown 0, no sequential rule)")
 	players := fs.Int("players", 2000, "members pressing")
+	linger := fs.Duration("linger", projector.DefaultLinger, "the Redis projector's linger (projector.Options.Linger; negative: none)")
 	nodeProcs := fs.Int("node-procs", 0, "GOMAXPROCS of each cluster node (0: Go's default, all cores)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
 	s := a.w.Flags(fs, Flags{NATS: true})
@@ -142,10 +145,13 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	}
 	defer rdb.Close()
 	b := &interactionsBench{w: a.w, nats: c.NATS, rdb: rdb, log: log, instances: *instances, games: *games,
-		players: *players, rate: *rate, duration: *duration, cpuProfile: *cpuProfile,
+		players: *players, rate: *rate, duration: *duration, linger: *linger, cpuProfile: *cpuProfile,
 		procs: map[string]int{"bench": os.Getpid()}}
 	if *cluster > 0 {
 		maps.Copy(b.procs, nodes.PIDs())
+	}
+	if pid := redisPID(ctx, rdb); pid > 0 {
+		b.procs["redis"] = pid
 	}
 	res, err := b.run(ctx)
 	if err != nil {
@@ -163,7 +169,7 @@ type interactionsBench struct {
 	rdb                             redis.UniversalClient
 	log                             *slog.Logger
 	instances, games, players, rate int
-	duration                        time.Duration
+	duration, linger                time.Duration
 	cpuProfile                      string
 	procs                           map[string]int // name → pid, whose CPU time is counted
 
@@ -212,7 +218,7 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 		}
 	}
 	views := projector.New(b.first.Store.Feed(), redisproj.New(b.rdb, redisproj.Options{Prefix: b.prefix}),
-		projector.Options{Log: b.log.With("projection", "redis")})
+		projector.Options{Log: b.log.With("projection", "redis"), Linger: b.linger})
 	b.wg.Go(func() { _ = views.Run(ctx) })
 	if err := b.startGames(ctx); err != nil {
 		return b.res, err
@@ -563,6 +569,35 @@ func (t *serverTimer) taken() []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.lat
+}
+
+// redisPID returns the process id of the Redis server behind rdb when it
+// runs on this machine (its INFO's process_id is a process here named
+// redis-server), 0 otherwise: a Redis Cluster, or one elsewhere.
+func redisPID(ctx context.Context, rdb redis.UniversalClient) int {
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		return 0
+	}
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(info) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(v)
+		if err != nil {
+			return 0
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || !strings.HasPrefix(string(comm), "redis-server") {
+			return 0
+		}
+		return pid
+	}
+	return 0
 }
 
 // cpuTimes reads the user + system CPU time of each process from
