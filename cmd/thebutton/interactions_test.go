@@ -132,3 +132,34 @@ func TestBenchInteractionsPrintsJSON(t *testing.T) {
 		t.Errorf("accepted %d + deferred %d + shed %d of %d presses, per instance %v", res.Accepted, res.Deferred, res.Shed, res.Presses, res.InstancePresses)
 	}
 }
+
+// TestBenchInteractionsConfirmsDeferred: with a press budget of 1 ms most
+// presses are answered deferred; the bench learns each one's edited answer
+// from the fake Discord and audits only the presses finally answered
+// accepted against the stored stream.
+func TestBenchInteractionsConfirmsDeferred(t *testing.T) {
+	redisURL, _, _ := testRedis(t)
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"bench", "interactions", "--cluster", "0", "--instances", "2",
+		"--games", "3", "--players", "50", "--duration", "1s", "--rate", "40", "--press-budget", "1ms",
+		"--redis-url", redisURL, "--log-level", "warn"}, &stdout, &stderr, env(nil))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res bench.InteractionsResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	t.Logf("%+v", res)
+	if res.Presses != 40 || res.Errors != 0 || res.Deferred < res.Presses/2 {
+		t.Fatalf("%d presses, %d errors, %d deferred: want 40 presses, no error, most deferred", res.Presses, res.Errors, res.Deferred)
+	}
+	if res.DeferredAccepted+res.DeferredRefused+res.DeferredShed != res.Deferred || res.DeferredUnanswered != 0 {
+		t.Errorf("deferred %d: accepted %d + refused %d + shed %d, %d never answered", res.Deferred,
+			res.DeferredAccepted, res.DeferredRefused, res.DeferredShed, res.DeferredUnanswered)
+	}
+	// Cooldown 0 and no sequential rule: every press decided in time counts.
+	if res.DeferredAccepted == 0 || res.Lost != 0 || res.Ghost != 0 || res.RulesBroken != 0 {
+		t.Errorf("%d deferred accepted, lost %d, ghost %d, rules broken %d", res.DeferredAccepted, res.Lost, res.Ghost, res.RulesBroken)
+	}
+}

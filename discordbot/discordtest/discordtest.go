@@ -120,7 +120,10 @@ type Server struct {
 	closed            bool
 	endpoint          *endpoint      // interactions over HTTP instead of the gateway
 	posts             sync.WaitGroup // interactions being POSTed
-	gatewayDown       atomic.Bool
+	// adopt knows the tokens of interactions delivered by others
+	// (AdoptInteractions).
+	adopt       func(token string) (id string, ok bool)
+	gatewayDown atomic.Bool
 }
 
 // New starts a fake Discord and registers its shutdown with tb.

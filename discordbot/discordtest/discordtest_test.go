@@ -228,6 +228,48 @@ func TestInteractionCallbacks(t *testing.T) {
 	}
 }
 
+// TestAdoptedInteractions: the edit of an interaction delivered by someone
+// else is refused (10015) until its token is adopted, then recorded as
+// its deferred answer; a token the caller does not know stays refused.
+func TestAdoptedInteractions(t *testing.T) {
+	f := discordtest.New(t, discordtest.Options{Token: token})
+	s, _ := discordgo.New("Bot " + token)
+	s.Client = f.Client()
+	edit := func(tok string) error {
+		content := "done"
+		_, err := s.WebhookMessageEdit(f.AppID, tok, "@original", &discordgo.WebhookEdit{Content: &content})
+		return err
+	}
+	var re *discordgo.RESTError
+	if err := edit("tok-7"); !errors.As(err, &re) || re.Message.Code != discordgo.ErrCodeUnknownWebhook {
+		t.Fatalf("edit of an unknown token: %v, want 10015", err)
+	}
+	f.AdoptInteractions(func(tok string) (string, bool) {
+		id, ok := strings.CutPrefix(tok, "tok-")
+		return id, ok && id == "7"
+	})
+	if f.Interaction("7") != nil {
+		t.Fatal("interaction 7 adopted before any webhook call")
+	}
+	if err := edit("tok-8"); !errors.As(err, &re) || re.Message.Code != discordgo.ErrCodeUnknownWebhook {
+		t.Errorf("edit of a token the caller does not know: %v, want 10015", err)
+	}
+	if err := edit("tok-7"); err != nil {
+		t.Fatalf("edit of an adopted token: %v", err)
+	}
+	i := f.Interaction("7")
+	if i == nil {
+		t.Fatal("interaction 7 not adopted")
+	}
+	a, ok := i.Answer()
+	if !ok || a.Content != "done" || !a.Deferred || a.CallbackType != 5 {
+		t.Errorf("answer = %+v, %v; want the edit, deferred", a, ok)
+	}
+	if f.Interaction("8") != nil {
+		t.Error("interaction 8 adopted")
+	}
+}
+
 func TestMessagesKeepAttachmentsAndCheckLimits(t *testing.T) {
 	f := discordtest.New(t, discordtest.Options{Token: token})
 	_, chans := f.AddGuild("G", 0, "a")

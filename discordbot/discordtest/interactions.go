@@ -13,7 +13,8 @@ import (
 )
 
 // Interaction is an interaction the fake sent over the gateway, or to the
-// interactions endpoint (SetInteractionsEndpoint).
+// interactions endpoint (SetInteractionsEndpoint), or one it adopted
+// (AdoptInteractions).
 type Interaction struct {
 	ID, Token string
 	// Type is 2 for a slash command, 3 for a component (button).
@@ -370,10 +371,67 @@ func (s *Server) callback(c *Call) (int, any) {
 	return http.StatusNoContent, nil
 }
 
+// AdoptInteractions makes the fake take webhook calls (edits of the
+// original response, followups) for interactions it did not send: those a
+// caller delivers to the bot itself, such as a benchmark posting its own
+// signed requests to the interactions endpoint, and whose initial response
+// the caller reads. known says whether a token is one of the caller's and
+// gives its interaction id; it is called with the fake's lock held (it
+// must not call the fake) and only for tokens the fake does not know. The
+// first webhook call with such a token registers its interaction as
+// deferred (callback type 5, no flags) at that moment, without guild,
+// channel or user; the call and later ones are then served and recorded as
+// for an interaction the fake sent, and Interaction returns it. nil stops
+// adopting (interactions already adopted stay).
+func (s *Server) AdoptInteractions(known func(token string) (id string, ok bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.adopt = known
+}
+
+// Interaction returns the interaction with id, sent by the fake or adopted
+// (AdoptInteractions); nil if there is none.
+func (s *Server) Interaction(id string) *Interaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.interactions[id]
+}
+
+// Answer returns the interaction's final answer and true if it is in,
+// without waiting (Wait waits for it).
+func (i *Interaction) Answer() (Answer, bool) {
+	i.s.mu.Lock()
+	defer i.s.mu.Unlock()
+	return i.answerLocked()
+}
+
+// adoptLocked registers the interaction of an unknown webhook token that
+// the caller of AdoptInteractions knows, as deferred at c.At. Caller holds
+// s.mu.
+func (s *Server) adoptLocked(c *Call) *Interaction {
+	token := c.Vars["token"]
+	if s.adopt == nil {
+		return nil
+	}
+	id, ok := s.adopt(token)
+	if !ok || s.interactions[id] != nil {
+		return nil
+	}
+	i := &Interaction{ID: id, Token: token, s: s, done: make(chan struct{}),
+		responses: []Response{{Kind: "callback", Type: 5, MessageID: s.NewID(), At: c.At, Status: http.StatusNoContent}}}
+	i.sentAt.Store(c.At.UnixNano())
+	s.interactions[id] = i
+	s.byToken[token] = i
+	return i
+}
+
 // byWebhook returns the interaction of a webhook token, if it may still be
 // followed up (15 minutes).
 func (s *Server) byWebhook(c *Call) (*Interaction, int, any) {
 	i := s.byToken[c.Vars["token"]]
+	if i == nil {
+		i = s.adoptLocked(c)
+	}
 	if i == nil || c.Vars["app"] != s.AppID || c.At.Sub(i.sent()) > 15*time.Minute {
 		st, b := notFound(discordgo.ErrCodeUnknownWebhook, "Webhook")
 		return nil, st, b

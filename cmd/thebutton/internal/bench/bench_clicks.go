@@ -254,15 +254,15 @@ func runBenchClicks(ctx context.Context, a *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res.RulesBroken, res.Ghost, res.Lost = au.rulesBroken, au.ghost, au.lost
+	res.RulesBroken, res.Ghost, res.Lost = au.rulesBroken, len(au.ghosts), au.lost
 	return printJSON(a.stdout, res)
 }
 
 // benchAudit is what the stored stream says of a bench run.
 type benchAudit struct {
-	rulesBroken int // commands.Audit's problems: the rules re-checked on the stream
-	ghost       int // stored clicks not answered accepted
-	lost        int // presses answered accepted but not stored
+	rulesBroken int      // commands.Audit's problems: the rules re-checked on the stream
+	ghosts      []string // the interactions of stored clicks not answered accepted
+	lost        int      // presses answered accepted but not stored
 }
 
 // auditBench re-checks the rules on every bench game's stored history and
@@ -283,7 +283,7 @@ func auditBench(ctx context.Context, store *natsstore.Store, ids []events.GameID
 		for _, r := range recs {
 			if c, ok := r.Event.(events.ButtonClicked); ok {
 				if !accepted[c.Interaction] {
-					au.ghost++
+					au.ghosts = append(au.ghosts, c.Interaction)
 				}
 				delete(accepted, c.Interaction)
 			}

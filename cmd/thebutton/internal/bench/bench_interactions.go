@@ -45,13 +45,25 @@ type InteractionsResult struct {
 	Rate      int     `json:"rate"`
 	DurationS float64 `json:"duration_s"`
 
+	// The HTTP answers: accepted, rejected and shed ("busy, press again":
+	// not decided within the bot's budget) answered at once, deferred
+	// (the answer edited in later), errors (no 200 answer: the client
+	// gave up after 10 s, or a status other than 200).
 	Presses  int            `json:"presses"`
 	Accepted int            `json:"accepted"`
 	Rejected int            `json:"rejected"`
 	Deferred int            `json:"deferred"`
-	Shed     int            `json:"shed"` // answered "busy, press again": not decided within the bot's budget
+	Shed     int            `json:"shed"`
 	Errors   int            `json:"errors"`
 	Statuses map[string]int `json:"statuses,omitempty"`
+	// The deferred presses by the answer the bot edited in (through the
+	// fake Discord, which adopts the bench's interactions), and those it
+	// never edited: an error of the service (the player is left with
+	// "thinking…"), which fails the bench.
+	DeferredAccepted   int `json:"deferred_accepted"`
+	DeferredRefused    int `json:"deferred_refused"`
+	DeferredShed       int `json:"deferred_shed"`
+	DeferredUnanswered int `json:"deferred_unanswered"`
 
 	ServerP50MS float64 `json:"server_p50_ms"`
 	ServerP99MS float64 `json:"server_p99_ms"`
@@ -67,14 +79,16 @@ type InteractionsResult struct {
 	InstanceP99MS   []float64 `json:"instance_p99_ms"`
 	InstancePresses []int     `json:"instance_presses"`
 
-	// Against the stored stream: presses answered accepted (or deferred)
-	// but not stored, stored clicks not answered so (ghosts), and the
-	// rules re-checked (commands.Audit).
-	RulesBroken int    `json:"rules_broken"`
-	Lost        int    `json:"lost"`
-	Ghost       int    `json:"ghost"`
-	LoadBefore  string `json:"loadavg_before"`
-	LoadAfter   string `json:"loadavg_after"`
+	// Against the stored stream: presses finally answered accepted (at
+	// once or in the deferred answer's edit) but not stored, stored clicks
+	// not answered so (ghosts; ErrorsStored of them are presses whose
+	// client got no answer), and the rules re-checked (commands.Audit).
+	RulesBroken  int    `json:"rules_broken"`
+	Lost         int    `json:"lost"`
+	Ghost        int    `json:"ghost"`
+	ErrorsStored int    `json:"errors_stored"`
+	LoadBefore   string `json:"loadavg_before"`
+	LoadAfter    string `json:"loadavg_after"`
 
 	// CPU time (user + system) spent while the presses went on, per
 	// process: "bench" is this process (the instances, the projector and
@@ -106,6 +120,7 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	linger := fs.Duration("linger", projector.DefaultLinger, "the Redis projector's linger (projector.Options.Linger; negative: none)")
 	nodeProcs := fs.Int("node-procs", 0, "GOMAXPROCS of each cluster node (0: Go's default, all cores)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the presses (the instances and the client) to this file")
+	pressBudget := fs.Duration("press-budget", 0, "the bots' press budget, past which a press is deferred (0: the service's default); a small one defers most presses")
 	s := a.w.Flags(fs, Flags{NATS: true})
 	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0",
 		"Redis for the views (keys under a scratch prefix, deleted afterwards) [REDIS_URL]")
@@ -113,6 +128,9 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 		var problems []error
 		if *instances < 1 || *rate < 1 || *duration <= 0 || *games < 1 || *players < 1 {
 			problems = append(problems, errors.New("instances, rate, duration, games and players must be positive"))
+		}
+		if *pressBudget < 0 {
+			problems = append(problems, errors.New("--press-budget must not be negative"))
 		}
 		if *cluster < 0 || *cluster > 5 {
 			problems = append(problems, errors.New("--cluster takes 0 to 5 nodes"))
@@ -145,8 +163,9 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	}
 	defer rdb.Close()
 	b := &interactionsBench{w: a.w, nats: c.NATS, rdb: rdb, log: log, instances: *instances, games: *games,
-		players: *players, rate: *rate, duration: *duration, linger: *linger, cpuProfile: *cpuProfile,
-		procs: map[string]int{"bench": os.Getpid()}}
+		players: *players, rate: *rate, duration: *duration, linger: *linger, pressBudget: *pressBudget,
+		cpuProfile: *cpuProfile,
+		procs:      map[string]int{"bench": os.Getpid()}}
 	if *cluster > 0 {
 		maps.Copy(b.procs, nodes.PIDs())
 	}
@@ -158,7 +177,13 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 		return err
 	}
 	res.Cluster = *cluster
-	return printJSON(a.stdout, res)
+	if err := printJSON(a.stdout, res); err != nil {
+		return err
+	}
+	if res.DeferredUnanswered > 0 {
+		return fmt.Errorf("bench interactions: %d deferred presses never got their answer edited in", res.DeferredUnanswered)
+	}
+	return nil
 }
 
 // interactionsBench is one run: instances that each serve the
@@ -169,7 +194,7 @@ type interactionsBench struct {
 	rdb                             redis.UniversalClient
 	log                             *slog.Logger
 	instances, games, players, rate int
-	duration, linger                time.Duration
+	duration, linger, pressBudget   time.Duration
 	cpuProfile                      string
 	procs                           map[string]int // name → pid, whose CPU time is counted
 
@@ -190,9 +215,16 @@ type interactionsBench struct {
 	wg      sync.WaitGroup // goroutines that stop with the run's context
 	closers []func()       // run in reverse by close
 
+	// The presses' interaction ids are base+k, k in [0, presses); their
+	// tokens "tok-" and the id.
+	base    int64
+	presses int64
+
 	mu        sync.Mutex
 	clientLat []time.Duration
-	accepted  map[string]bool
+	accepted  map[string]bool // answered accepted: at once, then those deferred (classifyDeferred)
+	deferred  []string        // answered deferred
+	errored   []string        // not answered 200
 	res       InteractionsResult
 }
 
@@ -211,6 +243,12 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	b.key = priv
 	b.fake = discordtest.NewServer(discordtest.Options{Token: benchInteractionsToken}) // Discord's limits
 	b.closers = append(b.closers, b.fake.Close)
+	// The fake takes the bots' edits of deferred answers to the bench's
+	// interactions (it did not send them) and keeps them for the audit:
+	// only those edited, so nothing is added per press.
+	interval := max(time.Second/time.Duration(b.rate), 1)
+	b.base, b.presses = rand.Int64N(1<<40), int64((b.duration+interval-1)/interval)
+	b.fake.AdoptInteractions(b.interactionOf)
 	b.prefix = fmt.Sprintf("bench:interactions:%d:", time.Now().UnixNano())
 	for i := range b.instances {
 		if err := b.startInstance(ctx, i, pub); err != nil {
@@ -258,8 +296,10 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	if err := stopProfile(); err != nil {
 		return b.res, err
 	}
-	// Deferred presses are still being decided: the bots' Close waits for
-	// them before the stream is audited.
+	// Deferred presses are still being decided: their answers are waited
+	// for, then the bots' Close waits for whatever else they do before the
+	// stream is audited.
+	b.awaitDeferred(ctx)
 	for _, bot := range b.bots {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := bot.Close(cctx)
@@ -284,12 +324,131 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 		percentileMS(server, 0.5), percentileMS(server, 0.99), percentileMS(server, 1)
 	b.res.ClientP50MS, b.res.ClientP99MS, b.res.ClientMaxMS =
 		percentileMS(b.clientLat, 0.5), percentileMS(b.clientLat, 0.99), percentileMS(b.clientLat, 1)
+	b.classifyDeferred()
 	au, err := auditBench(ctx, b.first.Store, b.ids, b.accepted, b.log)
 	if err != nil {
 		return b.res, err
 	}
-	b.res.RulesBroken, b.res.Ghost, b.res.Lost = au.rulesBroken, au.ghost, au.lost
+	b.res.RulesBroken, b.res.Ghost, b.res.Lost = au.rulesBroken, len(au.ghosts), au.lost
+	errored := make(map[string]bool, len(b.errored))
+	for _, id := range b.errored {
+		errored[id] = true
+	}
+	for _, id := range au.ghosts {
+		if errored[id] {
+			b.res.ErrorsStored++
+		}
+	}
 	return b.res, nil
+}
+
+// interactionOf is the fake Discord's AdoptInteractions test: a token is
+// one of the run's presses' ("tok-" and an id in [base, base+presses)).
+func (b *interactionsBench) interactionOf(token string) (string, bool) {
+	id, ok := strings.CutPrefix(token, "tok-")
+	if !ok {
+		return "", false
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	return id, err == nil && n >= b.base && n < b.base+b.presses && strconv.FormatInt(n, 10) == id
+}
+
+// deferredWait bounds the wait for the deferred presses' edits after the
+// last press was answered: a deferred press is decided within the bot's
+// answerTimeout (20 s) and its edit given 10 s more.
+const deferredWait = 40 * time.Second
+
+// awaitDeferred waits until every press answered deferred has its answer
+// edited in, at most deferredWait, logging the progress every 2 s.
+func (b *interactionsBench) awaitDeferred(ctx context.Context) {
+	pending := b.deferred // the presses are over: nothing appends to it
+	if len(pending) == 0 {
+		return
+	}
+	began := time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var logged time.Time
+	for {
+		kept := pending[:0:0]
+		for _, id := range pending {
+			if i := b.fake.Interaction(id); i == nil {
+				kept = append(kept, id)
+			} else if _, ok := i.Answer(); !ok {
+				kept = append(kept, id)
+			}
+		}
+		pending = kept
+		waited := time.Since(began)
+		if len(pending) == 0 || waited >= deferredWait || ctx.Err() != nil {
+			b.log.Info("deferred answers", "edited", len(b.deferred)-len(pending), "of", len(b.deferred), "waited", waited.Round(time.Millisecond))
+			return
+		}
+		if time.Since(logged) >= 2*time.Second {
+			b.log.Info("waiting for deferred answers", "edited", len(b.deferred)-len(pending), "of", len(b.deferred), "waited", waited.Round(time.Millisecond))
+			logged = time.Now()
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// classifyDeferred sorts the deferred presses by the answer edited in
+// (through the fake Discord) and adds those accepted to b.accepted. Called
+// once the bots are closed: an edit not in by then never comes.
+func (b *interactionsBench) classifyDeferred() {
+	var never []string
+	for _, id := range b.deferred {
+		var (
+			a  discordtest.Answer
+			ok bool
+		)
+		if i := b.fake.Interaction(id); i != nil {
+			a, ok = i.Answer()
+		}
+		if !ok {
+			b.res.DeferredUnanswered++
+			never = append(never, id)
+			continue
+		}
+		switch classifyPress(a.Content) {
+		case pressAccepted:
+			b.res.DeferredAccepted++
+			b.accepted[id] = true
+		case pressShed:
+			b.res.DeferredShed++
+		default:
+			b.res.DeferredRefused++
+		}
+	}
+	if len(never) > 0 {
+		b.log.Error("deferred presses never answered: their players are left waiting", "count", len(never),
+			"first", never[:min(5, len(never))])
+	}
+}
+
+// pressOutcome is what an answer to a press told the player.
+type pressOutcome int
+
+const (
+	pressRefused  pressOutcome = iota // not recorded: a rule, an error, an unknown outcome
+	pressAccepted                     // the click counted
+	pressShed                         // "very busy, press again": not recorded
+)
+
+// classifyPress reads the content of an answer to a press (the bot's
+// texts, discordbot/press.go): a counted click says "<band> click!**",
+// a shed press that the button is "very busy".
+func classifyPress(content string) pressOutcome {
+	switch {
+	case strings.Contains(content, " click!**"):
+		return pressAccepted
+	case strings.Contains(content, "very busy"):
+		return pressShed
+	}
+	return pressRefused
 }
 
 // natsMsgs sums the messages the instances' NATS connections received
@@ -349,7 +508,7 @@ func (b *interactionsBench) startInstance(ctx context.Context, i int, pub ed2551
 	b.closers = append(b.closers, h.Close)
 	b.handlers = append(b.handlers, h)
 	bot, err := discordbot.New(discordbot.Config{Token: benchInteractionsToken, HTTPClient: b.fake.Client(), NoGateway: true,
-		Log: log.With("component", "discordbot")}, h, redisproj.NewReader(b.rdb, b.prefix),
+		PressBudget: b.pressBudget, Log: log.With("component", "discordbot")}, h, redisproj.NewReader(b.rdb, b.prefix),
 		redismarks.New(b.rdb, redismarks.Options{Prefix: b.prefix + "discord:"}))
 	if err != nil {
 		return err
@@ -418,15 +577,10 @@ type signedPress struct {
 // with the run's start: time enough from now for the signing, which it
 // times on a sample first.
 func (b *interactionsBench) prepare() ([]signedPress, time.Time) {
-	interval := time.Second / time.Duration(b.rate)
-	n := int(b.duration / interval)
-	if b.duration%interval != 0 {
-		n++
-	}
-	base := rand.Int64N(1 << 40)
-	presses := make([]signedPress, n)
+	interval := max(time.Second/time.Duration(b.rate), 1)
+	presses := make([]signedPress, b.presses)
 	for k := range presses {
-		id := fmt.Sprint(base + int64(k))
+		id := fmt.Sprint(b.base + int64(k))
 		game := k % len(b.ids)
 		user := fmt.Sprint(800000000000000000 + rand.IntN(b.players))
 		presses[k] = signedPress{id: id, url: b.urls[k%len(b.urls)], body: fmt.Appendf(nil, `{"id":%q,"application_id":%q,"type":3,"token":"tok-%s","version":1,"guild_id":%q,`+
@@ -434,12 +588,12 @@ func (b *interactionsBench) prepare() ([]signedPress, time.Time) {
 			`"data":{"custom_id":%q,"component_type":2},"message":{"id":"1","channel_id":%q,"content":""}}`,
 			id, b.fake.AppID, id, b.guild, b.channels[game], user, user, discordbot.PressID(b.ids[game]), b.channels[game])}
 	}
-	sample := min(n, 200)
+	sample := min(len(presses), 200)
 	t0 := time.Now()
 	for k := range sample {
 		discordtest.SignInteraction(b.key, t0, presses[k].body)
 	}
-	began := time.Now().Add(2*time.Since(t0)*time.Duration(n)/time.Duration(sample) + 100*time.Millisecond)
+	began := time.Now().Add(2*time.Since(t0)*time.Duration(len(presses))/time.Duration(max(sample, 1)) + 100*time.Millisecond)
 	for k := range presses {
 		presses[k].due = began.Add(time.Duration(k) * interval)
 		presses[k].header = discordtest.SignInteraction(b.key, presses[k].due, presses[k].body)
@@ -468,21 +622,21 @@ func (b *interactionsBench) pressAll(ctx context.Context, presses []signedPress)
 
 // pressOne posts one signed press and records its answer.
 func (b *interactionsBench) pressOne(ctx context.Context, p signedPress) {
+	id := p.id
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(p.body))
 	if err != nil {
-		b.failed(err)
+		b.failed(id, err)
 		return
 	}
 	req.Header = p.header
 	resp, err := b.client.Do(req)
 	if err != nil {
-		b.failed(err)
+		b.failed(id, err)
 		return
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	d := time.Since(p.due)
-	id := p.id
 	var answer struct {
 		Type int `json:"type"`
 		Data struct {
@@ -499,30 +653,34 @@ func (b *interactionsBench) pressOne(ctx context.Context, p signedPress) {
 	switch {
 	case err != nil || resp.StatusCode != http.StatusOK:
 		b.res.Errors++
+		b.errored = append(b.errored, id)
 		if b.res.Errors <= 5 {
 			b.log.Error("press failed", "status", resp.StatusCode, "err", err, "body", string(data))
 		}
 		return
-	case answer.Type == 5: // deferred: the answer is edited in later, through the fake Discord, which does not know the
-		// bench's interactions: the press is counted as accepted for lost/ghost
+	case answer.Type == 5: // deferred: the answer is edited in later (classifyDeferred)
 		b.res.Deferred++
-		b.accepted[id] = true
-	case strings.Contains(answer.Data.Content, " click!**"):
-		b.res.Accepted++
-		b.accepted[id] = true
-	case strings.Contains(answer.Data.Content, "very busy"):
-		b.res.Shed++
+		b.deferred = append(b.deferred, id)
 	default:
-		b.res.Rejected++
+		switch classifyPress(answer.Data.Content) {
+		case pressAccepted:
+			b.res.Accepted++
+			b.accepted[id] = true
+		case pressShed:
+			b.res.Shed++
+		default:
+			b.res.Rejected++
+		}
 	}
 	b.clientLat = append(b.clientLat, d)
 }
 
-func (b *interactionsBench) failed(err error) {
+func (b *interactionsBench) failed(id string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.res.Presses++
 	b.res.Errors++
+	b.errored = append(b.errored, id)
 	if b.res.Errors <= 5 {
 		b.log.Error("press failed", "err", err)
 	}
