@@ -164,8 +164,7 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 	defer rdb.Close()
 	b := &interactionsBench{w: a.w, nats: c.NATS, rdb: rdb, log: log, instances: *instances, games: *games,
 		players: *players, rate: *rate, duration: *duration, linger: *linger, pressBudget: *pressBudget,
-		cpuProfile: *cpuProfile,
-		procs:      map[string]int{"bench": os.Getpid()}}
+		cpuProfile: *cpuProfile, procs: map[string]int{"bench": os.Getpid()}}
 	if *cluster > 0 {
 		maps.Copy(b.procs, nodes.PIDs())
 	}
