@@ -127,9 +127,24 @@ func TestBenchInteractionsPrintsJSON(t *testing.T) {
 	if res.Presses != 50 || res.Errors != 0 || res.RulesBroken != 0 || res.Lost != 0 || res.Ghost != 0 || res.ServerP99MS <= 0 {
 		t.Errorf("result %+v", res)
 	}
+	if len(res.SlowBySecond) != 1 {
+		t.Errorf("slow_by_second %v: want one count for a 1 s run", res.SlowBySecond)
+	}
 	// A press shed under load (busy, nothing stored) is a true answer too.
 	if res.Accepted+res.Deferred+res.Shed != res.Presses || len(res.InstancePresses) != 2 || res.InstancePresses[0] != 25 {
 		t.Errorf("accepted %d + deferred %d + shed %d of %d presses, per instance %v", res.Accepted, res.Deferred, res.Shed, res.Presses, res.InstancePresses)
+	}
+}
+
+// A one-node "cluster" never gets a JetStream leader: the benches refuse
+// it at once instead of failing after 30 s.
+func TestBenchRefusesOneNodeCluster(t *testing.T) {
+	for _, cmd := range []string{"interactions", "clicks"} {
+		var stdout, stderr bytes.Buffer
+		code := Main(context.Background(), []string{"bench", cmd, "--cluster", "1"}, &stdout, &stderr, env(nil))
+		if code == 0 || !strings.Contains(stderr.String(), "2 to 5 nodes") {
+			t.Errorf("bench %s --cluster 1: exit %d, %q; want a failure naming the sizes it takes", cmd, code, stderr.String())
+		}
 	}
 }
 

@@ -76,8 +76,8 @@ func runBenchClicks(ctx context.Context, a *Env, args []string) error {
 		if *players < 1 || *games < 1 || *instances < 1 || *duration <= 0 || *rate < 0 {
 			problems = append(problems, errors.New("players, games, instances and duration must be positive, rate not negative"))
 		}
-		if *cluster < 0 || *cluster > 5 || *killAt < 0 || (*killAt > 0 && *cluster < 3) {
-			problems = append(problems, errors.New("--cluster takes 0 to 5 nodes; --kill-leader-at needs --cluster 3 or more"))
+		if *cluster < 0 || *cluster == 1 || *cluster > 5 || *killAt < 0 || (*killAt > 0 && *cluster < 3) {
+			problems = append(problems, errors.New("--cluster takes 0 (no cluster) or 2 to 5 nodes (a one-node cluster elects no JetStream leader); --kill-leader-at needs --cluster 3 or more"))
 		}
 		return errors.Join(append(problems, s.Check())...)
 	}); err != nil {

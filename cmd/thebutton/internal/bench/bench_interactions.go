@@ -132,8 +132,8 @@ func runBenchInteractions(ctx context.Context, a *Env, args []string) error {
 		if *pressBudget < 0 {
 			problems = append(problems, errors.New("--press-budget must not be negative"))
 		}
-		if *cluster < 0 || *cluster > 5 {
-			problems = append(problems, errors.New("--cluster takes 0 to 5 nodes"))
+		if *cluster < 0 || *cluster == 1 || *cluster > 5 {
+			problems = append(problems, errors.New("--cluster takes 0 (one embedded server) or 2 to 5 nodes (a one-node cluster elects no JetStream leader)"))
 		}
 		return errors.Join(append(problems, s.Check())...)
 	}); err != nil {
