@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -197,6 +198,9 @@ type envOptions struct {
 	// noTimekeeper lets a test write a history in the past before games
 	// are ended at their deadlines (startTimekeeper).
 	noTimekeeper bool
+	// transport, if set, puts something between the bot's HTTP client and
+	// the fake Discord.
+	transport func(http.RoundTripper) http.RoundTripper
 }
 
 func (e *env) startTimekeeper() {
@@ -256,6 +260,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.cfg = o.cfg
 	e.cfg.Token = token
 	e.cfg.HTTPClient = e.fake.Client()
+	if o.transport != nil {
+		c := *e.cfg.HTTPClient
+		c.Transport = o.transport(c.Transport)
+		e.cfg.HTTPClient = &c
+	}
 	if e.cfg.Log == nil {
 		e.cfg.Log = e.log.With("component", "discordbot")
 	}

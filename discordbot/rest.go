@@ -428,10 +428,45 @@ func (r *rest) respond(ctx context.Context, i *discordgo.Interaction, resp *disc
 	return r.direct(ctx, "answer interaction", http.MethodPost, discordgo.EndpointInteractionResponse(i.ID, i.Token), resp, files)
 }
 
-// editOriginal edits an interaction's original answer.
+// editOriginal edits an interaction's original answer. An edit sets the
+// whole answer, so sending it again is harmless: after a transport error
+// or a 5xx it is sent again, with a growing pause, until ctx ends — a
+// player's deferred answer is not left at "thinking…" by one broken
+// connection. A 4xx is final.
 func (r *rest) editOriginal(ctx context.Context, i *discordgo.Interaction, e *discordgo.WebhookEdit) error {
-	return r.direct(ctx, "edit answer", http.MethodPatch, discordgo.EndpointWebhookMessage(i.AppID, i.Token, "@original"), e, e.Files)
+	pause := editRetryFirst
+	for {
+		err := r.direct(ctx, "edit answer", http.MethodPatch, discordgo.EndpointWebhookMessage(i.AppID, i.Token, "@original"), e, e.Files)
+		if err == nil || !retryableEdit(err) {
+			return err
+		}
+		r.log.Debug("deferred answer not delivered: sending it again", "interaction", i.ID, "in", pause, "err", err)
+		if sleep(ctx, pause) != nil {
+			return err
+		}
+		pause = min(2*pause, editRetryMax)
+	}
 }
+
+// retryableEdit reports whether an edit that failed with err may succeed
+// if sent again: it got no answer, or a 5xx.
+func retryableEdit(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Status >= 500
+	}
+	return errors.Is(err, errTransport)
+}
+
+// The pauses between two attempts of an edit.
+const (
+	editRetryFirst = 100 * time.Millisecond
+	editRetryMax   = 2 * time.Second
+)
+
+// errTransport marks a request that got no HTTP answer (a refused or
+// broken connection, a timeout).
+var errTransport = errors.New("no answer")
 
 // direct makes one request with the session's client and token.
 func (r *rest) direct(ctx context.Context, op, method, url string, body any, files []*discordgo.File) error {
@@ -463,7 +498,10 @@ func (r *rest) direct(ctx context.Context, op, method, url string, body any, fil
 		req.Header.Set("User-Agent", r.s.UserAgent)
 		resp, err := r.client.Do(req)
 		if err != nil {
-			return fmt.Errorf("discord %s: %w", op, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("discord %s: %w", op, err)
+			}
+			return fmt.Errorf("discord %s: %w: %w", op, errTransport, err)
 		}
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()

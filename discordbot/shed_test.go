@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -311,3 +312,49 @@ func TestPressNotRecordedWhenItsDeferralFailed(t *testing.T) {
 		t.Errorf("stored clicks (-want +stored): the press whose deferral failed must not count\n%s", diff)
 	}
 }
+
+// A deferred answer whose edit gets no answer (a broken connection) or a
+// 5xx is sent again until it lands: the player is not left at
+// "thinking…". (A 4xx is final: TestRetryableEdit.)
+func TestDeferredAnswerEditIsSentAgain(t *testing.T) {
+	slow := &slowStore{}
+	var brokenFor atomic.Value // the token whose first edit loses its connection
+	brokenFor.Store("")
+	var broken atomic.Int32
+	e := newEnv(t, envOptions{
+		store: func(s *natsstore.Store) commands.Store { slow.Store = s; return slow },
+		transport: func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if tok := brokenFor.Load().(string); r.Method == http.MethodPatch && tok != "" &&
+					strings.Contains(r.URL.Path, "/"+tok+"/messages/@original") && broken.Add(1) == 1 {
+					return nil, errors.New("connection reset by peer (injected)")
+				}
+				return next.RoundTrip(r)
+			})
+		},
+	})
+	_, _, first, second := stalledPress(t, e, slow, 2500*time.Millisecond)
+	const edit = "PATCH /webhooks/{app}/{token}/messages/@original"
+	e.fake.Fail(discordtest.Failure{Route: edit, Vars: map[string]string{"token": first.Token}, Times: 2,
+		Status: http.StatusBadGateway, Code: 0, Message: "bad gateway (injected)"})
+	brokenFor.Store(second.Token)
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	for name, p := range map[string]*discordtest.Interaction{"first (two 502s)": first, "second (a broken connection)": second} {
+		a, err := p.Wait(ctx)
+		if err != nil || !strings.Contains(a.Content, "click!") || !a.Deferred {
+			t.Errorf("%s press: %q (deferred %v), %v; want deferred, then its click", name, a.Content, a.Deferred, err)
+		}
+	}
+	if n := len(e.fake.CallsTo(edit, "token", first.Token)); n != 3 {
+		t.Errorf("first press's answer edited %d times, want 3 (two 502s, then the answer)", n)
+	}
+	if broken.Load() < 2 {
+		t.Errorf("second press's edit sent %d times, want the broken one and the one that landed", broken.Load())
+	}
+
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

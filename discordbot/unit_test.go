@@ -1,6 +1,9 @@
 package discordbot
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -334,5 +337,27 @@ func TestCardNamesTheSettingToAdd(t *testing.T) {
 	}
 	if h := cmdHelp(false); !strings.Contains(h.embeds[0].Footer.Text, "LEGACY_TEXT_COMMANDS=true") {
 		t.Errorf("help without legacy words: footer %q lacks the setting", h.embeds[0].Footer.Text)
+	}
+}
+
+// An edit is sent again only when it got no answer or a 5xx.
+func TestRetryableEdit(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection broken", fmt.Errorf("discord edit answer: %w: %w", errTransport, errors.New("EOF")), true},
+		{"502", &APIError{Op: "edit answer", Status: 502}, true},
+		{"503", fmt.Errorf("wrapped: %w", &APIError{Op: "edit answer", Status: 503}), true},
+		{"404 unknown webhook", &APIError{Op: "edit answer", Status: 404, Code: 10015}, false},
+		{"400", &APIError{Op: "edit answer", Status: 400}, false},
+		{"our deadline", fmt.Errorf("discord edit answer: %w", context.DeadlineExceeded), false},
+		{"encoding", errors.New("discord edit answer: encode: bad"), false},
+	}
+	for _, tt := range tests {
+		if got := retryableEdit(tt.err); got != tt.want {
+			t.Errorf("%s: retryableEdit = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
