@@ -18,13 +18,8 @@ import (
 // its reason, and says what the clock showed after the press.
 func TestPressQueuedBeforeAnAbortCounts(t *testing.T) {
 	e := newEnv(t)
-	store := &gateStore{Store: openStore(t, e.srv)}
 	clock := commandstest.NewClock(time.UnixMilli(t0))
-	h := commands.NewHandler(store, clock, nil)
-	if err := h.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	store, h := e.gatedHandler(t, clock)
 	game := start(t, h, commands.StartGame{Duration: time.Minute, Cooldown: 0}).Game
 	ctx := context.Background()
 	abortAt := t0 + minute/2

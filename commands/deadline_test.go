@@ -62,13 +62,8 @@ func waitParked(t *testing.T, what string, fns []string, not ...string) {
 // deadline, at that deadline.
 func TestPressQueuedAcrossTheDeadlineCounts(t *testing.T) {
 	e := newEnv(t)
-	store := &gateStore{Store: openStore(t, e.srv)}
 	clock := commandstest.NewClock(time.UnixMilli(t0))
-	h := commands.NewHandler(store, clock, nil)
-	if err := h.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	store, h := e.gatedHandler(t, clock)
 	timekeeper(t, h, clock)
 	game := start(t, h, commands.StartGame{Duration: time.Minute, Cooldown: 0}).Game
 	ctx := context.Background()
@@ -134,12 +129,7 @@ func twoInstances(t *testing.T) (e *env, clock *commandstest.Clock, a, b *comman
 	e = newEnv(t)
 	clock = commandstest.NewClock(time.UnixMilli(t0))
 	a = e.handler(t, clock)
-	gate = &gateStore{Store: openStore(t, e.srv)}
-	b = commands.NewHandler(gate, clock, nil)
-	if err := b.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	gate, b = e.gatedHandler(t, clock)
 	for _, h := range []*commands.Handler{a, b} {
 		timekeeper(t, h, clock)
 	}

@@ -44,7 +44,20 @@ func openStore(t testing.TB, srv *embedded.Server) *natsstore.Store {
 // and closes it when the test ends.
 func (e *env) handler(t testing.TB, clock commands.Clock) *commands.Handler {
 	t.Helper()
-	h := commands.NewHandler(openStore(t, e.srv), clock, nil)
+	return handlerOn(t, openStore(t, e.srv), clock)
+}
+
+// gatedHandler opens a handler whose appends pass through a gateStore.
+func (e *env) gatedHandler(t testing.TB, clock commands.Clock) (*gateStore, *commands.Handler) {
+	t.Helper()
+	gate := &gateStore{Store: openStore(t, e.srv)}
+	return gate, handlerOn(t, gate, clock)
+}
+
+// handlerOn opens a handler on store until the test ends.
+func handlerOn(t testing.TB, store commands.Store, clock commands.Clock) *commands.Handler {
+	t.Helper()
+	h := commands.NewHandler(store, clock, nil)
 	if err := h.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

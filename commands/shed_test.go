@@ -70,12 +70,7 @@ func (s *gateStore) Append(ctx context.Context, subject string, e events.Event, 
 // however long its append takes.
 func TestPressShedPastItsDecideBy(t *testing.T) {
 	e := newEnv(t)
-	store := &gateStore{Store: openStore(t, e.srv)}
-	h := commands.NewHandler(store, nil, nil)
-	if err := h.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	store, h := e.gatedHandler(t, nil)
 	game := start(t, h, commands.StartGame{Duration: time.Hour, Cooldown: 0}).Game
 	ctx := context.Background()
 	press := func(user, inter string, by time.Time) (commands.Click, error) {
