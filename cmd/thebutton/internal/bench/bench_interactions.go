@@ -265,7 +265,7 @@ func (b *interactionsBench) run(ctx context.Context) (InteractionsResult, error)
 	b.client = &http.Client{Transport: t, Timeout: 10 * time.Second}
 	b.closers = append(b.closers, t.CloseIdleConnections)
 
-	presses, began := b.prepare()
+	presses, began := b.prepare(interval)
 	stopProfile, err := cli.StartCPUProfile(b.cpuProfile)
 	if err != nil {
 		return b.res, err
@@ -571,12 +571,11 @@ type signedPress struct {
 	due    time.Time
 }
 
-// prepare builds and signs the run's presses, each with the timestamp
-// Discord would give it (its due time, in whole seconds), and returns them
-// with the run's start: time enough from now for the signing, which it
-// times on a sample first.
-func (b *interactionsBench) prepare() ([]signedPress, time.Time) {
-	interval := max(time.Second/time.Duration(b.rate), 1)
+// prepare builds and signs the run's presses, one per interval, each with
+// the timestamp Discord would give it (its due time, in whole seconds),
+// and returns them with the run's start: time enough from now for the
+// signing, which it times on a sample first.
+func (b *interactionsBench) prepare(interval time.Duration) ([]signedPress, time.Time) {
 	presses := make([]signedPress, b.presses)
 	for k := range presses {
 		id := fmt.Sprint(b.base + int64(k))
@@ -593,6 +592,7 @@ func (b *interactionsBench) prepare() ([]signedPress, time.Time) {
 		discordtest.SignInteraction(b.key, t0, presses[k].body)
 	}
 	began := time.Now().Add(2*time.Since(t0)*time.Duration(len(presses))/time.Duration(max(sample, 1)) + 100*time.Millisecond)
+	b.log.Info("signing the presses before the run", "presses", len(presses), "start_in", time.Until(began).Round(time.Millisecond))
 	for k := range presses {
 		presses[k].due = began.Add(time.Duration(k) * interval)
 		presses[k].header = discordtest.SignInteraction(b.key, presses[k].due, presses[k].body)
