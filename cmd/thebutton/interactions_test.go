@@ -148,15 +148,16 @@ func TestBenchRefusesOneNodeCluster(t *testing.T) {
 	}
 }
 
-// TestBenchInteractionsConfirmsDeferred: with a press budget of 1 ms most
-// presses are answered deferred; the bench learns each one's edited answer
+// TestBenchInteractionsConfirmsDeferred: with a press budget of 1 ns every
+// press not decided the instant it arrives (all of them: each waits for its
+// append) is answered deferred; the bench learns each one's edited answer
 // from the fake Discord and audits only the presses finally answered
 // accepted against the stored stream.
 func TestBenchInteractionsConfirmsDeferred(t *testing.T) {
 	redisURL, _, _ := testRedis(t)
 	var stdout, stderr bytes.Buffer
 	code := Main(context.Background(), []string{"bench", "interactions", "--cluster", "0", "--instances", "2",
-		"--games", "3", "--players", "50", "--duration", "1s", "--rate", "40", "--press-budget", "1ms",
+		"--games", "3", "--players", "50", "--duration", "1s", "--rate", "40", "--press-budget", "1ns",
 		"--redis-url", redisURL, "--log-level", "warn"}, &stdout, &stderr, env(nil))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
