@@ -311,3 +311,54 @@ func sum(ns []int) (s int) {
 	}
 	return s
 }
+
+// stuckFeed is a feed whose first consumption never delivers, as a
+// JetStream consumption whose pull request was lost.
+type stuckFeed struct {
+	*memfeed.Feed
+	consumes atomic.Int32
+}
+
+func (f *stuckFeed) Consume(ctx context.Context, c events.ConsumerConfig, deliver func(events.Delivery)) (events.Consumption, error) {
+	if f.consumes.Add(1) == 1 {
+		return &stuckConsumption{closed: make(chan struct{})}, nil
+	}
+	return f.Feed.Consume(ctx, c, deliver)
+}
+
+type stuckConsumption struct {
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *stuckConsumption) Stop()                   { c.once.Do(func() { close(c.closed) }) }
+func (c *stuckConsumption) Closed() <-chan struct{} { return c.closed }
+
+func TestMemFeedProjectorConsumesAgainWhenTheConsumerStalls(t *testing.T) {
+	feed := &stuckFeed{Feed: memfeed.New()}
+	sink := newMemSink("mem")
+	o := fastOptions(t)
+	o.Resync = 30 * time.Millisecond
+	run(t, projector.New(feed, sink, o))
+	// Presses go on; the resyncs apply them meanwhile.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			memPublish(t, feed.Feed, 1)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	eventually(t, 10*time.Second, func() bool { return feed.consumes.Load() >= 2 },
+		func() string {
+			return fmt.Sprintf("%d consumptions, want a second after the first stalled", feed.consumes.Load())
+		})
+	cancel()
+	<-done
+	waitApplied(t, sink, memPublish(t, feed.Feed, 3))
+	if n := feed.consumes.Load(); n != 2 {
+		t.Errorf("%d consumptions, want 2: the second delivers", n)
+	}
+}

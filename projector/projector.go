@@ -234,10 +234,33 @@ func (p *Projector) session(ctx context.Context) (err error) {
 	return p.consume(sctx, l, start)
 }
 
+// stalledResyncs is how many resyncs in a row may find the stream gone on
+// while the consumer delivered nothing before the consumption is started
+// again.
+const stalledResyncs = 3
+
+// errStalled ends a consumption whose consumer stopped delivering.
+var errStalled = errors.New("the consumer delivered nothing while the stream went on")
+
 // consume creates the durable consumer, starting after start, or updates
 // the one that exists, keeping where it starts, and applies what it
-// delivers until ctx ends.
+// delivers until ctx ends. A consumption that stalls (its pull request
+// lost, say: the client notices that only after two missed heartbeats)
+// is started again; the resyncs keep the projection going meanwhile.
 func (p *Projector) consume(ctx context.Context, l *lease, start uint64) error {
+	for {
+		err := p.consumeOnce(ctx, l, start)
+		if !errors.Is(err, errStalled) {
+			return err
+		}
+		p.log.Warn("consumer stalled: consuming again", "err", err, "resyncs", stalledResyncs, "checkpoint", p.pos)
+	}
+}
+
+// consumeOnce is one consumption of consume: it returns errStalled when
+// stalledResyncs resyncs in a row caught up with the stream while the
+// consumer delivered nothing.
+func (p *Projector) consumeOnce(ctx context.Context, l *lease, start uint64) error {
 	name := ConsumerName(p.sink.Name())
 	msgs := make(chan events.Delivery, 2*p.o.BatchSize)
 	quit := make(chan struct{})
@@ -267,7 +290,7 @@ func (p *Projector) consume(ctx context.Context, l *lease, start uint64) error {
 	defer tick.Stop()
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
-	idle := true
+	idle, stalled := true, 0
 	batch := make([]events.Delivery, 0, p.o.BatchSize)
 	for {
 		select {
@@ -298,8 +321,17 @@ func (p *Projector) consume(ctx context.Context, l *lease, start uint64) error {
 			clear(batch)
 			idle = false
 		case <-tick.C:
+			before := p.pos
 			if err := p.fellBack(ctx, l, p.resync(ctx, l, idle)); err != nil {
 				return err
+			}
+			if idle && p.pos > before {
+				stalled++
+			} else {
+				stalled = 0
+			}
+			if stalled == stalledResyncs {
+				return errStalled
 			}
 			idle = true
 		}
