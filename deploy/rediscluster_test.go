@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/thebutton-game/thebutton/internal/freeport"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 )
 
@@ -110,12 +111,10 @@ func shardLayout(ctx context.Context, c *redis.ClusterClient) string {
 func clusterPort(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := freeport.Loopback()
 		if err != nil {
 			t.Fatal(err)
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		if port+10000 > 65535 {
 			continue
 		}

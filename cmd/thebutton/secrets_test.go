@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/thebutton-game/thebutton/cmd/thebutton/internal/bench"
+	"github.com/thebutton-game/thebutton/internal/freeport"
 	"github.com/thebutton-game/thebutton/internal/testproxy"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 	"github.com/thebutton-game/thebutton/projector/mysqlproj/mysqltest"
@@ -160,12 +161,10 @@ func redisWithPassword(t *testing.T, pass string) string {
 	if err != nil {
 		missing(t, "NO redis-server binary: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--requirepass", pass)

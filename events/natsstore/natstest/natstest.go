@@ -4,7 +4,6 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
+	"github.com/thebutton-game/thebutton/internal/freeport"
 	"github.com/thebutton-game/thebutton/internal/testwait"
 )
 
@@ -62,12 +62,10 @@ func LegacyServer(tb testing.TB) string {
 	if _, err := os.Stat(LegacyServerPath); err != nil {
 		tb.Skipf("no legacy nats-server at %s: %v", LegacyServerPath, err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	cmd := exec.Command(LegacyServerPath, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", tb.TempDir())
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/thebutton-game/thebutton/internal/freeport"
 )
 
 // DefaultDSN is the shared server used when MYSQL_TEST_DSN is not set.
@@ -175,7 +177,7 @@ func StartServer(tb testing.TB) (dsn string, stop func(), start func()) {
 	if err != nil {
 		tb.Fatalf("mysqltest: %s: %v\n%s", install, err, tail(out, 2000))
 	}
-	s.port, err = freePort()
+	s.port, err = freeport.Loopback()
 	if err != nil {
 		tb.Fatalf("mysqltest: %v", err)
 	}
@@ -228,15 +230,6 @@ func findBinary(names ...string) string {
 		}
 	}
 	return ""
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start runs the server unless it is running, and waits until it accepts

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/thebutton-game/thebutton/internal/freeport"
 )
 
 // Cluster is a Redis Cluster of 3 masters and 3 replicas, started by a
@@ -88,11 +90,11 @@ func startCluster(dir string) (_ *Cluster, err error) {
 		}
 	}()
 	for i := range 6 {
-		port, err := freePort()
+		port, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}
-		busPort, err := freePort()
+		busPort, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}
@@ -311,15 +313,6 @@ func poll(ctx context.Context, what string, check func() (bool, error)) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // The cluster the tests of a package share (see Backends and Main).

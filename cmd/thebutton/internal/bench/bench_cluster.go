@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
+	"github.com/thebutton-game/thebutton/internal/freeport"
 )
 
 // Cluster is a JetStream cluster of child processes of this binary
@@ -50,13 +50,10 @@ func StartNodeCluster(ctx context.Context, exe string, n, procs int, out io.Writ
 	bc := &Cluster{dir: dir, nodes: map[string]*exec.Cmd{}}
 	ports := make([]int, 2*n)
 	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if ports[i], err = freeport.Loopback(); err != nil {
 			bc.Stop()
 			return nil, err
 		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
 	}
 	var routes, urls []string
 	for i := range n {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/thebutton-game/thebutton/events/natsstore"
 	"github.com/thebutton-game/thebutton/events/natsstore/embedded"
+	"github.com/thebutton-game/thebutton/internal/freeport"
 )
 
 // startResult is what `bench start` prints.
@@ -182,7 +182,7 @@ func benchStartEnv(ctx context.Context, w Wiring, c Config, dir string) (env []s
 	prefix := "benchstart-" + id + ":"
 	ports := make([]int, 2)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = freeport.Loopback(); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -212,15 +212,6 @@ func benchStartEnv(ctx context.Context, w Wiring, c Config, dir string) (env []s
 		}
 	}
 	return env, cleanup, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // timeStart starts `binary run`, waits for /readyz 200, reads its memory,
