@@ -352,7 +352,6 @@ func TestDeferredAnswerEditIsSentAgain(t *testing.T) {
 	if broken.Load() < 2 {
 		t.Errorf("second press's edit sent %d times, want the broken one and the one that landed", broken.Load())
 	}
-
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

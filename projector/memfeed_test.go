@@ -343,20 +343,14 @@ func TestMemFeedProjectorConsumesAgainWhenTheConsumerStalls(t *testing.T) {
 	// Presses go on; the resyncs apply them meanwhile.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			memPublish(t, feed.Feed, 1)
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { every(ctx, 5*time.Millisecond, func() { memPublish(t, feed.Feed, 1) }) })
 	eventually(t, 10*time.Second, func() bool { return feed.consumes.Load() >= 2 },
 		func() string {
 			return fmt.Sprintf("%d consumptions, want a second after the first stalled", feed.consumes.Load())
 		})
 	cancel()
-	<-done
+	wg.Wait()
 	waitApplied(t, sink, memPublish(t, feed.Feed, 3))
 	if n := feed.consumes.Load(); n != 2 {
 		t.Errorf("%d consumptions, want 2: the second delivers", n)

@@ -366,9 +366,7 @@ func (b *interactionsBench) awaitDeferred(ctx context.Context) {
 	for {
 		kept := pending[:0:0]
 		for _, id := range pending {
-			if i := b.fake.Interaction(id); i == nil {
-				kept = append(kept, id)
-			} else if _, ok := i.Answer(); !ok {
+			if _, ok := b.editedAnswer(id); !ok {
 				kept = append(kept, id)
 			}
 		}
@@ -395,13 +393,7 @@ func (b *interactionsBench) awaitDeferred(ctx context.Context) {
 func (b *interactionsBench) classifyDeferred() {
 	var never []string
 	for _, id := range b.deferred {
-		var (
-			a  discordtest.Answer
-			ok bool
-		)
-		if i := b.fake.Interaction(id); i != nil {
-			a, ok = i.Answer()
-		}
+		a, ok := b.editedAnswer(id)
 		if !ok {
 			b.res.DeferredUnanswered++
 			never = append(never, id)
@@ -421,6 +413,15 @@ func (b *interactionsBench) classifyDeferred() {
 		b.log.Error("deferred presses never answered: their players are left waiting", "count", len(never),
 			"first", never[:min(5, len(never))])
 	}
+}
+
+// editedAnswer is the answer the bot edited in for the deferred press id,
+// if it is in.
+func (b *interactionsBench) editedAnswer(id string) (discordtest.Answer, bool) {
+	if i := b.fake.Interaction(id); i != nil {
+		return i.Answer()
+	}
+	return discordtest.Answer{}, false
 }
 
 // pressOutcome is what an answer to a press told the player.
