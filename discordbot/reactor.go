@@ -27,8 +27,12 @@ type Marks interface {
 	Position(ctx context.Context) (uint64, error)
 	// SetPosition raises the checkpoint.
 	SetPosition(ctx context.Context, seq uint64) error
-	// ResetPosition deletes the checkpoint; the marks stay.
+	// ResetPosition deletes the checkpoint (and its zero moment); the
+	// marks stay.
 	ResetPosition(ctx context.Context) error
+	// ZeroSince returns when the checkpoint was first found missing, by
+	// any process running the reactor, recording at if no moment is.
+	ZeroSince(ctx context.Context, at time.Time) (time.Time, error)
 }
 
 // Reactor is the discord-effects reactor: it implements projector.Sink
@@ -69,8 +73,11 @@ type Marks interface {
 // Reset, or a Redis that lost its data and with it the done-marks — the
 // events stored before that moment only get the effects that are harmless
 // to repeat (roles, the game message's refresh, the end summary's edit):
-// nothing is posted a second time. The game message of an active game
-// that has none is posted by the updater.
+// nothing is posted a second time. The moment is the one the first
+// process to find the checkpoint at 0 recorded beside the marks, so a
+// process taking the reactor over (a shard that moved before any of its
+// events was handled) still does every effect of the events since. The
+// game message of an active game that has none is posted by the updater.
 type Reactor struct {
 	b     *Bot
 	marks Marks
@@ -82,8 +89,9 @@ type Reactor struct {
 	created time.Time
 	mu      sync.Mutex
 	read    bool // the checkpoint was read at least once
-	// zeroSince is when the checkpoint was found at 0 (zero: it is not
-	// 0): the reactor's creation if it was 0 from the first read on.
+	// zeroSince is when the checkpoint was first found at 0 (zero: it is
+	// not 0), as Marks.ZeroSince recorded it: this reactor's creation if it
+	// was the first to find it so, on its first read.
 	zeroSince time.Time
 
 	// Lanes (guarded by mu); lanesCtx ends with the bot or Stop.
@@ -155,7 +163,9 @@ func (r *Reactor) Position(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("discord reactor: %w: %w", errMarks, err)
 	}
-	r.sawPosition(pos)
+	if err := r.sawPosition(ctx, pos); err != nil {
+		return 0, fmt.Errorf("discord reactor: %w: %w", errMarks, err)
+	}
 	return r.position(pos), nil
 }
 
@@ -171,21 +181,30 @@ func (r *Reactor) position(stored uint64) uint64 {
 	return max(stored, r.accepted)
 }
 
-// sawPosition notes when the checkpoint is first seen at 0.
-func (r *Reactor) sawPosition(pos uint64) {
+// sawPosition notes when the checkpoint was first seen at 0.
+func (r *Reactor) sawPosition(ctx context.Context, pos uint64) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case pos > 0:
-		r.zeroSince = time.Time{}
-	case r.zeroSince.IsZero():
-		r.zeroSince = time.Now()
-		if !r.read {
-			r.zeroSince = r.created
-		}
-		r.b.log.Info("reactor checkpoint is 0: older events get only their repeatable effects", "before", r.zeroSince)
+	first, known := !r.read, !r.zeroSince.IsZero()
+	if pos > 0 {
+		r.zeroSince, r.read = time.Time{}, true
 	}
-	r.read = true
+	r.mu.Unlock()
+	if pos > 0 || known {
+		return nil
+	}
+	at := time.Now()
+	if first {
+		at = r.created
+	}
+	since, err := r.marks.ZeroSince(ctx, at)
+	if err != nil {
+		return err // not read yet: the next read proposes the same moment
+	}
+	r.mu.Lock()
+	r.zeroSince, r.read = since, true
+	r.mu.Unlock()
+	r.b.log.Info("reactor checkpoint is 0: older events get only their repeatable effects", "before", since)
+	return nil
 }
 
 // Reset deletes the checkpoint but keeps the done-marks: a rebuild never

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/thebutton-game/thebutton/commands"
 	"github.com/thebutton-game/thebutton/discordbot"
 	"github.com/thebutton-game/thebutton/discordbot/discordtest"
 	"github.com/thebutton-game/thebutton/discordkv"
@@ -109,13 +110,13 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 	}
 	in.bot = bot
 	serve := func(ctx context.Context, k int) error {
+		marks := redismarks.New(e.rdb, redismarks.Options{Prefix: shardMarksPrefix(e, k, count)})
+		r := bot.ShardReactor(k, count, marks)
+		defer r.Stop()
 		if err := bot.OpenShard(ctx, k, count); err != nil {
 			return err
 		}
 		defer func() { _ = bot.CloseShard(k) }()
-		marks := redismarks.New(e.rdb, redismarks.Options{Prefix: fmt.Sprintf("%sdiscord:shard-%d-of-%d:", e.prefix, k, count)})
-		r := bot.ShardReactor(k, count, marks)
-		defer r.Stop()
 		p := projector.New(natsstore.NewFeed(js, e.store.Name()), r, projector.Options{
 			Log: cfg.Log.With("projection", "discord", "shard", k), BatchSize: 50, ApplyTimeout: 2 * time.Minute,
 			MaxBackoff: 500 * time.Millisecond, Resync: 200 * time.Millisecond,
@@ -136,6 +137,44 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 	go func() { defer close(in.done); _ = shards.Run(ctx) }()
 	e.t.Cleanup(in.stop)
 	return in
+}
+
+// shardMarksPrefix is where the reactor of shard k of count keeps its
+// marks and checkpoint, as cmd/thebutton places them.
+func shardMarksPrefix(e *env, k, count int) string {
+	return fmt.Sprintf("%sdiscord:shard-%d-of-%d:", e.prefix, k, count)
+}
+
+// TestShardTakenOverBeforeItsFirstEvent: the shard's first holder finds
+// its reactor's checkpoint at 0 and goes away before any event of the
+// shard; a game starts while nobody holds the shard; the next holder's
+// reactor, made after the start, still posts the game's message at once:
+// the start came after the moment the checkpoint was first found at 0,
+// so the done-marks cover it. (Its own creation as that moment made the
+// start look like history from before a loss of the marks, and the
+// message came from the updater a minute later.)
+func TestShardTakenOverBeforeItsFirstEvent(t *testing.T) {
+	const count, ttl = 2, 2 * time.Second
+	e := newEnv(t, envOptions{noBot: true, fakeOpts: discordtest.Options{Shards: count, MaxConcurrency: 2}})
+	k := discordbot.ShardOf(e.guild, count)
+	zero := shardMarksPrefix(e, k, count) + "zero"
+	a := e.startInstance("a", count, ttl, &editLog{})
+	e.wait(20*time.Second, "a's reactor of the guild's shard reading its checkpoint at 0", func() bool {
+		n, err := e.rdb.Exists(e.ctx, zero).Result()
+		return err == nil && n == 1
+	})
+	a.stop()
+
+	g, err := e.h.StartGame(e.ctx, commands.StartGame{Guild: e.guild, Channel: e.button, By: e.admin,
+		Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startInstance("b", count, ttl, &editLog{})
+	e.wait(20*time.Second, "the game message, posted by b's reactor", func() bool {
+		v, ok, err := e.h.Game(e.ctx, g.Game)
+		return err == nil && ok && v.MessageID != ""
+	})
 }
 
 // guildsOf defers to the shard leases once they exist.

@@ -142,6 +142,10 @@ func (s sharded) count(ctx context.Context) (count, conc int, err error) {
 
 // serve runs shard k while it is held: its gateway session and reactor.
 func (s sharded) serve(ctx context.Context, k, count int) error {
+	// The reactor first: what the session brings in is its to handle.
+	marks := redismarks.New(s.rdb, redismarks.Options{Prefix: fmt.Sprintf("%sshard-%d-of-%d:", s.prefix, k, count)})
+	r := s.bot.ShardReactor(k, count, marks)
+	defer r.Stop()
 	if err := s.bot.OpenShard(ctx, k, count); err != nil {
 		return err
 	}
@@ -150,8 +154,5 @@ func (s sharded) serve(ctx context.Context, k, count int) error {
 			s.log.Warn("shard session not closed cleanly", "shard", k, "err", err)
 		}
 	}()
-	marks := redismarks.New(s.rdb, redismarks.Options{Prefix: fmt.Sprintf("%sshard-%d-of-%d:", s.prefix, k, count)})
-	r := s.bot.ShardReactor(k, count, marks)
-	defer r.Stop()
 	return projector.New(natsstore.NewFeed(s.js, s.stream), r, reactorOptions(s.log.With("shard", k), s.m, s.lease)).Run(ctx)
 }

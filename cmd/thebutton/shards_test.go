@@ -71,6 +71,11 @@ func TestRunShardedOverTwoInstances(t *testing.T) {
 	}
 	a, b := start(), start()
 	logs := func() string { return "A:\n" + tail(a.out.String(), 3000) + "\nB:\n" + tail(b.out.String(), 3000) }
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("shards %v:\n%s", w.fake.ShardSessions(), logs())
+		}
+	})
 	oneEach := func() bool {
 		s := w.fake.ShardSessions()
 		return s[0] == 1 && s[1] == 1 && len(s) == 2

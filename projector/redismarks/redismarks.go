@@ -1,12 +1,13 @@
 // Package redismarks keeps the discord-effects reactor's done-marks in
 // Redis: one key per effect of an event (claimed with SET NX and a long
 // TTL, so an effect runs at most once across restarts, redeliveries and
-// several bot processes) and the reactor's checkpoint. It implements the
-// discordbot.Marks interface structurally.
+// several bot processes), the reactor's checkpoint, and the moment the
+// checkpoint was first found missing. It implements the discordbot.Marks
+// interface structurally.
 //
 // It imports go-redis only; never discordbot, commands, NATS or the other
-// projections. Keys are <prefix>mark:<key> and <prefix>pos; the prefix
-// isolates a deployment (and a test).
+// projections. Keys are <prefix>mark:<key>, <prefix>pos and <prefix>zero;
+// the prefix isolates a deployment (and a test).
 package redismarks
 
 import (
@@ -56,6 +57,7 @@ func New(rdb redis.UniversalClient, opts Options) *Marks {
 
 func (m *Marks) markKey(key string) string { return m.prefix + "mark:" + key }
 func (m *Marks) posKey() string            { return m.prefix + "pos" }
+func (m *Marks) zeroKey() string           { return m.prefix + "zero" }
 
 // translate wraps a go-redis error saying what was attempted; anything but
 // a reply error or a cancelled context also wraps ErrUnavailable.
@@ -119,8 +121,36 @@ func (m *Marks) SetPosition(ctx context.Context, seq uint64) error {
 	return translate("write reactor position", err)
 }
 
-// ResetPosition deletes the checkpoint. The marks stay, so effects that
-// ran are not run again.
+// ResetPosition deletes the checkpoint and the moment it was first found
+// missing. The marks stay, so effects that ran are not run again.
 func (m *Marks) ResetPosition(ctx context.Context) error {
+	// One key at a time: on a Redis Cluster they live in different slots.
+	if err := m.rdb.Del(ctx, m.zeroKey()).Err(); err != nil {
+		return translate("reset reactor position", err)
+	}
 	return translate("reset reactor position", m.rdb.Del(ctx, m.posKey()).Err())
+}
+
+// ZeroSince returns the moment the checkpoint was first found missing,
+// recording at if no moment is recorded: one moment for every process
+// running the reactor, so that one taking it over (a shard that moved)
+// finds the moment its predecessor found. The moment lives as long as a
+// mark: it is lost with them, never kept without them.
+func (m *Marks) ZeroSince(ctx context.Context, at time.Time) (time.Time, error) {
+	key := m.zeroKey()
+	if err := m.rdb.SetNX(ctx, key, strconv.FormatInt(at.UnixNano(), 10), m.ttl).Err(); err != nil {
+		return time.Time{}, translate("record reactor zero moment", err)
+	}
+	v, err := m.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return at, nil // expired in between
+	}
+	if err != nil {
+		return time.Time{}, translate("read reactor zero moment", err)
+	}
+	ns, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read reactor zero moment %q: %w", v, err)
+	}
+	return time.Unix(0, ns), nil
 }

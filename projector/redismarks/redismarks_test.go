@@ -133,6 +133,38 @@ func testPositionOnlyGrows(t *testing.T) {
 	}
 }
 
+func TestZeroSinceIsTheFirstMoment(t *testing.T) {
+	redistest.Backends(t, testZeroSinceIsTheFirstMoment)
+}
+
+func testZeroSinceIsTheFirstMoment(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	cleanup(t, rdb, p)
+	ttl := time.Hour
+	first := redismarks.New(rdb, redismarks.Options{Prefix: p, TTL: ttl})
+	second := redismarks.New(rdb, redismarks.Options{Prefix: p, TTL: ttl}) // another process
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 20, 22, 21, 364_123_456, time.UTC)
+
+	if got, err := first.ZeroSince(ctx, t0); err != nil || !got.Equal(t0) {
+		t.Fatalf("first moment = %v, %v; want %v", got, err, t0)
+	}
+	if got, err := second.ZeroSince(ctx, t0.Add(5*time.Second)); err != nil || !got.Equal(t0) {
+		t.Fatalf("another process's moment = %v, %v; want the first, %v", got, err, t0)
+	}
+	if left, err := rdb.TTL(ctx, p+"zero").Result(); err != nil || left <= 0 || left > ttl {
+		t.Errorf("the moment's time to live = %v, %v; want at most the marks' %v", left, err, ttl)
+	}
+	if err := second.ResetPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t1 := t0.Add(time.Minute)
+	if got, err := first.ZeroSince(ctx, t1); err != nil || !got.Equal(t1) {
+		t.Errorf("moment after a reset = %v, %v; want the new one, %v", got, err, t1)
+	}
+}
+
 func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
