@@ -139,8 +139,8 @@ func (e *env) startInstance(name string, count int, ttl time.Duration, edits *ed
 	return in
 }
 
-// shardMarksPrefix is where the reactor of shard k of count keeps its
-// marks and checkpoint, as cmd/thebutton places them.
+// shardMarksPrefix is where an instance's reactor of shard k of count
+// keeps its marks and checkpoint.
 func shardMarksPrefix(e *env, k, count int) string {
 	return fmt.Sprintf("%sdiscord:shard-%d-of-%d:", e.prefix, k, count)
 }

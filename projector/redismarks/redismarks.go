@@ -134,8 +134,9 @@ func (m *Marks) ResetPosition(ctx context.Context) error {
 // ZeroSince returns the moment the checkpoint was first found missing,
 // recording at if no moment is recorded: one moment for every process
 // running the reactor, so that one taking it over (a shard that moved)
-// finds the moment its predecessor found. The moment lives as long as a
-// mark: it is lost with them, never kept without them.
+// finds the moment its predecessor found. It expires like a mark, so it
+// never outlives the marks of the events after it, and a Redis that loses
+// the marks loses it too.
 func (m *Marks) ZeroSince(ctx context.Context, at time.Time) (time.Time, error) {
 	key := m.zeroKey()
 	if err := m.rdb.SetNX(ctx, key, strconv.FormatInt(at.UnixNano(), 10), m.ttl).Err(); err != nil {
