@@ -25,16 +25,6 @@ import (
 // own: the rules hold (Audit), every press answered accepted is stored,
 // nothing is stored that was not answered accepted (no ghost click).
 
-// freePort returns a loopback port free at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // chaosStore connects to urls (reconnecting for ever) and opens the store.
 func chaosStore(t *testing.T, urls string, replicas int) *natsstore.Store {
 	t.Helper()
@@ -196,7 +186,7 @@ func openHandler(t *testing.T, store *natsstore.Store) *commands.Handler {
 // The NATS server is stopped mid-load and restarted 2 s later on the same
 // store directory and port.
 func TestChaosServerRestart(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
+	dir, port := t.TempDir(), freeport.ForTest(t)
 	opts := embedded.Options{Dir: dir, Port: port, SyncAlways: true}
 	srv, err := embedded.Start(opts)
 	if err != nil {
@@ -230,7 +220,7 @@ func TestChaosClusterLeaderKilled(t *testing.T) {
 	clientPorts, routePorts := make([]int, nodes), make([]int, nodes)
 	var routes []string
 	for i := range nodes {
-		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
+		clientPorts[i], routePorts[i] = freeport.ForTest(t), freeport.ForTest(t)
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
 	}
 	servers := map[string]*server.Server{}

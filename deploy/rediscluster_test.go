@@ -111,10 +111,7 @@ func shardLayout(ctx context.Context, c *redis.ClusterClient) string {
 func clusterPort(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		port, err := freeport.Loopback()
-		if err != nil {
-			t.Fatal(err)
-		}
+		port := freeport.ForTest(t)
 		if port+10000 > 65535 {
 			continue
 		}

@@ -94,14 +94,6 @@ type privateRedis struct {
 	done chan struct{}
 }
 
-func freePort(t testing.TB) int {
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 func startPrivateRedis(t testing.TB) *privateRedis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -109,7 +101,7 @@ func startPrivateRedis(t testing.TB) *privateRedis {
 		}
 		t.Skip("SKIPPING: redis-server not installed")
 	}
-	p := &privateRedis{t: t, port: freePort(t)}
+	p := &privateRedis{t: t, port: freeport.ForTest(t)}
 	p.start()
 	t.Cleanup(p.stop)
 	return p

@@ -65,10 +65,7 @@ func privateRedis(t testing.TB) *redis.Client {
 	if err != nil {
 		unavailable(t, "NO redis-server binary: %v", err)
 	}
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := freeport.ForTest(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 	cmd.Stdout, _ = os.Create(filepath.Join(dir, "redis.log"))

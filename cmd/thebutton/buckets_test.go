@@ -26,7 +26,7 @@ func inProcessCluster(t *testing.T, n int) string {
 	clientPorts, routePorts := make([]int, n), make([]int, n)
 	var routes []string
 	for i := range n {
-		clientPorts[i], routePorts[i] = loopbackPort(t), loopbackPort(t)
+		clientPorts[i], routePorts[i] = freeport.ForTest(t), freeport.ForTest(t)
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
 	}
 	var urls []string
@@ -53,17 +53,7 @@ func inProcessCluster(t *testing.T, n int) string {
 // loopbackAddr returns a free host:port on 127.0.0.1.
 func loopbackAddr(t *testing.T) string {
 	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", loopbackPort(t))
-}
-
-// loopbackPort returns a free port on 127.0.0.1.
-func loopbackPort(t *testing.T) int {
-	t.Helper()
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return fmt.Sprintf("127.0.0.1:%d", freeport.ForTest(t))
 }
 
 // bucketReplicas returns a key-value bucket's replica count (0: absent).

@@ -161,10 +161,7 @@ func redisWithPassword(t *testing.T, pass string) string {
 	if err != nil {
 		missing(t, "NO redis-server binary: %v", err)
 	}
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := freeport.ForTest(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--requirepass", pass)

@@ -40,6 +40,22 @@ func Loopback() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Fataler is what ForTest needs of a *testing.T or *testing.B.
+type Fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+// ForTest is Loopback for a test, which it fails when no port is free.
+func ForTest(tb Fataler) int {
+	tb.Helper()
+	port, err := Loopback()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return port
+}
+
 // ephemeralLow is the first port of the kernel's ephemeral range (32768,
 // Linux's default, where it cannot be read).
 func ephemeralLow() int {
